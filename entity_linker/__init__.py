@@ -1,0 +1,24 @@
+"""entity_linker: a fast, Cython-compiled entity linker and knowledge base for spaCy."""
+
+from .about import __version__
+from .candidates import get_candidates, get_candidates_batch
+from .errors import (
+    KBError,
+    KBFormatError,
+    KBWarning,
+    ReadOnlyKBError,
+)
+from .kb import Candidate, InMemoryLookupKB, KnowledgeBase
+
+__all__ = [
+    "Candidate",
+    "InMemoryLookupKB",
+    "KBError",
+    "KBFormatError",
+    "KBWarning",
+    "KnowledgeBase",
+    "ReadOnlyKBError",
+    "__version__",
+    "get_candidates",
+    "get_candidates_batch",
+]

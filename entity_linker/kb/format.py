@@ -1,0 +1,354 @@
+"""The KB binary file format: write, open (zero-copy), validate.
+
+One little-endian file: a 512-byte header, then 13 sections, each starting at a
+64-byte aligned offset. The header holds the counts, the vector length, the
+offset, length and CRC-32 of every section, and a CRC-32 of itself. Opening a
+file checks the header and every offset and length against the file size
+before any view is formed (O(1): no section is read); ``validate(deep=True)``
+also checks every checksum and every index in the tables. The layout is
+documented field by field in docs/FORMAT.md.
+"""
+
+import os
+import struct
+import sys
+import tempfile
+import zlib
+from pathlib import Path
+from typing import IO, Dict, NamedTuple, Union
+
+import numpy
+
+from ..errors import KBFormatError
+
+MAGIC = b"ELKBFMT\x00"
+FORMAT_VERSION = 1
+ENDIAN_MARKER = 0x01020304
+HEADER_SIZE = 512
+ALIGNMENT = 64
+FILE_NAME = "kb.bin"
+
+# name, dtype (None: raw bytes). Order is the order in the file.
+SECTIONS = (
+    ("entity_hashes", numpy.dtype("<u8")),
+    ("entity_freqs", numpy.dtype("<f4")),
+    ("vectors", numpy.dtype("<f4")),
+    ("entity_string_offsets", numpy.dtype("<u8")),
+    ("entity_strings", numpy.dtype("u1")),
+    ("alias_hashes", numpy.dtype("<u8")),
+    ("alias_offsets", numpy.dtype("<u8")),
+    ("alias_string_offsets", numpy.dtype("<u8")),
+    ("alias_strings", numpy.dtype("u1")),
+    ("candidate_rows", numpy.dtype("<u4")),
+    ("candidate_priors", numpy.dtype("<f4")),
+    ("entity_cells", numpy.dtype("<u8")),  # (key, row + 1) pairs
+    ("alias_cells", numpy.dtype("<u8")),
+)
+SECTION_NAMES = tuple(name for name, _ in SECTIONS)
+
+# magic, version, endian, file_size, n_entities, n_aliases, n_candidates,
+# vector_length, entity_cells_length, alias_cells_length, n_sections, flags
+_HEAD = struct.Struct("<8sIIQQQQQQQII")
+# section id, crc32, offset, length, reserved
+_SECTION = struct.Struct("<IIQQQ")
+_CRC_OFFSET = HEADER_SIZE - 4
+
+if sys.byteorder != "little":  # pragma: no cover - no big-endian CI machine
+    raise ImportError("entity_linker's KB format needs a little-endian machine.")
+
+
+class Header(NamedTuple):
+    """The decoded header of a KB file."""
+
+    format_version: int
+    file_size: int
+    n_entities: int
+    n_aliases: int
+    n_candidates: int
+    vector_length: int
+    entity_cells_length: int
+    alias_cells_length: int
+    sections: Dict[str, tuple]  # name -> (offset, length, crc32)
+
+
+def _align(offset: int) -> int:
+    return (offset + ALIGNMENT - 1) // ALIGNMENT * ALIGNMENT
+
+
+def _expected_items(name: str, h: Header) -> Union[int, None]:
+    """Number of items a section must hold, or None when its offsets decide."""
+    return {
+        "entity_hashes": h.n_entities,
+        "entity_freqs": h.n_entities,
+        "vectors": h.n_entities * h.vector_length,
+        "entity_string_offsets": h.n_entities + 1,
+        "entity_strings": None,
+        "alias_hashes": h.n_aliases,
+        "alias_offsets": h.n_aliases + 1,
+        "alias_string_offsets": h.n_aliases + 1,
+        "alias_strings": None,
+        "candidate_rows": h.n_candidates,
+        "candidate_priors": h.n_candidates,
+        "entity_cells": 2 * h.entity_cells_length,
+        "alias_cells": 2 * h.alias_cells_length,
+    }[name]
+
+
+def write(out: IO[bytes], arrays: Dict[str, numpy.ndarray], vector_length: int) -> int:
+    """Write a KB file to a binary file object; return the number of bytes written.
+
+    arrays (Dict[str, numpy.ndarray]): one C-contiguous array per section name,
+        already compact and of the section's dtype.
+    """
+    n_entities = len(arrays["entity_hashes"])
+    n_aliases = len(arrays["alias_hashes"])
+    n_candidates = len(arrays["candidate_rows"])
+    blobs = []
+    offset = HEADER_SIZE
+    table = []
+    for index, (name, dtype) in enumerate(SECTIONS):
+        array = numpy.ascontiguousarray(arrays[name], dtype=dtype)
+        data = memoryview(array.reshape(-1)).cast("B") if array.size else memoryview(b"")
+        offset = _align(offset)
+        table.append(_SECTION.pack(index, zlib.crc32(data), offset, data.nbytes, 0))
+        blobs.append((offset, data))
+        offset += data.nbytes
+    file_size = offset
+    head = _HEAD.pack(
+        MAGIC,
+        FORMAT_VERSION,
+        ENDIAN_MARKER,
+        file_size,
+        n_entities,
+        n_aliases,
+        n_candidates,
+        vector_length,
+        len(arrays["entity_cells"]) // 2,
+        len(arrays["alias_cells"]) // 2,
+        len(SECTIONS),
+        0,
+    )
+    header = bytearray(HEADER_SIZE)
+    header[: _HEAD.size] = head
+    table_bytes = b"".join(table)
+    header[_HEAD.size : _HEAD.size + len(table_bytes)] = table_bytes
+    header[_CRC_OFFSET:] = struct.pack("<I", zlib.crc32(bytes(header[:_CRC_OFFSET])))
+    out.write(header)
+    position = HEADER_SIZE
+    for start, data in blobs:
+        out.write(b"\0" * (start - position))
+        out.write(data)
+        position = start + data.nbytes
+    return file_size
+
+
+def write_file(path: Union[str, Path], arrays: Dict[str, numpy.ndarray], vector_length: int):
+    """Write a KB file atomically: to a temp file in the same directory, then rename."""
+    path = Path(path)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            write(out, arrays, vector_length)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def copy_file(path: Union[str, Path], data) -> None:
+    """Write an existing KB image (bytes or a buffer) atomically to path."""
+    path = Path(path)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def read_header(buffer, source: str) -> Header:
+    """Decode and check the header of a KB image against its size.
+
+    Raises KBFormatError naming ``source`` when anything is wrong.
+    """
+    size = len(buffer)
+    if size < HEADER_SIZE:
+        raise KBFormatError(
+            f"{source} is truncated: a KB file starts with a {HEADER_SIZE}-byte header, "
+            f"found only {size:,} bytes. Was the file fully written?"
+        )
+    raw = bytes(buffer[:HEADER_SIZE])
+    (magic, version, endian, file_size, n_entities, n_aliases, n_candidates, vector_length,
+     entity_cells_length, alias_cells_length, n_sections, _flags) = _HEAD.unpack_from(raw)
+    if magic != MAGIC:
+        raise KBFormatError(
+            f"{source} is not an entity_linker KB file (magic bytes {magic!r}, "
+            f"expected {MAGIC!r}). A KB saved by spaCy's InMemoryLookupKB must be "
+            "converted: load it with spaCy and pass it to InMemoryLookupKB.from_spacy()."
+        )
+    if endian != ENDIAN_MARKER:
+        raise KBFormatError(f"{source} has a bad byte-order marker {endian:#010x}.")
+    if version != FORMAT_VERSION:
+        raise KBFormatError(
+            f"{source} uses KB format version {version}; this entity_linker reads "
+            f"version {FORMAT_VERSION}. Upgrade entity_linker or rebuild the KB."
+        )
+    (stored_crc,) = struct.unpack_from("<I", raw, _CRC_OFFSET)
+    if zlib.crc32(raw[:_CRC_OFFSET]) != stored_crc:
+        raise KBFormatError(f"{source} has a corrupt header (checksum mismatch).")
+    if file_size != size:
+        raise KBFormatError(
+            f"{source} is truncated or padded: the header says {file_size:,} bytes, "
+            f"found {size:,}. Was the file fully written?"
+        )
+    if n_sections != len(SECTIONS):
+        raise KBFormatError(
+            f"{source} has {n_sections} sections, format version {FORMAT_VERSION} has "
+            f"{len(SECTIONS)}."
+        )
+    sections = {}
+    previous_end = HEADER_SIZE
+    for index, name in enumerate(SECTION_NAMES):
+        section_id, crc, offset, length, _ = _SECTION.unpack_from(
+            raw, _HEAD.size + index * _SECTION.size
+        )
+        if section_id != index:
+            raise KBFormatError(f"{source}: section {index} ({name}) has id {section_id}.")
+        if offset % ALIGNMENT or offset < previous_end or offset + length > size:
+            raise KBFormatError(
+                f"{source}: section {name} at offset {offset:,} with {length:,} bytes lies "
+                f"outside the file ({size:,} bytes) or overlaps the previous section."
+            )
+        sections[name] = (offset, length, crc)
+        previous_end = offset + length
+    header = Header(
+        version, file_size, n_entities, n_aliases, n_candidates, vector_length,
+        entity_cells_length, alias_cells_length, sections,
+    )
+    for cells, count, name in (
+        (entity_cells_length, n_entities, "entity"),
+        (alias_cells_length, n_aliases, "alias"),
+    ):
+        if cells & (cells - 1) or (count and cells <= count):
+            raise KBFormatError(
+                f"{source}: the {name} hash table has {cells:,} cells for {count:,} rows; "
+                "it needs a power of two larger than the row count."
+            )
+    for name, dtype in SECTIONS:
+        items = _expected_items(name, header)
+        length = sections[name][1]
+        if items is not None and items * dtype.itemsize != length:
+            raise KBFormatError(
+                f"{source}: section {name} holds {length:,} bytes, the header's counts "
+                f"need {items * dtype.itemsize:,}."
+            )
+    return header
+
+
+def open_views(buffer, source: str) -> tuple:
+    """Check a KB image and return (header, {section name: read-only numpy view}).
+
+    Cheap at any size: reads the header and the last item of each offsets
+    array, nothing else; every other index is bounds-checked where it is used.
+    """
+    header = read_header(buffer, source)
+    views = {}
+    for name, dtype in SECTIONS:
+        offset, length, _ = header.sections[name]
+        view = numpy.frombuffer(buffer, dtype=dtype, count=length // dtype.itemsize,
+                                offset=offset)
+        view.flags.writeable = False
+        views[name] = view
+    for offsets, blob in (
+        ("entity_string_offsets", "entity_strings"),
+        ("alias_string_offsets", "alias_strings"),
+    ):
+        if int(views[offsets][0]) != 0 or int(views[offsets][-1]) != len(views[blob]):
+            raise KBFormatError(
+                f"{source}: {offsets} must run from 0 to the size of {blob} "
+                f"({len(views[blob]):,} bytes)."
+            )
+    alias_offsets = views["alias_offsets"]
+    if int(alias_offsets[0]) != 0 or int(alias_offsets[-1]) != header.n_candidates:
+        raise KBFormatError(
+            f"{source}: alias_offsets must run from 0 to the candidate count "
+            f"({header.n_candidates:,})."
+        )
+    return header, views
+
+
+def _check_table(views, header, source, kind, n_rows):
+    cells = views[f"{kind}_cells"].reshape(-1, 2)
+    used = cells[cells[:, 0] != 0]
+    values = used[:, 1]
+    if len(used) != n_rows or (n_rows and (values.min() < 1 or values.max() > n_rows)):
+        raise KBFormatError(f"{source}: the {kind} hash table does not map every row once.")
+    hashes = views[f"{kind}_hashes"]
+    if n_rows and not numpy.array_equal(hashes[(values - 1).astype(numpy.int64)], used[:, 0]):
+        raise KBFormatError(f"{source}: the {kind} hash table disagrees with {kind}_hashes.")
+    if n_rows and len(numpy.unique(values)) != n_rows:
+        raise KBFormatError(f"{source}: the {kind} hash table maps two keys to one row.")
+
+
+def validate_buffer(buffer, source: str, deep: bool = True) -> Header:
+    """Check a KB image; with ``deep``, every checksum and every stored index too."""
+    header, views = open_views(buffer, source)
+    if not deep:
+        return header
+    for name, _ in SECTIONS:
+        offset, length, crc = header.sections[name]
+        if zlib.crc32(memoryview(buffer)[offset : offset + length]) != crc:
+            raise KBFormatError(
+                f"{source}: checksum mismatch in section {name} (bytes {offset:,} to "
+                f"{offset + length:,}). The file is corrupt; rebuild or re-copy it."
+            )
+    for name in ("entity_string_offsets", "alias_string_offsets", "alias_offsets"):
+        if numpy.any(numpy.diff(views[name].astype(numpy.int64)) < 0):
+            raise KBFormatError(f"{source}: {name} is not monotonic.")
+    if header.n_candidates and int(views["candidate_rows"].max()) >= header.n_entities:
+        raise KBFormatError(f"{source}: a candidate points past the last entity.")
+    priors = views["candidate_priors"]
+    if not numpy.all((priors >= 0) & (priors <= 1)):
+        raise KBFormatError(f"{source}: a prior probability is outside [0, 1] or NaN.")
+    if not numpy.all(numpy.isfinite(views["vectors"])):
+        raise KBFormatError(f"{source}: an entity vector holds NaN or inf.")
+    _check_table(views, header, source, "entity", header.n_entities)
+    _check_table(views, header, source, "alias", header.n_aliases)
+    return header
+
+
+def validate(path: Union[str, Path], deep: bool = True) -> Header:
+    """Check a KB file (or a KB directory written by ``to_disk``).
+
+    path (Union[str, Path]): The kb.bin file or the directory holding it.
+    deep (bool): Also verify every section checksum and every stored index.
+    RETURNS (Header): The decoded header.
+    """
+    path = resolve_path(path)
+    with open(path, "rb") as file:
+        data = file.read()
+    return validate_buffer(data, str(path), deep=deep)
+
+
+def resolve_path(path: Union[str, Path]) -> Path:
+    """The KB file for a path that is either the file or a directory holding kb.bin."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / FILE_NAME
+    if not path.exists():
+        raise FileNotFoundError(
+            f"No KB file at {path}. Save a KB with kb.to_disk(directory) first."
+        )
+    return path

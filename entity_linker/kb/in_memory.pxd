@@ -1,0 +1,37 @@
+from libc.stdint cimport int64_t, uint64_t
+from preshed.maps cimport PreshMap
+
+from .kb cimport KnowledgeBase
+from .structs cimport KBData
+
+
+cdef class InMemoryLookupKB(KnowledgeBase):
+    cdef KBData c
+    # Hash -> row + 1 while the KB is writable; None once it is memory-mapped.
+    cdef PreshMap _entity_map
+    cdef PreshMap _alias_map
+    # Storage (numpy arrays with spare capacity, or read-only views of a mapping).
+    cdef object _entity_hashes
+    cdef object _entity_freqs
+    cdef object _vectors
+    cdef object _entity_string_offsets
+    cdef object _entity_strings
+    cdef object _alias_hashes
+    cdef object _alias_starts
+    cdef object _alias_ends
+    cdef object _alias_string_offsets
+    cdef object _alias_strings
+    cdef object _candidate_rows
+    cdef object _candidate_priors
+    cdef object _entity_cells
+    cdef object _alias_cells
+    cdef uint64_t _n_entity_bytes
+    cdef uint64_t _n_alias_bytes
+    cdef uint64_t _n_dead_slots
+    # The object that owns mapped memory (an mmap or bytes), and where it came from.
+    cdef object _buffer
+    cdef object _path
+
+    cdef void _sync(self)
+    cdef int64_t _entity_row(self, uint64_t entity_hash) except -2
+    cdef int64_t _alias_row(self, uint64_t alias_hash) except -2

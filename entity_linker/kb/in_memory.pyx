@@ -1,0 +1,1170 @@
+# cython: infer_types=True
+"""InMemoryLookupKB: spaCy's in-memory KB API on flat, contiguous tables.
+
+Layout (see structs.pxd): entities and aliases are rows of numpy arrays; the
+vectors are one float32 matrix; aliases own CSR-style slices of two parallel
+candidate arrays; two hash tables map string hashes to rows. While the KB is
+writable the hash tables are preshed PreshMaps; after ``from_disk`` or
+``from_bytes`` every table is a read-only view of the file's bytes (memory-
+mapped from disk), and the same lookup code reads them.
+
+The KB keeps its own string table (entity ids and alias texts, UTF-8), so it
+resolves its strings without the pipeline's vocab. As in spaCy, ``add_entity``
+and ``add_alias`` also add the string to ``vocab.strings``; opening a file does
+not, unless asked (``add_to_vocab=True``).
+"""
+import io
+import mmap
+import warnings
+from pathlib import Path
+from typing import Iterable, Optional, Sequence, Tuple, Union
+
+import numpy
+
+cimport numpy as cnp
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize
+from libc.math cimport isfinite
+from libc.stdint cimport int64_t, uint32_t, uint64_t, uintptr_t
+from preshed.maps cimport Cell, PreshMap
+
+from ..errors import (
+    EmptyStringError,
+    KBError,
+    KBFormatError,
+    KBTypeError,
+    KBWarning,
+    LengthMismatchError,
+    ProbabilityError,
+    ReadOnlyKBError,
+    UnknownAliasError,
+    UnknownEntityError,
+    VectorError,
+)
+from . import format as kb_format
+
+from .candidate cimport Candidate
+from .hashing cimport hash_string, hash_utf8
+from .kb cimport KnowledgeBase
+from .structs cimport CORRUPT, NOT_FOUND, KBData, alias_slots_ok, find_row
+
+cnp.import_array()
+
+# spaCy accepts prior sums up to this (rounding errors).
+PROB_SUM_TOLERANCE = 1.00001
+
+
+cdef inline void* _ptr(object array):
+    return cnp.PyArray_DATA(<cnp.ndarray>array)
+
+
+cdef object _grown(object array, uint64_t used, uint64_t needed):
+    """The array itself if it holds ``needed`` rows, else a larger copy (x1.5)."""
+    cdef uint64_t capacity = array.shape[0]
+    if needed <= capacity:
+        return array
+    capacity = max(needed, capacity + capacity // 2, 16)
+    bigger = numpy.empty((capacity,) + array.shape[1:], dtype=array.dtype)
+    bigger[:used] = array[:used]
+    return bigger
+
+
+def _check_string(value, what: str) -> str:
+    if not isinstance(value, str):
+        raise KBTypeError(
+            f"The {what} must be a str, got {type(value).__name__} {value!r}. "
+            f"Convert ids to strings first, e.g. str({value!r})."
+        )
+    if len(value) == 0:
+        raise EmptyStringError(f"The {what} must not be the empty string.")
+    return value
+
+
+def _corrupt(kb):
+    return KBFormatError(
+        f"The KB loaded from {kb._path or 'bytes'} holds an index out of range. "
+        "The file is corrupt: check it with entity_linker.kb.format.validate(path) "
+        "and rebuild it."
+    )
+
+
+cdef class InMemoryLookupKB(KnowledgeBase):
+    """A knowledge base of entities, aliases, priors and entity vectors.
+
+    Same API as ``spacy.kb.InMemoryLookupKB`` (``add_entity``, ``add_alias``,
+    ``get_candidates`` ...) plus batch lookups (``lookup_aliases``), bulk
+    construction (``from_arrays``, ``from_records``), a zero-copy vector
+    matrix (``vectors``) and instant, memory-mapped loading (``from_disk``).
+    """
+
+    def __init__(self, vocab, entity_vector_length: int):
+        """Create an empty, writable KB.
+
+        vocab (Vocab): The shared vocab; add_entity/add_alias add their strings to it.
+        entity_vector_length (int): Length of every entity vector.
+        """
+        if isinstance(entity_vector_length, bool) or not isinstance(entity_vector_length, int):
+            raise KBTypeError(
+                f"entity_vector_length must be an int, got {entity_vector_length!r}."
+            )
+        if entity_vector_length < 0:
+            raise VectorError(
+                f"entity_vector_length must be >= 0, got {entity_vector_length}."
+            )
+        super().__init__(vocab, entity_vector_length)
+        self._reset()
+
+    def _reset(self):
+        """Empty, writable storage."""
+        L = self.entity_vector_length
+        self._entity_map = PreshMap()
+        self._alias_map = PreshMap()
+        self._entity_hashes = numpy.zeros(0, dtype=numpy.uint64)
+        self._entity_freqs = numpy.zeros(0, dtype=numpy.float32)
+        self._vectors = numpy.zeros((0, L), dtype=numpy.float32)
+        self._entity_string_offsets = numpy.zeros(1, dtype=numpy.uint64)
+        self._entity_strings = numpy.zeros(0, dtype=numpy.uint8)
+        self._alias_hashes = numpy.zeros(0, dtype=numpy.uint64)
+        self._alias_starts = numpy.zeros(0, dtype=numpy.uint64)
+        self._alias_ends = numpy.zeros(0, dtype=numpy.uint64)
+        self._alias_string_offsets = numpy.zeros(1, dtype=numpy.uint64)
+        self._alias_strings = numpy.zeros(0, dtype=numpy.uint8)
+        self._candidate_rows = numpy.zeros(0, dtype=numpy.uint32)
+        self._candidate_priors = numpy.zeros(0, dtype=numpy.float32)
+        self._entity_cells = None
+        self._alias_cells = None
+        self._n_entity_bytes = 0
+        self._n_alias_bytes = 0
+        self._n_dead_slots = 0
+        self._buffer = None
+        self._path = None
+        self.c.n_entities = 0
+        self.c.n_aliases = 0
+        self.c.n_slots = 0
+        self.c.vector_length = self.entity_vector_length
+        self._sync()
+
+    cdef void _sync(self):
+        """Point the C view at the current storage (call after any reallocation)."""
+        self.c.vector_length = self.entity_vector_length
+        self.c.entity_hashes = <const uint64_t*>_ptr(self._entity_hashes)
+        self.c.entity_freqs = <const float*>_ptr(self._entity_freqs)
+        self.c.vectors = <const float*>_ptr(self._vectors)
+        self.c.alias_hashes = <const uint64_t*>_ptr(self._alias_hashes)
+        self.c.alias_starts = <const uint64_t*>_ptr(self._alias_starts)
+        self.c.alias_ends = <const uint64_t*>_ptr(self._alias_ends)
+        self.c.candidate_rows = <const uint32_t*>_ptr(self._candidate_rows)
+        self.c.candidate_priors = <const float*>_ptr(self._candidate_priors)
+        if self._entity_map is not None:
+            self.c.entity_cells = self._entity_map.c_map.cells
+            self.c.entity_cells_length = self._entity_map.c_map.length
+            self.c.alias_cells = self._alias_map.c_map.cells
+            self.c.alias_cells_length = self._alias_map.c_map.length
+        else:
+            self.c.entity_cells = <const Cell*>_ptr(self._entity_cells)
+            self.c.entity_cells_length = len(self._entity_cells) // 2
+            self.c.alias_cells = <const Cell*>_ptr(self._alias_cells)
+            self.c.alias_cells_length = len(self._alias_cells) // 2
+
+    cdef int64_t _entity_row(self, uint64_t entity_hash) except -2:
+        row = find_row(self.c.entity_cells, self.c.entity_cells_length, entity_hash,
+                       self.c.n_entities)
+        if row == CORRUPT:
+            raise _corrupt(self)
+        return row
+
+    cdef int64_t _alias_row(self, uint64_t alias_hash) except -2:
+        row = find_row(self.c.alias_cells, self.c.alias_cells_length, alias_hash,
+                       self.c.n_aliases)
+        if row == CORRUPT:
+            raise _corrupt(self)
+        return row
+
+    # ------------------------------------------------------------------ sizes
+
+    @property
+    def is_read_only(self) -> bool:
+        """Whether the KB is a read-only view of a file or bytes (see ``copy()``)."""
+        return self._entity_map is None
+
+    def is_empty(self) -> bool:
+        """RETURNS (bool): whether the KB holds no entities."""
+        return self.c.n_entities == 0
+
+    def __len__(self) -> int:
+        return self.c.n_entities
+
+    def get_size_entities(self) -> int:
+        """RETURNS (int): the number of entities."""
+        return self.c.n_entities
+
+    def get_size_aliases(self) -> int:
+        """RETURNS (int): the number of aliases."""
+        return self.c.n_aliases
+
+    def get_entity_strings(self) -> list:
+        """RETURNS (List[str]): every entity id, in row order."""
+        return self._decode_all(self._entity_string_offsets, self._entity_strings,
+                                self.c.n_entities)
+
+    def get_alias_strings(self) -> list:
+        """RETURNS (List[str]): every alias, in row order."""
+        return self._decode_all(self._alias_string_offsets, self._alias_strings,
+                                self.c.n_aliases)
+
+    def _decode_all(self, offsets, blob, n):
+        bounds = offsets[: n + 1].tolist()
+        data = blob[: bounds[-1]].tobytes() if n else b""
+        return [data[bounds[i]:bounds[i + 1]].decode("utf8") for i in range(n)]
+
+    def _decode(self, offsets, blob, int64_t row, uint64_t n_rows):
+        if row < 0 or <uint64_t>row >= n_rows:
+            raise IndexError(f"Row {row} is out of range (0..{n_rows - 1}).")
+        start = int(offsets[row])
+        end = int(offsets[row + 1])
+        if not (start <= end <= len(blob)):
+            raise _corrupt(self)
+        return blob[start:end].tobytes().decode("utf8")
+
+    def _entity_string(self, entity_hash, entity_row):
+        if entity_row < 0:
+            entity_row = self._entity_row(entity_hash)
+            if entity_row < 0:
+                return self.vocab.strings[entity_hash]
+        return self._decode(self._entity_string_offsets, self._entity_strings,
+                            entity_row, self.c.n_entities)
+
+    def _alias_string(self, alias_hash, alias_row):
+        if alias_row < 0:
+            alias_row = self._alias_row(alias_hash)
+            if alias_row < 0:
+                return self.vocab.strings[alias_hash]
+        return self._decode(self._alias_string_offsets, self._alias_strings,
+                            alias_row, self.c.n_aliases)
+
+    def get_entity_id(self, int64_t row) -> str:
+        """The entity id (string) stored at a row (see ``lookup_aliases``)."""
+        return self._decode(self._entity_string_offsets, self._entity_strings, row,
+                            self.c.n_entities)
+
+    # ---------------------------------------------------------- zero-copy views
+
+    @property
+    def vectors(self):
+        """Read-only (n_entities, entity_vector_length) float32 view of all vectors.
+
+        Row i belongs to the entity at row i (``get_entity_id(i)``). No copy is
+        made; after the KB grows, take the view again.
+        """
+        view = self._vectors[: self.c.n_entities]
+        view.flags.writeable = False
+        return view
+
+    @property
+    def entity_hashes(self):
+        """Read-only uint64 view of the entity hashes, in row order."""
+        view = self._entity_hashes[: self.c.n_entities]
+        view.flags.writeable = False
+        return view
+
+    @property
+    def entity_freqs(self):
+        """Read-only float32 view of the entity frequencies, in row order."""
+        view = self._entity_freqs[: self.c.n_entities]
+        view.flags.writeable = False
+        return view
+
+    # -------------------------------------------------------------- mutation
+
+    def _check_writable(self):
+        if self._entity_map is None:
+            raise ReadOnlyKBError(
+                f"This KB is a read-only memory map of {self._path or 'bytes'} and cannot "
+                "change. Call kb.copy() for a writable in-memory copy."
+            )
+
+    def _checked_vectors(self, vectors, int64_t n, what):
+        """vectors as a C-contiguous float32 (n, L) array, or a clear error."""
+        L = self.entity_vector_length
+        try:
+            matrix = numpy.asarray(vectors, dtype=numpy.float32)
+        except (TypeError, ValueError) as err:
+            raise VectorError(
+                f"The vector of {what} is not a sequence of {L} numbers: {err}"
+            ) from None
+        if n == 1 and matrix.ndim == 1:
+            matrix = matrix.reshape(1, -1)
+        if matrix.ndim != 2 or matrix.shape[0] != n or matrix.shape[1] != L:
+            found = matrix.shape[-1] if matrix.ndim else 0
+            raise VectorError(
+                f"Entity vectors must have length {L} (the KB's entity_vector_length); "
+                f"the vector of {what} has shape {matrix.shape if n != 1 else found}. "
+                "Create the KB with a matching entity_vector_length or fix the vector."
+            )
+        if not numpy.isfinite(matrix).all():
+            raise VectorError(f"The vector of {what} holds NaN or inf.")
+        return numpy.ascontiguousarray(matrix)
+
+    def add_entity(self, entity: str, freq: float, entity_vector) -> Optional[int]:
+        """Add an entity with its frequency and vector.
+
+        A duplicate entity is not added: a warning is given and the first kept.
+        RETURNS (int): the entity hash, or None for a duplicate.
+        """
+        self._check_writable()
+        _check_string(entity, "entity id")
+        try:
+            freq = float(freq)
+        except (TypeError, ValueError):
+            raise KBTypeError(
+                f"The frequency of entity {entity!r} must be a number, got {freq!r}."
+            ) from None
+        if not isfinite(freq):
+            raise KBError(f"The frequency of entity {entity!r} must be finite, got {freq}.")
+        entity_hash = hash_string(entity)
+        if self._entity_row(entity_hash) >= 0:
+            warnings.warn(
+                f"Entity {entity!r} already exists in the KB; the first one is kept.",
+                KBWarning,
+            )
+            return None
+        vector = self._checked_vectors(entity_vector, 1, f"entity {entity!r}")
+        self.vocab.strings.add(entity)
+        self._append_entities(
+            numpy.array([entity_hash], dtype=numpy.uint64),
+            numpy.array([freq], dtype=numpy.float32),
+            vector,
+            [entity.encode("utf8")],
+        )
+        return entity_hash
+
+    def _append_entities(self, hashes, freqs, vectors, encoded):
+        """Append validated, de-duplicated entities (no checks here)."""
+        cdef uint64_t n = self.c.n_entities
+        cdef uint64_t k = len(hashes)
+        cdef uint64_t i
+        if hashes.size and int(hashes.min()) < 2:
+            raise KBError("An id hashes to a value reserved by preshed (0 or 1); rename it.")
+        lengths = numpy.fromiter((len(b) for b in encoded), dtype=numpy.uint64, count=k)
+        blob = b"".join(encoded)
+        self._entity_hashes = _grown(self._entity_hashes, n, n + k)
+        self._entity_freqs = _grown(self._entity_freqs, n, n + k)
+        self._vectors = _grown(self._vectors, n, n + k)
+        self._entity_string_offsets = _grown(self._entity_string_offsets, n + 1, n + k + 1)
+        self._entity_strings = _grown(
+            self._entity_strings, self._n_entity_bytes, self._n_entity_bytes + len(blob)
+        )
+        self._entity_hashes[n : n + k] = hashes
+        self._entity_freqs[n : n + k] = freqs
+        self._vectors[n : n + k] = vectors
+        self._entity_string_offsets[n + 1 : n + k + 1] = self._n_entity_bytes + numpy.cumsum(
+            lengths, dtype=numpy.uint64
+        )
+        self._entity_strings[self._n_entity_bytes : self._n_entity_bytes + len(blob)] = (
+            numpy.frombuffer(blob, dtype=numpy.uint8)
+        )
+        self._n_entity_bytes += len(blob)
+        cdef const uint64_t[::1] new_hashes = hashes
+        for i in range(k):
+            self._entity_map.set(new_hashes[i], <void*><uintptr_t>(n + i + 1))
+        self.c.n_entities = n + k
+        self._sync()
+
+    def set_entities(self, entity_list, freq_list, vector_list) -> None:
+        """Replace all entities by the given ones (before any alias is added).
+
+        Duplicate ids are warned about and the first kept, as in spaCy.
+        """
+        self._check_writable()
+        if not (len(entity_list) == len(freq_list) == len(vector_list)):
+            raise LengthMismatchError(
+                f"set_entities got {len(entity_list)} entities, {len(freq_list)} "
+                f"frequencies and {len(vector_list)} vectors; the three lists must "
+                "have the same length."
+            )
+        if self.c.n_aliases:
+            raise KBError(
+                "set_entities replaces every entity, but this KB already has "
+                f"{self.c.n_aliases} aliases pointing at them. Call set_entities before "
+                "add_alias, or use add_entity to add more entities."
+            )
+        entity_list = list(entity_list)
+        prepared = self._prepare_entities(entity_list, freq_list, vector_list)
+        for entity in entity_list:
+            self.vocab.strings.add(entity)
+        self._entity_map = PreshMap(max(8, 2 * len(entity_list)))
+        self.c.n_entities = 0
+        self._n_entity_bytes = 0
+        self._append_entities(*prepared[:4])
+
+    def _prepare_entities(self, entity_ids, freqs, vectors):
+        """Validate entities for a bulk add; return (hashes, freqs, vectors, encoded, rows).
+
+        rows[i] is the row entity_ids[i] will have (its first occurrence's row).
+        """
+        n = len(entity_ids)
+        hashes = numpy.empty(n, dtype=numpy.uint64)
+        encoded = []
+        for i, entity in enumerate(entity_ids):
+            _check_string(entity, f"entity id at position {i}")
+            encoded.append(entity.encode("utf8"))
+        _hash_strings(entity_ids, hashes)
+        try:
+            freqs = numpy.asarray(freqs, dtype=numpy.float32).reshape(-1)
+        except (TypeError, ValueError):
+            raise KBTypeError("Entity frequencies must be numbers.") from None
+        if len(freqs) != n:
+            raise LengthMismatchError(f"Got {n} entity ids but {len(freqs)} frequencies.")
+        if not numpy.isfinite(freqs).all():
+            bad = int(numpy.flatnonzero(~numpy.isfinite(freqs))[0])
+            raise KBError(f"The frequency of entity {entity_ids[bad]!r} is not finite.")
+        if n and isinstance(vectors, numpy.ndarray) and vectors.ndim == 2:
+            matrix = self._checked_vectors(vectors, n, "some entity")
+        else:
+            matrix = numpy.empty((n, self.entity_vector_length), dtype=numpy.float32)
+            for i, vector in enumerate(vectors):
+                matrix[i] = self._checked_vectors(vector, 1, f"entity {entity_ids[i]!r}")
+        _, first, inverse = numpy.unique(hashes, return_index=True, return_inverse=True)
+        rows = numpy.arange(n, dtype=numpy.int64)
+        if len(first) != n:
+            keep = numpy.sort(first)
+            for i in sorted(set(range(n)) - set(keep.tolist())):
+                warnings.warn(
+                    f"Entity {entity_ids[i]!r} already exists in the KB; the first "
+                    "one is kept.",
+                    KBWarning,
+                )
+            row_of_unique = numpy.empty(len(first), dtype=numpy.int64)
+            row_of_unique[numpy.argsort(first)] = numpy.arange(len(first))
+            rows = row_of_unique[inverse.reshape(-1)]
+            hashes, freqs, matrix = hashes[keep], freqs[keep], matrix[keep]
+            encoded = [encoded[i] for i in keep.tolist()]
+        return hashes, freqs, matrix, encoded, rows
+
+    def contains_entity(self, str entity) -> bool:
+        """RETURNS (bool): whether the entity id is in the KB."""
+        return self._entity_row(hash_string(entity)) >= 0
+
+    def contains_alias(self, str alias) -> bool:
+        """RETURNS (bool): whether the alias is in the KB."""
+        return self._alias_row(hash_string(alias)) >= 0
+
+    def _checked_priors(self, alias, probabilities):
+        try:
+            priors = numpy.asarray(probabilities, dtype=numpy.float64).reshape(-1)
+        except (TypeError, ValueError):
+            raise KBTypeError(
+                f"The prior probabilities of alias {alias!r} must be numbers, got "
+                f"{probabilities!r}."
+            ) from None
+        bad = ~((priors >= 0) & (priors <= 1))
+        if bad.any():
+            raise ProbabilityError(
+                f"Prior probabilities must be in [0, 1]; alias {alias!r} has "
+                f"{priors[bad][0]}. Normalise the counts of each alias into probabilities."
+            )
+        total = float(priors.sum())
+        if total > PROB_SUM_TOLERANCE:
+            raise ProbabilityError(
+                f"The prior probabilities of alias {alias!r} sum to {total:.6g}, more "
+                "than 1. They are p(entity | alias): normalise them over the alias's "
+                "entities."
+            )
+        return priors
+
+    def add_alias(self, alias: str, entities: Sequence[str], probabilities: Sequence[float]):
+        """Add an alias with its candidate entities and their prior probabilities.
+
+        A duplicate alias is not added: a warning is given and the first kept.
+        RETURNS (int): the alias hash, or None for a duplicate.
+        """
+        self._check_writable()
+        _check_string(alias, "alias")
+        if len(entities) != len(probabilities):
+            raise LengthMismatchError(
+                f"Alias {alias!r} got {len(entities)} entities but {len(probabilities)} "
+                "prior probabilities; give one probability per entity."
+            )
+        priors = self._checked_priors(alias, probabilities)
+        alias_hash = hash_string(alias)
+        if self._alias_row(alias_hash) >= 0:
+            warnings.warn(
+                f"Alias {alias!r} already exists in the KB; the first one is kept.",
+                KBWarning,
+            )
+            return None
+        rows = numpy.empty(len(entities), dtype=numpy.uint32)
+        for i, entity in enumerate(entities):
+            _check_string(entity, f"entity of alias {alias!r}")
+            row = self._entity_row(hash_string(entity))
+            if row < 0:
+                raise UnknownEntityError(
+                    f"Alias {alias!r} refers to entity {entity!r}, which is not in the KB. "
+                    "Add the entity with add_entity first."
+                )
+            rows[i] = row
+        self.vocab.strings.add(alias)
+        self._append_aliases(
+            numpy.array([alias_hash], dtype=numpy.uint64),
+            [alias.encode("utf8")],
+            numpy.array([0, len(rows)], dtype=numpy.uint64),
+            rows,
+            priors.astype(numpy.float32),
+        )
+        return alias_hash
+
+    def _append_aliases(self, hashes, encoded, offsets, rows, priors):
+        """Append validated aliases; offsets (len(hashes) + 1) index rows/priors."""
+        cdef uint64_t n = self.c.n_aliases
+        cdef uint64_t k = len(hashes)
+        cdef uint64_t slots = self.c.n_slots
+        cdef uint64_t n_new = len(rows)
+        cdef uint64_t i
+        if hashes.size and int(hashes.min()) < 2:
+            raise KBError("An alias hashes to a value reserved by preshed (0 or 1).")
+        lengths = numpy.fromiter((len(b) for b in encoded), dtype=numpy.uint64, count=k)
+        blob = b"".join(encoded)
+        self._candidate_rows = _grown(self._candidate_rows, slots, slots + n_new)
+        self._candidate_priors = _grown(self._candidate_priors, slots, slots + n_new)
+        self._candidate_rows[slots : slots + n_new] = rows
+        self._candidate_priors[slots : slots + n_new] = priors
+        self._alias_hashes = _grown(self._alias_hashes, n, n + k)
+        self._alias_starts = _grown(self._alias_starts, n, n + k)
+        self._alias_ends = _grown(self._alias_ends, n, n + k)
+        self._alias_string_offsets = _grown(self._alias_string_offsets, n + 1, n + k + 1)
+        self._alias_strings = _grown(
+            self._alias_strings, self._n_alias_bytes, self._n_alias_bytes + len(blob)
+        )
+        self._alias_hashes[n : n + k] = hashes
+        self._alias_starts[n : n + k] = slots + offsets[:-1]
+        self._alias_ends[n : n + k] = slots + offsets[1:]
+        self._alias_string_offsets[n + 1 : n + k + 1] = self._n_alias_bytes + numpy.cumsum(
+            lengths, dtype=numpy.uint64
+        )
+        self._alias_strings[self._n_alias_bytes : self._n_alias_bytes + len(blob)] = (
+            numpy.frombuffer(blob, dtype=numpy.uint8)
+        )
+        self._n_alias_bytes += len(blob)
+        cdef const uint64_t[::1] new_hashes = hashes
+        for i in range(k):
+            self._alias_map.set(new_hashes[i], <void*><uintptr_t>(n + i + 1))
+        self.c.n_aliases = n + k
+        self.c.n_slots = slots + n_new
+        self._sync()
+
+    def append_alias(
+        self, alias: str, entity: str, prior_prob: float, ignore_warnings: bool = False
+    ) -> None:
+        """Add one more candidate entity to an existing alias.
+
+        Prefer add_alias with all candidates at once: it is faster.
+        """
+        self._check_writable()
+        _check_string(alias, "alias")
+        _check_string(entity, "entity id")
+        alias_row = self._alias_row(hash_string(alias))
+        if alias_row < 0:
+            raise UnknownAliasError(
+                f"Alias {alias!r} is not in the KB; add it with add_alias first."
+            )
+        entity_row = self._entity_row(hash_string(entity))
+        if entity_row < 0:
+            raise UnknownEntityError(
+                f"Entity {entity!r} is not in the KB; add it with add_entity first."
+            )
+        prior = float(self._checked_priors(alias, [prior_prob])[0])
+        start = int(self._alias_starts[alias_row])
+        end = int(self._alias_ends[alias_row])
+        current = self._candidate_priors[start:end].astype(numpy.float64).sum()
+        if current + prior > PROB_SUM_TOLERANCE:
+            raise ProbabilityError(
+                f"Adding {prior} to alias {alias!r} makes its prior probabilities sum to "
+                f"{current + prior:.6g}, more than 1."
+            )
+        if (self._candidate_rows[start:end] == entity_row).any():
+            if not ignore_warnings:
+                warnings.warn(
+                    f"Entity {entity!r} is already a candidate of alias {alias!r}.",
+                    KBWarning,
+                )
+            return
+        slots = self.c.n_slots
+        count = end - start
+        self._candidate_rows = _grown(self._candidate_rows, slots, slots + count + 1)
+        self._candidate_priors = _grown(self._candidate_priors, slots, slots + count + 1)
+        if end != slots:
+            # Not the last row: move it to the end, where it can grow in place.
+            self._candidate_rows[slots : slots + count] = self._candidate_rows[start:end]
+            self._candidate_priors[slots : slots + count] = self._candidate_priors[start:end]
+            self._alias_starts[alias_row] = slots
+            self._n_dead_slots += count
+            start, end = slots, slots + count
+        self._candidate_rows[end] = entity_row
+        self._candidate_priors[end] = prior
+        self._alias_ends[alias_row] = end + 1
+        self.c.n_slots = end + 1
+        self._sync()
+
+    # ------------------------------------------------------------ bulk build
+
+    @classmethod
+    def from_arrays(
+        cls,
+        vocab,
+        entity_ids: Sequence[str],
+        freqs,
+        vectors,
+        alias_texts: Sequence[str] = (),
+        alias_offsets=None,
+        candidate_entities=None,
+        priors=None,
+        *,
+        add_to_vocab: bool = False,
+    ) -> "InMemoryLookupKB":
+        """Build a KB in one call from arrays: much faster than add_* loops.
+
+        entity_ids (Sequence[str]): n entity ids.
+        freqs (array-like): n frequencies.
+        vectors (array-like): (n, L) entity vectors; L becomes entity_vector_length.
+        alias_texts (Sequence[str]): m alias texts.
+        alias_offsets (array-like): m + 1 offsets; alias i owns candidates
+            [alias_offsets[i], alias_offsets[i + 1]).
+        candidate_entities (array-like): entity of each candidate, as a position in entity_ids.
+        priors (array-like): p(entity | alias) of each candidate.
+        add_to_vocab (bool): also add every string to vocab.strings (spaCy does; costs memory).
+        RETURNS (InMemoryLookupKB): the new, writable KB.
+        """
+        matrix = numpy.asarray(vectors, dtype=numpy.float32)
+        if matrix.ndim != 2:
+            if len(entity_ids) == 0:
+                matrix = matrix.reshape(0, 0)
+            else:
+                raise VectorError(
+                    f"vectors must be a 2-D (n_entities, vector_length) array, got shape "
+                    f"{matrix.shape}."
+                )
+        cdef InMemoryLookupKB kb = cls(vocab, int(matrix.shape[1]))
+        entity_ids = list(entity_ids)
+        alias_texts = list(alias_texts)
+        hashes, freqs32, matrix, encoded, rows = kb._prepare_entities(entity_ids, freqs, matrix)
+        aliases = kb._prepare_aliases(
+            alias_texts, alias_offsets, candidate_entities, priors, rows, len(entity_ids)
+        )
+        kb._entity_map = PreshMap(max(8, 2 * len(hashes)))
+        kb._alias_map = PreshMap(max(8, 2 * len(aliases[0])))
+        kb._append_entities(hashes, freqs32, matrix, encoded)
+        kb._append_aliases(*aliases)
+        if add_to_vocab:
+            for text in entity_ids + alias_texts:
+                vocab.strings.add(text)
+        return kb
+
+    def _prepare_aliases(self, alias_texts, alias_offsets, candidate_entities, priors,
+                         entity_rows, n_entity_ids):
+        """Validate aliases for a bulk build; return the arguments of _append_aliases."""
+        m = len(alias_texts)
+        if alias_offsets is None:
+            alias_offsets = numpy.zeros(m + 1, dtype=numpy.int64)
+        offsets = numpy.asarray(alias_offsets, dtype=numpy.int64).reshape(-1)
+        cands = numpy.asarray(
+            [] if candidate_entities is None else candidate_entities, dtype=numpy.int64
+        ).reshape(-1)
+        probs = numpy.asarray([] if priors is None else priors, dtype=numpy.float64).reshape(-1)
+        if len(offsets) != m + 1:
+            raise LengthMismatchError(
+                f"alias_offsets must have len(alias_texts) + 1 = {m + 1} items, got "
+                f"{len(offsets)}."
+            )
+        if len(cands) != len(probs):
+            raise LengthMismatchError(
+                f"Got {len(cands)} candidate entities but {len(probs)} priors; give one "
+                "prior per candidate."
+            )
+        if offsets[0] != 0 or offsets[-1] != len(cands) or (numpy.diff(offsets) < 0).any():
+            raise KBError(
+                "alias_offsets must start at 0, never decrease, and end at the number "
+                f"of candidates ({len(cands)})."
+            )
+        if len(cands) and (cands.min() < 0 or cands.max() >= n_entity_ids):
+            bad = cands[(cands < 0) | (cands >= n_entity_ids)][0]
+            raise UnknownEntityError(
+                f"Candidate entity index {bad} is out of range: there are "
+                f"{n_entity_ids} entity ids."
+            )
+        bad = ~((probs >= 0) & (probs <= 1))
+        if bad.any():
+            raise ProbabilityError(
+                f"Prior probabilities must be in [0, 1]; got {probs[bad][0]} for alias "
+                f"{alias_texts[int(numpy.searchsorted(offsets, numpy.flatnonzero(bad)[0], 'right')) - 1]!r}."
+            )
+        sums = numpy.diff(numpy.concatenate([[0.0], numpy.cumsum(probs)])[offsets])
+        if (sums > PROB_SUM_TOLERANCE).any():
+            i = int(numpy.flatnonzero(sums > PROB_SUM_TOLERANCE)[0])
+            raise ProbabilityError(
+                f"The prior probabilities of alias {alias_texts[i]!r} sum to "
+                f"{sums[i]:.6g}, more than 1."
+            )
+        hashes = numpy.empty(m, dtype=numpy.uint64)
+        encoded = []
+        for i, alias in enumerate(alias_texts):
+            _check_string(alias, f"alias at position {i}")
+            encoded.append(alias.encode("utf8"))
+        _hash_strings(alias_texts, hashes)
+        _, first = numpy.unique(hashes, return_index=True)
+        if len(first) != m:
+            # Keep the first of each duplicate alias; the others' slots are dropped.
+            keep = numpy.sort(first)
+            for i in sorted(set(range(m)) - set(keep.tolist())):
+                warnings.warn(
+                    f"Alias {alias_texts[i]!r} already exists in the KB; the first one "
+                    "is kept.",
+                    KBWarning,
+                )
+            counts = numpy.diff(offsets)[keep]
+            starts = offsets[keep]
+            index = numpy.repeat(starts - numpy.concatenate([[0], numpy.cumsum(counts)[:-1]]),
+                                 counts) + numpy.arange(counts.sum())
+            cands, probs = cands[index], probs[index]
+            offsets = numpy.concatenate([[0], numpy.cumsum(counts)])
+            hashes = hashes[keep]
+            encoded = [encoded[i] for i in keep.tolist()]
+        rows = entity_rows[cands].astype(numpy.uint32) if len(cands) else cands.astype(
+            numpy.uint32)
+        return hashes, encoded, offsets.astype(numpy.uint64), rows, probs.astype(numpy.float32)
+
+    @classmethod
+    def from_records(
+        cls,
+        vocab,
+        entity_vector_length: int,
+        entities: Iterable[Tuple[str, float, Sequence[float]]],
+        aliases: Iterable[Tuple[str, Sequence[str], Sequence[float]]] = (),
+        *,
+        add_to_vocab: bool = False,
+    ) -> "InMemoryLookupKB":
+        """Build a KB from records: (entity id, freq, vector) and (alias, entity ids, priors).
+
+        RETURNS (InMemoryLookupKB): the new, writable KB.
+        """
+        ids, freqs, vectors = [], [], []
+        for record in entities:
+            entity, freq, vector = record
+            ids.append(entity)
+            freqs.append(freq)
+            vectors.append(vector)
+        matrix = numpy.zeros((len(ids), entity_vector_length), dtype=numpy.float32)
+        for i, vector in enumerate(vectors):
+            try:
+                matrix[i] = vector
+            except (ValueError, TypeError):
+                raise VectorError(
+                    f"The vector of entity {ids[i]!r} must have length "
+                    f"{entity_vector_length}, got {numpy.shape(vector)}."
+                ) from None
+        position = {}
+        for i, entity in enumerate(ids):
+            position.setdefault(entity, i)
+        alias_texts, offsets, cands, priors = [], [0], [], []
+        for alias, alias_entities, probabilities in aliases:
+            if len(alias_entities) != len(probabilities):
+                raise LengthMismatchError(
+                    f"Alias {alias!r} got {len(alias_entities)} entities but "
+                    f"{len(probabilities)} prior probabilities."
+                )
+            for entity in alias_entities:
+                if entity not in position:
+                    raise UnknownEntityError(
+                        f"Alias {alias!r} refers to entity {entity!r}, which is not among "
+                        "the entities."
+                    )
+                cands.append(position[entity])
+            priors.extend(probabilities)
+            alias_texts.append(alias)
+            offsets.append(len(cands))
+        return cls.from_arrays(
+            vocab, ids, freqs, matrix, alias_texts, offsets, cands, priors,
+            add_to_vocab=add_to_vocab,
+        )
+
+    # ---------------------------------------------------------------- lookups
+
+    def get_candidates(self, mention) -> Iterable[Candidate]:
+        """Candidates for a mention (a Span), by exact match of its text."""
+        return self.get_alias_candidates(mention.text)
+
+    def get_candidates_batch(self, mentions) -> Iterable[Iterable[Candidate]]:
+        """Candidates for many mentions in one batched lookup."""
+        texts = [mention.text for mention in mentions]
+        return self._candidates_for_texts(texts)
+
+    def get_alias_candidates(self, str alias) -> Iterable[Candidate]:
+        """Candidates of an alias (an empty list when the alias is unknown)."""
+        return self._candidates_for_texts([alias])[0]
+
+    def _candidates_for_texts(self, texts):
+        hashes = numpy.empty(len(texts), dtype=numpy.uint64)
+        _hash_strings(texts, hashes)
+        alias_rows, offsets, entity_rows, priors = self._lookup(hashes)
+        vectors = self._vectors
+        cdef Candidate cand
+        result = []
+        offsets_list = offsets.tolist()
+        rows_list = entity_rows.tolist()
+        priors_list = priors.tolist()
+        for i in range(len(texts)):
+            cands = []
+            for j in range(offsets_list[i], offsets_list[i + 1]):
+                row = rows_list[j]
+                cand = Candidate.__new__(Candidate)
+                cand.kb = self
+                cand.entity_hash = self.c.entity_hashes[row]
+                cand.entity_freq = self.c.entity_freqs[row]
+                vector = vectors[row]
+                vector.flags.writeable = False
+                cand._entity_vector = vector
+                cand.alias_hash = hashes[i]
+                cand.prior_prob = priors_list[j]
+                cand.entity_row = row
+                cand.alias_row = alias_rows[i]
+                cands.append(cand)
+            result.append(cands)
+        return result
+
+    def lookup_aliases(self, aliases) -> Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
+        """Candidates of many aliases at once, as arrays (one nogil loop).
+
+        aliases (Sequence[str] | numpy.ndarray[uint64]): alias texts, or their hashes.
+        RETURNS (Tuple[ndarray, ndarray, ndarray]): (offsets int64 [n + 1],
+            entity_rows uint32, priors float32); alias i's candidates are
+            entity_rows[offsets[i]:offsets[i + 1]] with their priors. Unknown
+            aliases have none. Entity rows index ``vectors`` and ``get_entity_id``.
+        """
+        if isinstance(aliases, numpy.ndarray) and aliases.dtype.kind in "ui":
+            hashes = numpy.ascontiguousarray(aliases, dtype=numpy.uint64).reshape(-1)
+        else:
+            aliases = list(aliases)
+            hashes = numpy.empty(len(aliases), dtype=numpy.uint64)
+            _hash_strings(aliases, hashes)
+        _, offsets, entity_rows, priors = self._lookup(hashes)
+        return offsets, entity_rows, priors
+
+    def _lookup(self, hashes):
+        """(alias rows, offsets, entity rows, priors) for an array of alias hashes."""
+        cdef int64_t n = len(hashes)
+        alias_rows = numpy.empty(n, dtype=numpy.int64)
+        offsets = numpy.zeros(n + 1, dtype=numpy.int64)
+        cdef const uint64_t[::1] keys = hashes
+        cdef int64_t[::1] rows_out = alias_rows
+        cdef int64_t[::1] offsets_out = offsets
+        cdef int status = 0
+        if n:
+            with nogil:
+                status = _find_aliases(&self.c, &keys[0], n, &rows_out[0], &offsets_out[0])
+        if status < 0:
+            raise _corrupt(self)
+        total = offsets[n]
+        entity_rows = numpy.empty(total, dtype=numpy.uint32)
+        priors = numpy.empty(total, dtype=numpy.float32)
+        cdef uint32_t[::1] entity_rows_out = entity_rows
+        cdef float[::1] priors_out = priors
+        if total:
+            with nogil:
+                status = _gather_candidates(&self.c, &rows_out[0], n, &offsets_out[0],
+                                            &entity_rows_out[0], &priors_out[0])
+        if status < 0:
+            raise _corrupt(self)
+        return alias_rows, offsets, entity_rows, priors
+
+    def get_entity_rows(self, entities) -> numpy.ndarray:
+        """Rows of many entity ids (or hashes) at once; -1 where unknown."""
+        if isinstance(entities, numpy.ndarray) and entities.dtype.kind in "ui":
+            hashes = numpy.ascontiguousarray(entities, dtype=numpy.uint64).reshape(-1)
+        else:
+            entities = list(entities)
+            hashes = numpy.empty(len(entities), dtype=numpy.uint64)
+            _hash_strings(entities, hashes)
+        cdef int64_t n = len(hashes), i
+        rows = numpy.empty(n, dtype=numpy.int64)
+        cdef const uint64_t[::1] keys = hashes
+        cdef int64_t[::1] out = rows
+        cdef bint corrupt = False
+        with nogil:
+            for i in range(n):
+                out[i] = find_row(self.c.entity_cells, self.c.entity_cells_length, keys[i],
+                                  self.c.n_entities)
+                if out[i] == CORRUPT:
+                    corrupt = True
+        if corrupt:
+            raise _corrupt(self)
+        return rows
+
+    def get_vector(self, str entity):
+        """The entity's vector (read-only float32 view); zeros if the entity is unknown."""
+        row = self._entity_row(hash_string(entity))
+        if row < 0:
+            return numpy.zeros(self.entity_vector_length, dtype=numpy.float32)
+        vector = self._vectors[row]
+        vector.flags.writeable = False
+        return vector
+
+    def get_vectors(self, entities: Iterable[str]) -> numpy.ndarray:
+        """Vectors of several entities as one (n, L) float32 matrix (zeros where unknown)."""
+        rows = self.get_entity_rows(entities)
+        matrix = self._vectors[numpy.maximum(rows, 0)] if len(rows) else numpy.zeros(
+            (0, self.entity_vector_length), dtype=numpy.float32)
+        matrix[rows < 0] = 0
+        return matrix
+
+    def get_prior_prob(self, str entity, str alias) -> float:
+        """p(entity | alias), or 0.0 when the pair is not in the KB."""
+        entity_row = self._entity_row(hash_string(entity))
+        alias_row = self._alias_row(hash_string(alias))
+        if entity_row < 0 or alias_row < 0:
+            return 0.0
+        if not alias_slots_ok(&self.c, alias_row):
+            raise _corrupt(self)
+        cdef uint64_t j
+        for j in range(self.c.alias_starts[alias_row], self.c.alias_ends[alias_row]):
+            if self.c.candidate_rows[j] == entity_row:
+                return float(self.c.candidate_priors[j])
+        return 0.0
+
+    # ---------------------------------------------------------- serialization
+
+    def _compact_arrays(self):
+        """The KB as compact arrays, one per file section."""
+        n_e, n_a = self.c.n_entities, self.c.n_aliases
+        starts = self._alias_starts[:n_a].astype(numpy.int64)
+        counts = self._alias_ends[:n_a].astype(numpy.int64) - starts
+        offsets = numpy.zeros(n_a + 1, dtype=numpy.uint64)
+        numpy.cumsum(counts, out=offsets[1:])
+        total = int(offsets[-1])
+        if numpy.array_equal(starts, offsets[:-1].astype(numpy.int64)):
+            index = slice(0, total)
+        else:
+            index = numpy.repeat(starts - offsets[:-1].astype(numpy.int64), counts)
+            index += numpy.arange(total, dtype=numpy.int64)
+        return {
+            "entity_hashes": self._entity_hashes[:n_e],
+            "entity_freqs": self._entity_freqs[:n_e],
+            "vectors": self._vectors[:n_e],
+            "entity_string_offsets": self._entity_string_offsets[: n_e + 1],
+            "entity_strings": self._entity_strings[: self._n_entity_bytes],
+            "alias_hashes": self._alias_hashes[:n_a],
+            "alias_offsets": offsets,
+            "alias_string_offsets": self._alias_string_offsets[: n_a + 1],
+            "alias_strings": self._alias_strings[: self._n_alias_bytes],
+            "candidate_rows": self._candidate_rows[index],
+            "candidate_priors": self._candidate_priors[index],
+            "entity_cells": _cells_array(self._entity_map, self._entity_cells),
+            "alias_cells": _cells_array(self._alias_map, self._alias_cells),
+        }
+
+    def to_bytes(self, **kwargs) -> bytes:
+        """The KB as bytes: exactly the bytes ``to_disk`` writes to kb.bin."""
+        if self._buffer is not None:
+            return bytes(self._buffer)
+        out = io.BytesIO()
+        kb_format.write(out, self._compact_arrays(), self.entity_vector_length)
+        return out.getvalue()
+
+    def from_bytes(self, bytes_data: bytes, *, exclude=tuple(), add_to_vocab: bool = False):
+        """Load the KB from bytes (kept and read in place; the KB becomes read-only)."""
+        if not isinstance(bytes_data, bytes):
+            bytes_data = bytes(bytes_data)
+        self._attach(bytes_data, None, add_to_vocab)
+        return self
+
+    def to_disk(self, path: Union[str, Path], exclude: Iterable[str] = tuple()) -> None:
+        """Write the KB to a directory, as the single file ``kb.bin`` (atomically)."""
+        path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise KBError(f"{path} is a file; to_disk writes a directory. Pass a directory path.")
+        path.mkdir(parents=True, exist_ok=True)
+        target = path / kb_format.FILE_NAME
+        if self._buffer is not None:
+            kb_format.copy_file(target, self._buffer)
+        else:
+            kb_format.write_file(target, self._compact_arrays(), self.entity_vector_length)
+
+    def from_disk(self, path: Union[str, Path], exclude: Iterable[str] = tuple(), *,
+                  add_to_vocab: bool = False) -> "InMemoryLookupKB":
+        """Open a KB written by ``to_disk`` by memory-mapping it: O(1) in the KB's size.
+
+        The KB becomes a read-only view of the file; pages load on demand and
+        are shared by every process that maps the same file. ``kb.copy()`` gives
+        a writable copy.
+        path (Union[str, Path]): The directory (or the kb.bin file in it).
+        add_to_vocab (bool): Also add every entity id and alias to vocab.strings.
+        """
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"Cannot load a KB from {path}: the path does not exist.")
+        file_path = kb_format.resolve_path(path)
+        with open(file_path, "rb") as file:
+            size = file.seek(0, 2)
+            if size == 0:
+                buffer = b""
+            else:
+                buffer = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+        self._attach(buffer, file_path, add_to_vocab)
+        return self
+
+    def _attach(self, buffer, path, add_to_vocab):
+        """Serve the KB from a file image (validated first; nothing copied)."""
+        source = str(path) if path is not None else "the KB bytes"
+        header, views = kb_format.open_views(buffer, source)
+        if header.vector_length > 2**31:
+            raise KBFormatError(f"{source}: vector length {header.vector_length} is absurd.")
+        self.entity_vector_length = header.vector_length
+        self._entity_map = None
+        self._alias_map = None
+        self._entity_hashes = views["entity_hashes"]
+        self._entity_freqs = views["entity_freqs"]
+        self._vectors = views["vectors"].reshape(header.n_entities, header.vector_length)
+        self._entity_string_offsets = views["entity_string_offsets"]
+        self._entity_strings = views["entity_strings"]
+        self._alias_hashes = views["alias_hashes"]
+        self._alias_starts = views["alias_offsets"][:-1]
+        self._alias_ends = views["alias_offsets"][1:]
+        self._alias_string_offsets = views["alias_string_offsets"]
+        self._alias_strings = views["alias_strings"]
+        self._candidate_rows = views["candidate_rows"]
+        self._candidate_priors = views["candidate_priors"]
+        self._entity_cells = views["entity_cells"]
+        self._alias_cells = views["alias_cells"]
+        self._n_entity_bytes = len(views["entity_strings"])
+        self._n_alias_bytes = len(views["alias_strings"])
+        self._n_dead_slots = 0
+        self.c.n_entities = header.n_entities
+        self.c.n_aliases = header.n_aliases
+        self.c.n_slots = header.n_candidates
+        self._buffer = buffer
+        self._path = path
+        self._sync()
+        if add_to_vocab:
+            for text in self.get_entity_strings() + self.get_alias_strings():
+                self.vocab.strings.add(text)
+
+    def copy(self) -> "InMemoryLookupKB":
+        """A writable, in-memory copy of this KB (e.g. of a memory-mapped one)."""
+        arrays = self._compact_arrays()
+        cdef InMemoryLookupKB kb = InMemoryLookupKB(self.vocab, self.entity_vector_length)
+        n_e = self.c.n_entities
+        n_a = self.c.n_aliases
+        kb._entity_map = PreshMap(max(8, 2 * n_e))
+        kb._alias_map = PreshMap(max(8, 2 * n_a))
+        kb._append_entities(
+            numpy.array(arrays["entity_hashes"]),
+            numpy.array(arrays["entity_freqs"]),
+            numpy.array(arrays["vectors"]),
+            _split_blob(arrays["entity_string_offsets"], arrays["entity_strings"]),
+        )
+        rows = numpy.array(arrays["candidate_rows"])
+        if len(rows) and int(rows.max()) >= n_e:
+            raise _corrupt(self)
+        kb._append_aliases(
+            numpy.array(arrays["alias_hashes"]),
+            _split_blob(arrays["alias_string_offsets"], arrays["alias_strings"]),
+            numpy.array(arrays["alias_offsets"]),
+            rows,
+            numpy.array(arrays["candidate_priors"]),
+        )
+        return kb
+
+    @property
+    def path(self) -> Optional[Path]:
+        """The file this KB is mapped from, or None."""
+        return self._path
+
+    def __reduce__(self):
+        # A mapped KB pickles as its path (the child process maps the same file).
+        if self._path is not None:
+            return (_unpickle_mapped, (self.vocab, str(self._path)))
+        return (_unpickle_bytes, (self.vocab, self.entity_vector_length, self.to_bytes()))
+
+
+def _unpickle_mapped(vocab, path):
+    kb = InMemoryLookupKB(vocab, 0)
+    kb.from_disk(path)
+    return kb
+
+
+def _unpickle_bytes(vocab, entity_vector_length, data):
+    kb = InMemoryLookupKB(vocab, entity_vector_length)
+    if kb.is_empty() and data:
+        kb.from_bytes(data)
+        kb = kb.copy()  # an in-memory KB stays writable after a round trip
+    return kb
+
+
+def _split_blob(offsets, blob):
+    bounds = offsets.tolist()
+    data = blob.tobytes()
+    return [data[bounds[i]:bounds[i + 1]] for i in range(len(bounds) - 1)]
+
+
+def _cells_array(PreshMap table, mapped_cells):
+    """The cells of a hash table as a flat uint64 array of (key, row + 1) pairs."""
+    if table is None:
+        return mapped_cells
+    cdef uint64_t length = table.c_map.length
+    cells = numpy.empty(2 * length, dtype=numpy.uint64)
+    cdef uint64_t[::1] out = cells
+    cdef uint64_t i
+    for i in range(length):
+        out[2 * i] = table.c_map.cells[i].key
+        out[2 * i + 1] = <uint64_t><uintptr_t>table.c_map.cells[i].value
+    return cells
+
+
+def _hash_strings(strings, hashes):
+    """Fill the uint64 array ``hashes`` with the spaCy hash of each string."""
+    cdef uint64_t[::1] out = hashes
+    cdef Py_ssize_t length, i = 0
+    cdef const char* utf8
+    for text in strings:
+        if not isinstance(text, str):
+            raise KBTypeError(
+                f"Expected str, got {type(text).__name__} {text!r} at position {i}."
+            )
+        utf8 = PyUnicode_AsUTF8AndSize(text, &length)
+        out[i] = hash_utf8(utf8, length)
+        i += 1
+
+
+cdef int _find_aliases(const KBData* kb, const uint64_t* keys, int64_t n,
+                       int64_t* alias_rows, int64_t* offsets) noexcept nogil:
+    """Alias row of each key and the running count of candidates; -1 if corrupt."""
+    cdef int64_t i, row
+    offsets[0] = 0
+    for i in range(n):
+        row = find_row(kb.alias_cells, kb.alias_cells_length, keys[i], kb.n_aliases)
+        if row == CORRUPT:
+            return -1
+        alias_rows[i] = row
+        if row >= 0:
+            if not alias_slots_ok(kb, row):
+                return -1
+            offsets[i + 1] = offsets[i] + <int64_t>(kb.alias_ends[row] - kb.alias_starts[row])
+        else:
+            offsets[i + 1] = offsets[i]
+    return 0
+
+
+cdef int _gather_candidates(const KBData* kb, const int64_t* alias_rows, int64_t n,
+                            const int64_t* offsets, uint32_t* entity_rows,
+                            float* priors) noexcept nogil:
+    """Copy each alias's candidate rows and priors into place; -1 if corrupt."""
+    cdef int64_t i, out
+    cdef uint64_t j
+    for i in range(n):
+        if alias_rows[i] < 0:
+            continue
+        out = offsets[i]
+        for j in range(kb.alias_starts[alias_rows[i]], kb.alias_ends[alias_rows[i]]):
+            if kb.candidate_rows[j] >= kb.n_entities:
+                return -1
+            entity_rows[out] = kb.candidate_rows[j]
+            priors[out] = kb.candidate_priors[j]
+            out += 1
+    return 0
