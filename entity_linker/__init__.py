@@ -1,5 +1,6 @@
 """entity_linker: a fast, Cython-compiled entity linker and knowledge base for spaCy."""
 
+from . import registry  # noqa: F401  (registers the config functions)
 from .about import __version__
 from .candidates import get_candidates, get_candidates_batch
 from .errors import (
@@ -9,9 +10,11 @@ from .errors import (
     ReadOnlyKBError,
 )
 from .kb import Candidate, InMemoryLookupKB, KnowledgeBase
+from .pipeline import EntityLinker
 
 __all__ = [
     "Candidate",
+    "EntityLinker",
     "InMemoryLookupKB",
     "KBError",
     "KBFormatError",

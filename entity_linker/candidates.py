@@ -5,8 +5,9 @@ and ``get_candidates_batch`` settings. The default is spaCy's behaviour: an
 exact, case-sensitive match of the mention text against the KB's aliases.
 """
 
-from typing import Iterable
+from typing import Iterable, Sequence
 
+import numpy
 from spacy.tokens import Span
 
 from .kb import Candidate, KnowledgeBase
@@ -22,7 +23,9 @@ def get_candidates(kb: KnowledgeBase, mention: Span) -> Iterable[Candidate]:
     return kb.get_candidates(mention)
 
 
-def get_candidates_batch(kb: KnowledgeBase, mentions: Iterable[Span]) -> Iterable[Iterable[Candidate]]:
+def get_candidates_batch(
+    kb: KnowledgeBase, mentions: Iterable[Span]
+) -> Iterable[Iterable[Candidate]]:
     """Candidate entities of many mentions, looked up in one batched call.
 
     kb (KnowledgeBase): The knowledge base to query.
@@ -30,3 +33,145 @@ def get_candidates_batch(kb: KnowledgeBase, mentions: Iterable[Span]) -> Iterabl
     RETURNS (Iterable[Iterable[Candidate]]): One list of candidates per mention.
     """
     return kb.get_candidates_batch(mentions)
+
+
+# Softmax temperature of the candidate loss: cosines in [-1, 1] become logits in [-10, 10].
+CANDIDATE_LOGIT_SCALE = 10.0
+
+
+class CandidateTable:
+    """The candidates of a batch of mentions as flat arrays (CSR by mention).
+
+    Mention i owns candidates [offsets[i], offsets[i + 1]) with their priors,
+    entity vectors (one row each) and entity keys (hashes of the entity ids).
+    Built straight from the KB's batch lookup, or from Candidate objects of
+    any candidate generator.
+    """
+
+    def __init__(self, kb, offsets, priors, vectors, keys, rows=None, ids=None):
+        self.kb = kb
+        self.offsets = offsets
+        self.priors = priors
+        self.vectors = vectors
+        self.keys = keys
+        self._rows = rows
+        self._ids = ids
+
+    @property
+    def n_candidates(self) -> int:
+        return len(self.priors)
+
+    @classmethod
+    def from_kb_lookup(cls, kb, mentions: Sequence[Span]) -> "CandidateTable":
+        """Exact-match candidates from an InMemoryLookupKB in one nogil lookup."""
+        offsets, rows, priors = kb.lookup_aliases([m.text for m in mentions])
+        keys = kb.entity_hashes[rows]
+        return cls(kb, offsets, priors, kb.vectors[rows], keys, rows=rows)
+
+    @classmethod
+    def from_candidates(cls, kb, candidate_lists: Iterable[Iterable[Candidate]]
+                        ) -> "CandidateTable":
+        """From Candidate objects (any KB, any generator)."""
+        lists = [list(cands) for cands in candidate_lists]
+        counts = [len(cands) for cands in lists]
+        offsets = numpy.zeros(len(lists) + 1, dtype=numpy.int64)
+        numpy.cumsum(counts, out=offsets[1:])
+        flat = [cand for cands in lists for cand in cands]
+        priors = numpy.asarray([c.prior_prob for c in flat], dtype=numpy.float32)
+        length = kb.entity_vector_length
+        vectors = numpy.zeros((len(flat), length), dtype=numpy.float32)
+        for j, cand in enumerate(flat):
+            vectors[j] = cand.entity_vector
+        keys = numpy.asarray([c.entity for c in flat], dtype=numpy.uint64)
+        return cls(kb, offsets, priors, vectors, keys, ids=[c.entity_ for c in flat])
+
+    def entity_id(self, j: int) -> str:
+        """The KB id of candidate j."""
+        if self._ids is not None:
+            return self._ids[j]
+        return self.kb.get_entity_id(int(self._rows[j]))
+
+    def cosine(self, encodings) -> numpy.ndarray:
+        """Cosine similarity of each candidate's vector with its mention's encoding."""
+        counts = numpy.diff(self.offsets)
+        norms = numpy.linalg.norm(encodings, axis=1, keepdims=True)
+        unit = numpy.divide(encodings, norms, out=numpy.zeros_like(encodings),
+                            where=norms > 0)
+        per_candidate = numpy.repeat(unit, counts, axis=0)
+        dots = numpy.einsum("ij,ij->i", per_candidate, self.vectors)
+        vector_norms = numpy.linalg.norm(self.vectors, axis=1)
+        return numpy.divide(dots, vector_norms, out=numpy.zeros_like(dots),
+                            where=vector_norms > 0).astype(numpy.float32)
+
+    def rank(self, start: int, end: int, scores, priors) -> numpy.ndarray:
+        """Candidate order of one mention: by score, then prior (both descending),
+        then entity id (ascending). Deterministic: no random tie-breaking."""
+        order = numpy.lexsort((-priors, -scores))
+        if len(order) > 1 and scores[order[0]] == scores[order[1]] and (
+            priors[order[0]] == priors[order[1]]
+        ):
+            tied = [j for j in order
+                    if scores[j] == scores[order[0]] and priors[j] == priors[order[0]]]
+            tied.sort(key=lambda j: self.entity_id(start + j))
+            order = numpy.concatenate([tied, [j for j in order if j not in set(tied)]])
+        return order.astype(numpy.int64)
+
+    def softmax_loss(self, encodings, gold_ids: Sequence[str], incl_prior: bool):
+        """Cross-entropy of the gold entity among each mention's candidates.
+
+        Logits are ``scale * cos`` (+ ``log(prior)`` with incl_prior, so the
+        encoder learns what the prior gets wrong). Mentions whose gold entity is
+        not a candidate, or that have a single candidate, add nothing.
+        RETURNS (Tuple[float, ndarray]): mean loss and its gradient w.r.t. encodings.
+        """
+        from .kb import hash_string
+
+        gradient = numpy.zeros_like(encodings)
+        total, n_used = 0.0, 0
+        for i, gold in enumerate(gold_ids):
+            start, end = int(self.offsets[i]), int(self.offsets[i + 1])
+            if end - start < 2:
+                continue
+            hits = numpy.flatnonzero(self.keys[start:end] == hash_string(gold))
+            if not len(hits):
+                continue
+            vectors = self.vectors[start:end]
+            enc = numpy.broadcast_to(encodings[i], vectors.shape)
+            cos, d_cos = _cosine_with_grad(enc, vectors)
+            logits = CANDIDATE_LOGIT_SCALE * cos
+            if incl_prior:
+                logits = logits + numpy.log(self.priors[start:end] + 1e-6)
+            logits -= logits.max()
+            probs = numpy.exp(logits)
+            probs /= probs.sum()
+            total -= float(numpy.log(probs[hits[0]] + 1e-12))
+            d_logits = probs
+            d_logits[hits[0]] -= 1.0
+            gradient[i] = CANDIDATE_LOGIT_SCALE * (d_logits[:, None] * d_cos).sum(axis=0)
+            n_used += 1
+        if n_used:
+            gradient /= n_used
+            total /= n_used
+        return total, gradient
+
+
+def _cosine_with_grad(A, B):
+    """Row-wise cosine similarity of A and B and its gradient with respect to A."""
+    a_norm = numpy.sqrt((A * A).sum(axis=1)) + 1e-8
+    b_norm = numpy.sqrt((B * B).sum(axis=1)) + 1e-8
+    cos = (A * B).sum(axis=1) / (a_norm * b_norm)
+    d_cos = B / (a_norm * b_norm)[:, None] - cos[:, None] * A / (a_norm**2)[:, None]
+    return cos, d_cos
+
+
+def lookup_candidates(kb, get_candidates_batch, mentions: Sequence[Span]) -> CandidateTable:
+    """Candidates of all mentions in one call of the batch generator.
+
+    Our default generator on our InMemoryLookupKB skips Candidate objects
+    entirely and reads the KB's arrays.
+    """
+    if get_candidates_batch is globals()["get_candidates_batch"] and hasattr(
+        kb, "lookup_aliases"
+    ):
+        return CandidateTable.from_kb_lookup(kb, mentions)
+    return CandidateTable.from_candidates(kb, get_candidates_batch(kb, mentions))

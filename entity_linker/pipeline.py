@@ -1,0 +1,556 @@
+"""The ``nel`` pipeline component: link entity mentions to a knowledge base.
+
+A drop-in for spaCy's ``entity_linker`` (same settings, methods and outputs)
+that works on whole batches: one encoder pass over the docs, one candidate
+lookup for all mentions, one vectorised cosine-similarity step. See
+docs/ARCHITECTURE.md for the data flow.
+"""
+
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
+
+import numpy
+import srsly
+from spacy import util
+from spacy.language import Language
+from spacy.pipeline.pipe import deserialize_config
+from spacy.pipeline.trainable_pipe import TrainablePipe
+from spacy.scorer import Scorer
+from spacy.tokens import Doc, Span
+from spacy.training import Example, validate_examples, validate_get_examples
+from spacy.util import SimpleFrozenList
+from spacy.vocab import Vocab
+from thinc.api import Config, Model, Optimizer, set_dropout_rate
+from thinc.types import Floats2d
+
+from .candidates import (
+    CandidateTable,
+    _cosine_with_grad,
+    get_candidates,
+    get_candidates_batch,
+    lookup_candidates,
+)
+from .kb import KnowledgeBase
+
+NIL = "NIL"
+
+default_model_config = """
+[model]
+@architectures = "entity_linker.EntityLinker.v1"
+
+[model.tok2vec]
+@architectures = "spacy.HashEmbedCNN.v2"
+pretrained_vectors = null
+width = 96
+depth = 2
+embed_size = 2000
+window_size = 1
+maxout_pieces = 3
+subword_features = true
+"""
+DEFAULT_NEL_MODEL = Config().from_str(default_model_config)["model"]
+
+# Span extensions with what the linker saw (see README, "Scores").
+if not Span.has_extension("kb_score"):
+    Span.set_extension("kb_score", default=None)
+if not Span.has_extension("kb_candidates"):
+    Span.set_extension("kb_candidates", default=None)
+
+
+def entity_linker_score(examples: Iterable[Example], **kwargs) -> Dict[str, Any]:
+    """Micro P/R/F of kb ids, as spaCy's ``spacy.entity_linker_scorer.v1``."""
+    return Scorer.score_links(examples, negative_labels=[NIL], **kwargs)
+
+
+class LinkPredictions(list):
+    """The kb ids ``predict`` returns (a list of str, one per mention, as spaCy's),
+    with the score and top-k candidates of each mention attached."""
+
+    def __init__(self, kb_ids: Sequence[str], scores: Sequence[Optional[float]],
+                 candidates: Sequence[Optional[list]]):
+        super().__init__(kb_ids)
+        self.scores = list(scores)
+        self.candidates = list(candidates)
+
+
+@Language.factory(
+    "nel",
+    requires=["doc.ents", "token.ent_iob", "token.ent_type"],
+    assigns=["token.ent_kb_id"],
+    default_config={
+        "model": DEFAULT_NEL_MODEL,
+        "labels_discard": [],
+        "n_sents": 0,
+        "incl_prior": True,
+        "incl_context": True,
+        "entity_vector_length": 64,
+        "get_candidates": {"@misc": "entity_linker.CandidateGenerator.v1"},
+        "get_candidates_batch": {"@misc": "entity_linker.CandidateBatchGenerator.v1"},
+        "generate_empty_kb": {"@misc": "entity_linker.EmptyKB.v2"},
+        "overwrite": True,
+        "scorer": {"@scorers": "spacy.entity_linker_scorer.v1"},
+        "use_gold_ents": True,
+        "candidates_batch_size": 1,
+        "threshold": None,
+        "top_k": 3,
+        "candidate_loss_weight": 1.0,
+    },
+    default_score_weights={"nel_micro_f": 1.0, "nel_micro_r": None, "nel_micro_p": None},
+)
+def make_entity_linker(
+    nlp: Language,
+    name: str,
+    model: Model,
+    *,
+    labels_discard: Iterable[str],
+    n_sents: int,
+    incl_prior: bool,
+    incl_context: bool,
+    entity_vector_length: int,
+    get_candidates: Callable,
+    get_candidates_batch: Callable,
+    generate_empty_kb: Callable[[Vocab, int], KnowledgeBase],
+    overwrite: bool,
+    scorer: Optional[Callable],
+    use_gold_ents: bool,
+    candidates_batch_size: int,
+    threshold: Optional[float] = None,
+    top_k: int = 3,
+    candidate_loss_weight: float = 1.0,
+) -> "EntityLinker":
+    """Create an EntityLinker (factory ``nel``); settings as spaCy's ``entity_linker``."""
+    return EntityLinker(
+        nlp.vocab,
+        model,
+        name,
+        labels_discard=labels_discard,
+        n_sents=n_sents,
+        incl_prior=incl_prior,
+        incl_context=incl_context,
+        entity_vector_length=entity_vector_length,
+        get_candidates=get_candidates,
+        get_candidates_batch=get_candidates_batch,
+        generate_empty_kb=generate_empty_kb,
+        overwrite=overwrite,
+        scorer=scorer,
+        use_gold_ents=use_gold_ents,
+        candidates_batch_size=candidates_batch_size,
+        threshold=threshold,
+        top_k=top_k,
+        candidate_loss_weight=candidate_loss_weight,
+    )
+
+
+class EntityLinker(TrainablePipe):
+    """Link entity mentions (``doc.ents``) to entities of a knowledge base.
+
+    Each mention's candidates come from the KB; each candidate is scored by
+    the cosine similarity between the mention's context encoding and the
+    entity's vector, combined with the prior p(entity | alias) as spaCy does
+    (``prior + sim - prior * sim``). The winner's id goes to
+    ``Token.ent_kb_id_`` (so ``Span.kb_id_``), its score to ``span._.kb_score``
+    and the top-k candidates with scores to ``span._.kb_candidates``.
+    """
+
+    NIL = NIL
+
+    def __init__(
+        self,
+        vocab: Vocab,
+        model: Model,
+        name: str = "nel",
+        *,
+        labels_discard: Iterable[str],
+        n_sents: int,
+        incl_prior: bool,
+        incl_context: bool,
+        entity_vector_length: int,
+        get_candidates: Callable = get_candidates,
+        get_candidates_batch: Callable = get_candidates_batch,
+        generate_empty_kb: Callable[[Vocab, int], KnowledgeBase],
+        overwrite: bool = True,
+        scorer: Optional[Callable] = entity_linker_score,
+        use_gold_ents: bool,
+        candidates_batch_size: int = 1,
+        threshold: Optional[float] = None,
+        top_k: int = 3,
+        candidate_loss_weight: float = 1.0,
+    ) -> None:
+        """Initialize the linker; see the factory ``nel`` for the settings."""
+        if threshold is not None and not (0 <= threshold <= 1):
+            raise ValueError(
+                f"threshold must be None or in [0, 1], got {threshold}: it is compared "
+                "with the linker's score, which lies in [0, 1]."
+            )
+        if not incl_prior and not incl_context:
+            raise ValueError(
+                "incl_prior and incl_context are both False, so the linker would have "
+                "nothing to score candidates with. Set at least one of them to True."
+            )
+        if candidates_batch_size < 1:
+            raise ValueError(
+                f"candidates_batch_size must be >= 1, got {candidates_batch_size}."
+            )
+        if n_sents < 0:
+            raise ValueError(f"n_sents must be >= 0, got {n_sents}.")
+        if top_k < 0:
+            raise ValueError(f"top_k must be >= 0, got {top_k}.")
+        self.vocab = vocab
+        self.model = model
+        self.name = name
+        self.labels_discard = list(labels_discard)
+        self.n_sents = n_sents
+        self.incl_prior = incl_prior
+        self.incl_context = incl_context
+        self.get_candidates = get_candidates
+        self.get_candidates_batch = get_candidates_batch
+        self.candidates_batch_size = candidates_batch_size
+        self.cfg: Dict[str, Any] = {"overwrite": overwrite}
+        self.kb = generate_empty_kb(self.vocab, entity_vector_length)
+        self.use_gold_ents = use_gold_ents
+        self.threshold = threshold
+        self.top_k = top_k
+        self.candidate_loss_weight = candidate_loss_weight
+        self._set_n_sents(n_sents)
+
+        def score_with_ents(examples: Iterable[Example], **kwargs):
+            # Language.evaluate runs pipe() on docs without entities when there
+            # is no NER; with use_gold_ents the gold entities are set first.
+            if not scorer:
+                return scorer
+            if not self.use_gold_ents:
+                return scorer(examples, **kwargs)
+            examples = self._ensure_ents(examples)
+            docs = self.pipe(eg.predicted for eg in examples)
+            for eg, doc in zip(examples, docs):
+                eg.predicted = doc
+            return scorer(examples, **kwargs)
+
+        self.scorer = score_with_ents
+
+    def _set_n_sents(self, n_sents: int) -> None:
+        for ref in ("mention_windows", "span_maker"):  # ours, or spaCy's EntityLinker.v2
+            if self.model.has_ref(ref):
+                self.model.get_ref(ref).attrs["n_sents"] = n_sents
+
+    # ----------------------------------------------------------------- KB
+
+    def set_kb(self, kb_loader: Callable[[Vocab], KnowledgeBase]) -> None:
+        """Set the KB: ``kb_loader(vocab)`` must return a KnowledgeBase."""
+        if not callable(kb_loader):
+            raise ValueError(
+                f"set_kb expects a function that takes the vocab and returns a KB, got "
+                f"{type(kb_loader).__name__}. E.g. nel.set_kb(lambda vocab: kb)."
+            )
+        self.kb = kb_loader(self.vocab)
+
+    def validate_kb(self) -> None:
+        """Raise a clear error when the KB is missing or empty."""
+        if self.kb is None:
+            raise ValueError(
+                f"The knowledge base of component '{self.name}' is not set. Call "
+                f"nlp.get_pipe('{self.name}').set_kb(kb_loader) or pass kb_loader to "
+                "initialize()."
+            )
+        if hasattr(self.kb, "is_empty") and self.kb.is_empty():
+            raise ValueError(
+                f"The knowledge base of component '{self.name}' is empty. Add entities "
+                "and aliases to it (or load one with set_kb) before training or linking."
+            )
+
+    # -------------------------------------------------------- initialize
+
+    def _ensure_ents(self, examples: Iterable[Example]) -> Iterable[Example]:
+        """With use_gold_ents, copy the gold entities onto (a copy of) eg.predicted."""
+        if not self.use_gold_ents:
+            return examples
+        new_examples = []
+        for eg in examples:
+            ents, _ = eg.get_aligned_ents_and_ner()
+            new_eg = eg.copy()
+            new_eg.predicted.ents = ents
+            new_examples.append(new_eg)
+        return new_examples
+
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable[Example]],
+        *,
+        nlp: Optional[Language] = None,
+        kb_loader: Optional[Callable[[Vocab], KnowledgeBase]] = None,
+    ) -> None:
+        """Initialize the model from a sample of examples (and set the KB if given)."""
+        validate_get_examples(get_examples, "EntityLinker.initialize")
+        if kb_loader is not None:
+            self.set_kb(kb_loader)
+        self.validate_kb()
+        n_out = self.kb.entity_vector_length
+        docs = [eg.x for eg in self._ensure_ents(_first(get_examples(), 10))]
+        if not docs:
+            raise ValueError(
+                f"initialize() of '{self.name}' got no examples; it needs a few to "
+                "infer the model's shapes."
+            )
+        # Shape inference needs at least one mention; a dummy one is removed after.
+        dummy = None
+        if not any(doc.ents for doc in docs) and any(len(doc) for doc in docs):
+            dummy = next(doc for doc in docs if len(doc))
+            dummy.ents = [Span(dummy, 0, 1, label="_")]
+        self.model.initialize(X=docs, Y=self.model.ops.alloc2f(1, n_out))
+        if dummy is not None:
+            dummy.ents = []
+
+    # ----------------------------------------------------------- predict
+
+    def _mentions(self, docs: Sequence[Doc]) -> List[Span]:
+        return [ent for doc in docs for ent in doc.ents]
+
+    def _candidates(self, mentions: List[Span]) -> CandidateTable:
+        """One candidate table for all mentions (one batched lookup)."""
+        single = self.get_candidates
+        if single is not get_candidates and self.candidates_batch_size == 1:
+            # A custom per-mention generator, used as spaCy does in this setting.
+            return CandidateTable.from_candidates(
+                self.kb, [list(single(self.kb, m)) for m in mentions]
+            )
+        return lookup_candidates(self.kb, self.get_candidates_batch, mentions)
+
+    def predict(self, docs: Iterable[Doc]) -> LinkPredictions:
+        """The kb id (or "NIL") of every mention in the docs, without changing them.
+
+        docs (Iterable[Doc]): The documents.
+        RETURNS (LinkPredictions): A list of kb ids in the order of the docs'
+            ents, carrying ``.scores`` and ``.candidates`` (top-k) per mention.
+        """
+        self.validate_kb()
+        if isinstance(docs, Doc):
+            docs = [docs]
+        docs = list(docs)
+        mentions = self._mentions(docs)
+        if not mentions:
+            return LinkPredictions([], [], [])
+        table = self._candidates(mentions)
+        discard = numpy.array([m.label_ in self.labels_discard for m in mentions], dtype=bool)
+        if self.incl_context and table.n_candidates:
+            encodings = self.model.predict(docs)
+            if encodings.shape[0] != len(mentions):
+                raise RuntimeError(
+                    f"The model of '{self.name}' returned {encodings.shape[0]} encodings "
+                    f"for {len(mentions)} mentions; it must return one per doc.ents entry."
+                )
+            sims = table.cosine(self.model.ops.to_numpy(encodings))
+        else:
+            sims = numpy.zeros(table.n_candidates, dtype=numpy.float32)
+        scores = combine_scores(table.priors, sims, self.incl_prior, self.incl_context)
+        return self._choose(table, scores, discard)
+
+    def _choose(self, table: CandidateTable, scores, discard) -> LinkPredictions:
+        kb_ids, best_scores, top = [], [], []
+        offsets = table.offsets
+        priors = table.priors
+        for i in range(len(offsets) - 1):
+            start, end = int(offsets[i]), int(offsets[i + 1])
+            if discard[i] or start == end:
+                kb_ids.append(NIL)
+                best_scores.append(None)
+                top.append([] if not discard[i] else None)
+                continue
+            order = table.rank(start, end, scores[start:end], priors[start:end])
+            best = start + order[0]
+            score = float(scores[best])
+            if self.threshold is not None and score < self.threshold:
+                kb_ids.append(NIL)
+            else:
+                kb_ids.append(table.entity_id(best))
+            best_scores.append(score)
+            top.append([
+                (table.entity_id(start + j), float(scores[start + j]))
+                for j in order[: self.top_k]
+            ])
+        return LinkPredictions(kb_ids, best_scores, top)
+
+    def set_annotations(self, docs: Iterable[Doc], kb_ids: List[str]) -> None:
+        """Set ``Token.ent_kb_id_`` of every mention (and its scores, if predicted).
+
+        docs (Iterable[Doc]): The documents, as given to predict.
+        kb_ids (List[str]): The ids from predict, one per mention.
+        """
+        docs = list(docs)
+        count = sum(len(doc.ents) for doc in docs)
+        if count != len(kb_ids):
+            raise ValueError(
+                f"Expected {count} kb ids (one per entity of the docs) but got "
+                f"{len(kb_ids)}. Pass the docs exactly as they were given to predict()."
+            )
+        scores = getattr(kb_ids, "scores", None)
+        candidates = getattr(kb_ids, "candidates", None)
+        overwrite = self.cfg["overwrite"]
+        i = 0
+        for doc in docs:
+            for ent in doc.ents:
+                kb_id = kb_ids[i]
+                for token in ent:
+                    if token.ent_kb_id == 0 or overwrite:
+                        token.ent_kb_id_ = kb_id
+                if scores is not None:
+                    ent._.kb_score = scores[i]
+                    ent._.kb_candidates = candidates[i]
+                i += 1
+
+    # ------------------------------------------------------------ train
+
+    def update(
+        self,
+        examples: Iterable[Example],
+        *,
+        drop: float = 0.0,
+        sgd: Optional[Optimizer] = None,
+        losses: Optional[Dict[str, float]] = None,
+    ) -> Dict[str, float]:
+        """Learn from a batch of examples: one encoder pass, one backward pass."""
+        self.validate_kb()
+        if losses is None:
+            losses = {}
+        losses.setdefault(self.name, 0.0)
+        examples = list(examples)
+        if not examples:
+            return losses
+        examples = self._ensure_ents(examples)
+        validate_examples(examples, "EntityLinker.update")
+        docs = [eg.predicted for eg in examples]
+        if not self._gold_rows(examples)[0]:
+            return losses  # nothing to learn from in this batch
+        set_dropout_rate(self.model, drop)
+        encodings, backprop = self.model.begin_update(docs)
+        loss, d_encodings = self.get_loss(examples, encodings)
+        backprop(d_encodings)
+        if sgd is not None:
+            self.finish_update(sgd)
+        losses[self.name] += loss
+        return losses
+
+    def _gold_rows(self, examples: Sequence[Example]):
+        """(mention indices, gold kb ids) of the mentions whose gold entity is in the KB."""
+        keep, gold_ids = [], []
+        index = 0
+        for eg in examples:
+            aligned = eg.get_aligned("ENT_KB_ID", as_string=True)
+            for ent in eg.predicted.ents:
+                kb_id = aligned[ent.start]
+                if kb_id and kb_id != NIL and self.kb.contains_entity(kb_id):
+                    keep.append(index)
+                    gold_ids.append(kb_id)
+                index += 1
+        return keep, gold_ids
+
+    def get_loss(self, examples: Iterable[Example], sentence_encodings: Floats2d):
+        """Loss and gradient of the mention encodings.
+
+        The cosine distance to the gold entity's vector (spaCy's loss), plus,
+        weighted by ``candidate_loss_weight``, a softmax cross-entropy over each
+        mention's candidates that teaches the encoder to rank the gold entity
+        above the others.
+        RETURNS (Tuple[float, Floats2d]): The loss and its gradient.
+        """
+        examples = list(examples)
+        validate_examples(examples, "EntityLinker.get_loss")
+        ops = self.model.ops
+        encodings = ops.to_numpy(sentence_encodings)
+        gradient = numpy.zeros_like(encodings)
+        keep, gold_ids = self._gold_rows(examples)
+        if not keep:
+            return 0.0, ops.asarray2f(gradient)
+        gold_vectors = numpy.asarray(self.kb.get_vectors(gold_ids), dtype="float32")
+        selected = encodings[keep]
+        cos, d_cos = _cosine_with_grad(selected, gold_vectors)
+        loss = float((1.0 - cos).sum()) / len(keep)
+        gradient[keep] = -d_cos / len(keep)
+        if self.candidate_loss_weight:
+            mentions = self._mentions([eg.predicted for eg in examples])
+            table = self._candidates([mentions[i] for i in keep])
+            ce_loss, d_selected = table.softmax_loss(selected, gold_ids, self.incl_prior)
+            loss += self.candidate_loss_weight * ce_loss
+            gradient[keep] += self.candidate_loss_weight * d_selected
+        return loss, ops.asarray2f(gradient)
+
+    # ----------------------------------------------------- serialization
+
+    def to_bytes(self, *, exclude: Iterable[str] = SimpleFrozenList()) -> bytes:
+        """Serialize the component (cfg, vocab, kb, model) to bytes."""
+        self._validate_serialization_attrs()
+        serialize = {
+            "cfg": lambda: srsly.json_dumps(self.cfg),
+            "vocab": lambda: self.vocab.to_bytes(exclude=exclude),
+            "kb": self.kb.to_bytes,
+            "model": self.model.to_bytes,
+        }
+        return util.to_bytes(serialize, exclude)
+
+    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = SimpleFrozenList()
+                   ) -> "EntityLinker":
+        """Load the component from bytes."""
+        self._validate_serialization_attrs()
+        deserialize = {
+            "cfg": lambda b: self.cfg.update(srsly.json_loads(b)),
+            "vocab": lambda b: self.vocab.from_bytes(b, exclude=exclude),
+            "kb": lambda b: self.kb.from_bytes(b),
+            "model": lambda b: self._load_model(b),
+        }
+        util.from_bytes(bytes_data, deserialize, exclude)
+        return self
+
+    def to_disk(self, path: Union[str, Path], *,
+                exclude: Iterable[str] = SimpleFrozenList()) -> None:
+        """Save the component to a directory (the KB as kb/kb.bin)."""
+        serialize = {
+            "vocab": lambda p: self.vocab.to_disk(p, exclude=exclude),
+            "cfg": lambda p: srsly.write_json(p, self.cfg),
+            "kb": lambda p: self.kb.to_disk(p),
+            "model": lambda p: self.model.to_disk(p),
+        }
+        util.to_disk(path, serialize, exclude)
+
+    def from_disk(self, path: Union[str, Path], *,
+                  exclude: Iterable[str] = SimpleFrozenList()) -> "EntityLinker":
+        """Load the component from a directory; the KB is memory-mapped, not read."""
+        deserialize: Dict[str, Callable[[Any], Any]] = {
+            "cfg": lambda p: self.cfg.update(deserialize_config(p)),
+            "vocab": lambda p: self.vocab.from_disk(p, exclude=exclude),
+            "kb": lambda p: self.kb.from_disk(p),
+            "model": lambda p: self._load_model(p.read_bytes()),
+        }
+        util.from_disk(path, deserialize, exclude)
+        return self
+
+    def _load_model(self, data: bytes) -> None:
+        try:
+            self.model.from_bytes(data)
+        except AttributeError:
+            raise ValueError(
+                f"Could not load the model of '{self.name}': the saved weights do not fit "
+                "this model's architecture. Was it saved with another config?"
+            ) from None
+
+    def rehearse(self, examples, *, sgd=None, losses=None, **config):
+        raise NotImplementedError("The entity linker does not support rehearsal.")
+
+    def add_label(self, label):
+        raise NotImplementedError("The entity linker has no labels; add entities to the KB.")
+
+
+def combine_scores(priors, sims, incl_prior: bool, incl_context: bool):
+    """spaCy's combination: prior + sim - prior * sim (or the one that is included)."""
+    if incl_prior and incl_context:
+        return priors + sims - priors * sims
+    if incl_prior:
+        return priors.copy()
+    return sims
+
+
+def _first(iterable, n):
+    out = []
+    for item in iterable:
+        if len(out) >= n:
+            break
+        out.append(item)
+    return out
