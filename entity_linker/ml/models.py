@@ -87,48 +87,41 @@ def _pool_forward(
 ) -> Tuple[Floats2d, Callable]:
     tokvecs, windows = inputs
     xp = model.ops.xp
-    outputs = []
-    shapes = []
-    for X, W in zip(tokvecs, windows):
-        n_tokens, width = X.shape
-        shapes.append((n_tokens, width, W))
-        if len(W) == 0:
-            continue
-        prefix = xp.zeros((n_tokens + 1, width), dtype="float32")
-        xp.cumsum(X, axis=0, out=prefix[1:])
-        m_len = xp.maximum(W[:, 1] - W[:, 0], 1)[:, None]
-        w_len = xp.maximum(W[:, 3] - W[:, 2], 1)[:, None]
-        mention = (prefix[W[:, 1]] - prefix[W[:, 0]]) / m_len
-        window = (prefix[W[:, 3]] - prefix[W[:, 2]]) / w_len
-        doc = xp.broadcast_to(prefix[-1] / max(n_tokens, 1), mention.shape)
-        outputs.append(xp.hstack([mention, window, doc]))
-    if outputs:
-        Y = xp.vstack(outputs).astype("float32")
-    else:
-        width = tokvecs[0].shape[1] if tokvecs else 0
-        Y = model.ops.alloc2f(0, width * N_POOLS)
+    width = tokvecs[0].shape[1] if tokvecs else 0
+    lengths = [len(X) for X in tokvecs]
+    counts = [len(W) for W in windows]
+    # All docs in one array: each mean is (prefix[end] - prefix[start]) / length.
+    doc_starts = xp.asarray([0] + lengths, dtype="int64").cumsum()
+    X = xp.vstack(tokvecs) if sum(lengths) else xp.zeros((0, width), dtype="float32")
+    n_mentions = sum(counts)
+    if n_mentions == 0:
+        return model.ops.alloc2f(0, width * N_POOLS), lambda dY: (
+            [model.ops.alloc2f(n, width) for n in lengths], []
+        )
+    W = xp.vstack([w for w in windows if len(w)]).astype("int64")
+    shift = xp.repeat(doc_starts[:-1], counts)
+    doc_of = xp.repeat(xp.arange(len(tokvecs)), counts)
+    # (start, end) of the mention, its window and its doc, in the joined array.
+    spans = xp.stack([
+        W[:, 0] + shift, W[:, 1] + shift,
+        W[:, 2] + shift, W[:, 3] + shift,
+        doc_starts[doc_of], doc_starts[doc_of + 1],
+    ], axis=1)
+    starts = spans[:, 0::2]
+    ends = spans[:, 1::2]
+    sizes = xp.maximum(ends - starts, 1).astype("float32")
+    prefix = xp.zeros((len(X) + 1, width), dtype="float32")
+    xp.cumsum(X, axis=0, out=prefix[1:])
+    Y = (prefix[ends] - prefix[starts]) / sizes[:, :, None]
+    Y = Y.reshape(n_mentions, N_POOLS * width)
 
     def backprop(dY: Floats2d) -> Tuple[List[Floats2d], List]:
-        d_tokvecs = []
-        row = 0
-        for n_tokens, width, W in shapes:
-            n = len(W)
-            dX = xp.zeros((n_tokens + 1, width), dtype="float32")
-            if n:
-                d = dY[row : row + n]
-                row += n
-                m_len = xp.maximum(W[:, 1] - W[:, 0], 1)[:, None]
-                w_len = xp.maximum(W[:, 3] - W[:, 2], 1)[:, None]
-                d_mention = d[:, :width] / m_len
-                d_window = d[:, width : 2 * width] / w_len
-                # A difference array: +g at the span start, -g at its end, then cumsum.
-                xp.add.at(dX, W[:, 0], d_mention)
-                xp.add.at(dX, W[:, 1], -d_mention)
-                xp.add.at(dX, W[:, 2], d_window)
-                xp.add.at(dX, W[:, 3], -d_window)
-                dX = xp.cumsum(dX, axis=0)
-                dX[:n_tokens] += d[:, 2 * width :].sum(axis=0) / max(n_tokens, 1)
-            d_tokvecs.append(dX[:n_tokens])
-        return d_tokvecs, []
+        d = (dY.reshape(n_mentions, N_POOLS, width) / sizes[:, :, None]).reshape(-1, width)
+        # A difference array: +g at each span start, -g at its end, then cumsum.
+        diff = xp.zeros((len(X) + 1, width), dtype="float32")
+        xp.add.at(diff, starts.reshape(-1), d)
+        xp.add.at(diff, ends.reshape(-1), -d)
+        dX = xp.cumsum(diff[:-1], axis=0)
+        return [dX[doc_starts[i] : doc_starts[i + 1]] for i in range(len(tokvecs))], []
 
     return Y, backprop

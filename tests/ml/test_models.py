@@ -1,0 +1,85 @@
+"""The mention encoder: pooling windows, shapes and gradients."""
+
+import numpy
+import pytest
+import spacy
+from spacy.tokens import Doc, Span
+from thinc.api import NumpyOps
+
+from entity_linker.ml.models import _doc_windows, mention_pool
+
+
+@pytest.fixture
+def nlp():
+    return spacy.blank("en")
+
+
+def _doc(nlp, words, ents, sent_starts=None):
+    doc = Doc(nlp.vocab, words=words, sent_starts=sent_starts)
+    doc.ents = [Span(doc, s, e, label="X_") for s, e in ents]
+    return doc
+
+
+def test_windows_cover_the_mention_sentence_and_n_neighbours(nlp):
+    words = ["a", "b", ".", "c", "Paris", ".", "d", "e", "."]
+    starts = [True, False, False, True, False, False, True, False, False]
+    doc = _doc(nlp, words, [(4, 5)], sent_starts=starts)
+    assert _doc_windows(doc, 0) == [(4, 5, 3, 6)]
+    assert _doc_windows(doc, 1) == [(4, 5, 0, 9)]
+
+
+def test_windows_span_the_whole_doc_without_sentence_boundaries(nlp):
+    doc = Doc(nlp.vocab, words=["x", "Paris", "y"])
+    doc.ents = [Span(doc, 1, 2, label="X_")]
+    assert _doc_windows(doc, 0) == [(1, 2, 0, 3)]
+
+
+def test_mentions_in_one_sentence_get_different_pooled_vectors():
+    model = mention_pool()
+    model.initialize()
+    X = numpy.arange(12, dtype="float32").reshape(6, 2)
+    W = numpy.asarray([[0, 1, 0, 6], [4, 6, 0, 6]], dtype="int32")
+    Y, _ = model((([X], [W])), is_train=False)
+    assert Y.shape == (2, 6)
+    numpy.testing.assert_allclose(Y[0, :2], X[0])
+    numpy.testing.assert_allclose(Y[1, :2], X[4:6].mean(axis=0))
+    numpy.testing.assert_allclose(Y[0, 2:4], X.mean(axis=0))
+    numpy.testing.assert_allclose(Y[:, 4:], numpy.vstack([X.mean(axis=0)] * 2))
+
+
+def test_pool_gradient_matches_finite_differences():
+    ops = NumpyOps()
+    rng = numpy.random.default_rng(0)
+    model = mention_pool()
+    model.initialize()
+    Xs = [rng.normal(size=(5, 3)).astype("float32"), rng.normal(size=(4, 3)).astype("float32")]
+    Ws = [ops.asarray2i([[1, 3, 0, 5], [4, 5, 2, 5]]), ops.asarray2i([[0, 2, 0, 4]])]
+    weights = rng.normal(size=(3, 9)).astype("float32")
+
+    def loss(tokvecs):
+        Y, _ = model((tokvecs, Ws), is_train=False)
+        return float((Y * weights).sum())
+
+    _, backprop = model((Xs, Ws), is_train=True)
+    d_tokvecs, _ = backprop(weights)
+    eps = 1e-2
+    for doc_index, X in enumerate(Xs):
+        for i in range(X.shape[0]):
+            for j in range(X.shape[1]):
+                plus = [x.copy() for x in Xs]
+                minus = [x.copy() for x in Xs]
+                plus[doc_index][i, j] += eps
+                minus[doc_index][i, j] -= eps
+                numeric = (loss(plus) - loss(minus)) / (2 * eps)
+                assert d_tokvecs[doc_index][i, j] == pytest.approx(numeric, abs=1e-2)
+
+
+def test_pool_handles_docs_without_mentions():
+    model = mention_pool()
+    model.initialize()
+    X = numpy.ones((3, 2), dtype="float32")
+    empty = numpy.zeros((0, 4), dtype="int32")
+    Y, backprop = model(([X, X], [empty, empty]), is_train=True)
+    assert Y.shape == (0, 6)
+    d_tokvecs, _ = backprop(Y)
+    assert [d.shape for d in d_tokvecs] == [(3, 2), (3, 2)]
