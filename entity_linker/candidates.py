@@ -116,6 +116,23 @@ class CandidateTable:
             order = numpy.concatenate([tied, [j for j in order if j not in set(tied)]])
         return order.astype(numpy.int64)
 
+    def softmax_scores(self, sims, incl_prior: bool, incl_context: bool) -> numpy.ndarray:
+        """Per-mention softmax of ``scale * sim + log(prior)`` (the terms included)."""
+        logits = numpy.zeros(self.n_candidates, dtype=numpy.float64)
+        if incl_context:
+            logits += CANDIDATE_LOGIT_SCALE * sims
+        if incl_prior:
+            logits += numpy.log(self.priors.astype(numpy.float64) + 1e-6)
+        scores = numpy.empty(self.n_candidates, dtype=numpy.float32)
+        offsets = self.offsets
+        for i in range(len(offsets) - 1):
+            start, end = int(offsets[i]), int(offsets[i + 1])
+            if start == end:
+                continue
+            segment = numpy.exp(logits[start:end] - logits[start:end].max())
+            scores[start:end] = segment / segment.sum()
+        return scores
+
     def softmax_loss(self, encodings, gold_ids: Sequence[str], incl_prior: bool):
         """Cross-entropy of the gold entity among each mention's candidates.
 

@@ -33,6 +33,10 @@ from .candidates import (
 from .kb import KnowledgeBase
 
 NIL = "NIL"
+# "spacy": prior + sim - prior * sim, as spaCy's entity_linker.
+# "softmax": softmax over each mention's candidates of scale * sim + log(prior),
+#   the form the candidate loss trains.
+SCORINGS = ("spacy", "softmax")
 
 default_model_config = """
 [model]
@@ -94,6 +98,7 @@ class LinkPredictions(list):
         "threshold": None,
         "top_k": 3,
         "candidate_loss_weight": 1.0,
+        "scoring": "spacy",
     },
     default_score_weights={"nel_micro_f": 1.0, "nel_micro_r": None, "nel_micro_p": None},
 )
@@ -117,6 +122,7 @@ def make_entity_linker(
     threshold: Optional[float] = None,
     top_k: int = 3,
     candidate_loss_weight: float = 1.0,
+    scoring: str = "spacy",
 ) -> "EntityLinker":
     """Create an EntityLinker (factory ``nel``); settings as spaCy's ``entity_linker``."""
     return EntityLinker(
@@ -138,6 +144,7 @@ def make_entity_linker(
         threshold=threshold,
         top_k=top_k,
         candidate_loss_weight=candidate_loss_weight,
+        scoring=scoring,
     )
 
 
@@ -147,7 +154,8 @@ class EntityLinker(TrainablePipe):
     Each mention's candidates come from the KB; each candidate is scored by
     the cosine similarity between the mention's context encoding and the
     entity's vector, combined with the prior p(entity | alias) as spaCy does
-    (``prior + sim - prior * sim``). The winner's id goes to
+    (``prior + sim - prior * sim``), or, with ``scoring="softmax"``, by a
+    softmax over the mention's candidates of ``scale * sim + log(prior)``. The winner's id goes to
     ``Token.ent_kb_id_`` (so ``Span.kb_id_``), its score to ``span._.kb_score``
     and the top-k candidates with scores to ``span._.kb_candidates``.
     """
@@ -175,6 +183,7 @@ class EntityLinker(TrainablePipe):
         threshold: Optional[float] = None,
         top_k: int = 3,
         candidate_loss_weight: float = 1.0,
+        scoring: str = "spacy",
     ) -> None:
         """Initialize the linker; see the factory ``nel`` for the settings."""
         if threshold is not None and not (0 <= threshold <= 1):
@@ -195,6 +204,10 @@ class EntityLinker(TrainablePipe):
             raise ValueError(f"n_sents must be >= 0, got {n_sents}.")
         if top_k < 0:
             raise ValueError(f"top_k must be >= 0, got {top_k}.")
+        if scoring not in SCORINGS:
+            raise ValueError(
+                f"scoring must be one of {', '.join(SCORINGS)}, got {scoring!r}."
+            )
         self.vocab = vocab
         self.model = model
         self.name = name
@@ -211,6 +224,7 @@ class EntityLinker(TrainablePipe):
         self.threshold = threshold
         self.top_k = top_k
         self.candidate_loss_weight = candidate_loss_weight
+        self.scoring = scoring
         self._set_n_sents(n_sents)
 
         def score_with_ents(examples: Iterable[Example], **kwargs):
@@ -341,7 +355,10 @@ class EntityLinker(TrainablePipe):
             sims = table.cosine(self.model.ops.to_numpy(encodings))
         else:
             sims = numpy.zeros(table.n_candidates, dtype=numpy.float32)
-        scores = combine_scores(table.priors, sims, self.incl_prior, self.incl_context)
+        if self.scoring == "softmax":
+            scores = table.softmax_scores(sims, self.incl_prior, self.incl_context)
+        else:
+            scores = combine_scores(table.priors, sims, self.incl_prior, self.incl_context)
         return self._choose(table, scores, discard)
 
     def _choose(self, table: CandidateTable, scores, discard) -> LinkPredictions:
