@@ -103,18 +103,27 @@ class CandidateTable:
         return numpy.divide(dots, vector_norms, out=numpy.zeros_like(dots),
                             where=vector_norms > 0).astype(numpy.float32)
 
-    def rank(self, start: int, end: int, scores, priors) -> numpy.ndarray:
-        """Candidate order of one mention: by score, then prior (both descending),
-        then entity id (ascending). Deterministic: no random tie-breaking."""
-        order = numpy.lexsort((-priors, -scores))
-        if len(order) > 1 and scores[order[0]] == scores[order[1]] and (
-            priors[order[0]] == priors[order[1]]
-        ):
-            tied = [j for j in order
-                    if scores[j] == scores[order[0]] and priors[j] == priors[order[0]]]
-            tied.sort(key=lambda j: self.entity_id(start + j))
-            order = numpy.concatenate([tied, [j for j in order if j not in set(tied)]])
-        return order.astype(numpy.int64)
+    def ranked(self, scores) -> numpy.ndarray:
+        """All candidate indices, each mention's segment sorted best first: by
+        score, then prior (both descending), then entity id (ascending).
+        Deterministic: no random tie-breaking."""
+        counts = numpy.diff(self.offsets)
+        mention = numpy.repeat(numpy.arange(len(counts)), counts)
+        order = numpy.lexsort((-self.priors, -scores, mention))
+        # Full ties of the best two (rare) are settled by entity id.
+        multi = numpy.flatnonzero(counts >= 2)
+        first = order[self.offsets[multi]]
+        second = order[self.offsets[multi] + 1]
+        same = (scores[first] == scores[second]) & (self.priors[first] == self.priors[second])
+        tied = multi[same]
+        for i in tied.tolist():
+            start, end = int(self.offsets[i]), int(self.offsets[i + 1])
+            segment = order[start:end].tolist()
+            key = (scores[segment[0]], self.priors[segment[0]])
+            ties = [j for j in segment if (scores[j], self.priors[j]) == key]
+            rest = [j for j in segment if (scores[j], self.priors[j]) != key]
+            order[start:end] = sorted(ties, key=self.entity_id) + rest
+        return order
 
     def softmax_scores(self, sims, incl_prior: bool, incl_context: bool) -> numpy.ndarray:
         """Per-mention softmax of ``scale * sim + log(prior)`` (the terms included)."""

@@ -363,27 +363,25 @@ class EntityLinker(TrainablePipe):
 
     def _choose(self, table: CandidateTable, scores, discard) -> LinkPredictions:
         kb_ids, best_scores, top = [], [], []
-        offsets = table.offsets
-        priors = table.priors
+        order = table.ranked(scores).tolist()
+        offsets = table.offsets.tolist()
+        score_list = scores.tolist()
+        threshold = self.threshold
         for i in range(len(offsets) - 1):
-            start, end = int(offsets[i]), int(offsets[i + 1])
+            start, end = offsets[i], offsets[i + 1]
             if discard[i] or start == end:
                 kb_ids.append(NIL)
                 best_scores.append(None)
-                top.append([] if not discard[i] else None)
+                top.append(None if discard[i] else [])
                 continue
-            order = table.rank(start, end, scores[start:end], priors[start:end])
-            best = start + order[0]
-            score = float(scores[best])
-            if self.threshold is not None and score < self.threshold:
+            ranked = order[start : min(end, start + max(self.top_k, 1))]
+            score = score_list[ranked[0]]
+            if threshold is not None and score < threshold:
                 kb_ids.append(NIL)
             else:
-                kb_ids.append(table.entity_id(best))
+                kb_ids.append(table.entity_id(ranked[0]))
             best_scores.append(score)
-            top.append([
-                (table.entity_id(start + j), float(scores[start + j]))
-                for j in order[: self.top_k]
-            ])
+            top.append([(table.entity_id(j), score_list[j]) for j in ranked[: self.top_k]])
         return LinkPredictions(kb_ids, best_scores, top)
 
     def set_annotations(self, docs: Iterable[Doc], kb_ids: List[str]) -> None:
