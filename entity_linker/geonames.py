@@ -632,10 +632,9 @@ def compute_priors(alias_ids: numpy.ndarray, entity_rows: numpy.ndarray, tiers: 
     group = alias_ids * n_tiers + tiers
     group_mass = numpy.bincount(group, weights=weights, minlength=n_aliases * n_tiers)
     present = numpy.bincount(group, minlength=n_aliases * n_tiers).reshape(n_aliases, n_tiers) > 0
-    best_tier = numpy.argmax(present, axis=1)
-    # Each tier below the best present one gets LOWER_TIER_MASS times the mass of the one above.
-    tier_mass = LOWER_TIER_MASS ** (numpy.arange(n_tiers)[None, :] - best_tier[:, None]).clip(0)
-    tier_mass = numpy.where(present, tier_mass, 0.0)
+    # Each present tier gets LOWER_TIER_MASS times the mass of the present tier above it.
+    rank = numpy.cumsum(present, axis=1) - 1
+    tier_mass = numpy.where(present, LOWER_TIER_MASS ** rank.clip(0), 0.0)
     tier_mass /= tier_mass.sum(axis=1, keepdims=True).clip(min=1e-300)
     priors = weights / group_mass[group] * tier_mass.reshape(-1)[group]
     order = numpy.lexsort((entity_rows, -priors, alias_ids))
