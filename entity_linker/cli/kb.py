@@ -96,6 +96,9 @@ def build_command(
         if geonames:
             if entities is not None or aliases:
                 raise typer.BadParameter("--geonames takes no input files.")
+            if encoder != "hashing" or encoder_options:
+                raise typer.BadParameter("the GeoNames KB uses the hashing encoder; set only "
+                                         "its --vector-length.")
             _build_geonames(output, vector_length or 64, progress)
         else:
             if entities is None or not aliases:
@@ -324,14 +327,36 @@ def info_command(
     msg.divider("Knowledge base")
     msg.table(rows)
     if info["most_ambiguous"]:
+        label = _geonames_labels(Path(info["path"]).parent)
         msg.divider(f"Most ambiguous aliases (top {len(info['most_ambiguous'])})")
         table = [
             (item["alias"], f"{item['candidates']:,}",
-             ", ".join(f"{entity} ({prior:.3f})" for entity, prior in item["top"]))
+             ", ".join(f"{label(entity)} ({prior:.3f})" for entity, prior in item["top"]))
             for item in info["most_ambiguous"]
         ]
         msg.table(table, header=("Alias", "Candidates", "Top candidates (prior)"),
                   divider=True)
+
+
+def _geonames_labels(folder: Path):
+    """entity id -> "id Name (CC)" for a GeoNames KB folder, else the id itself."""
+    from ..geonames import METADATA_FILE, GeoNamesMetadata
+
+    if not (folder / METADATA_FILE).exists():
+        return str
+    try:
+        meta = GeoNamesMetadata(folder)
+    except Exception:  # info still works when the sidecar is broken (validate reports it)
+        return str
+
+    def label(entity: str) -> str:
+        record = meta.get(entity)
+        if record is None:
+            return entity
+        where = record.admin1 or record.country_code
+        return f"{entity} {record.name}" + (f" ({where})" if where else "")
+
+    return label
 
 
 # --------------------------------------------------------------- validate

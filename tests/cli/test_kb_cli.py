@@ -300,6 +300,13 @@ def test_build_geonames_to_a_folder(tiny_geonames, tmp_path):
     assert "geonames.npz: 4 rows match" in result.output  # 2 cities, France, Texas
     info = json.loads(invoke("kb", "info", out, "--json").raw_output)
     assert info["meta"]["kind"] == "geonames"
+    result = invoke("kb", "info", out)
+    assert "2988507 Paris (FR) (0.989)" in result.output
+
+
+def test_build_geonames_rejects_another_encoder(tiny_geonames, tmp_path):
+    result = invoke("kb", "build", "--geonames", "-o", tmp_path / "geo", "-e", "x")
+    assert result.exit_code == 2 and not (tmp_path / "geo").exists()
 
 
 def test_build_geonames_into_the_cache(tiny_geonames, tmp_path, monkeypatch):
