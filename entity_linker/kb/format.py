@@ -27,6 +27,10 @@ ENDIAN_MARKER = 0x01020304
 HEADER_SIZE = 512
 ALIGNMENT = 64
 FILE_NAME = "kb.bin"
+# Longest entity vector a KB may hold (a header with more is corrupt).
+MAX_VECTOR_LENGTH = 1 << 16
+# spaCy accepts prior sums up to this (rounding errors).
+PROB_SUM_TOLERANCE = 1.00001
 
 # name, dtype (None: raw bytes). Order is the order in the file.
 SECTIONS = (
@@ -147,6 +151,7 @@ def write_file(path: Union[str, Path], arrays: Dict[str, numpy.ndarray], vector_
     path = Path(path)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        _make_readable(tmp_name)
         with os.fdopen(fd, "wb") as out:
             write(out, arrays, vector_length)
             out.flush()
@@ -165,6 +170,7 @@ def copy_file(path: Union[str, Path], data) -> None:
     path = Path(path)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        _make_readable(tmp_name)
         with os.fdopen(fd, "wb") as out:
             out.write(data)
             out.flush()
@@ -176,6 +182,13 @@ def copy_file(path: Union[str, Path], data) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def _make_readable(path: str) -> None:
+    """mkstemp creates 0600 files; a KB is meant to be mapped by other users too."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def read_header(buffer, source: str) -> Header:
@@ -200,6 +213,11 @@ def read_header(buffer, source: str) -> Header:
         )
     if endian != ENDIAN_MARKER:
         raise KBFormatError(f"{source} has a bad byte-order marker {endian:#010x}.")
+    if vector_length > MAX_VECTOR_LENGTH:
+        raise KBFormatError(
+            f"{source}: vector length {vector_length:,} exceeds the maximum "
+            f"({MAX_VECTOR_LENGTH:,}); the header is corrupt."
+        )
     if version != FORMAT_VERSION:
         raise KBFormatError(
             f"{source} uses KB format version {version}; this entity_linker reads "
@@ -289,17 +307,45 @@ def open_views(buffer, source: str) -> tuple:
     return header, views
 
 
-def _check_table(views, header, source, kind, n_rows):
+def _check_table(views, source, kind, n_rows):
+    """Every row's hash is stored once, in a cell that a lookup reaches."""
+    hashes = views[f"{kind}_hashes"]
+    if n_rows and (int(hashes.min()) < 2 or len(numpy.unique(hashes)) != n_rows):
+        raise KBFormatError(f"{source}: {kind}_hashes holds a reserved (0, 1) or repeated hash.")
     cells = views[f"{kind}_cells"].reshape(-1, 2)
-    used = cells[cells[:, 0] != 0]
-    values = used[:, 1]
+    used = numpy.flatnonzero(cells[:, 0] != 0)
+    values = cells[used, 1]
     if len(used) != n_rows or (n_rows and (values.min() < 1 or values.max() > n_rows)):
         raise KBFormatError(f"{source}: the {kind} hash table does not map every row once.")
-    hashes = views[f"{kind}_hashes"]
-    if n_rows and not numpy.array_equal(hashes[(values - 1).astype(numpy.int64)], used[:, 0]):
+    if not n_rows:
+        return
+    if not numpy.array_equal(hashes[(values - 1).astype(numpy.int64)], cells[used, 0]):
         raise KBFormatError(f"{source}: the {kind} hash table disagrees with {kind}_hashes.")
-    if n_rows and len(numpy.unique(values)) != n_rows:
+    if len(numpy.unique(values)) != n_rows:
         raise KBFormatError(f"{source}: the {kind} hash table maps two keys to one row.")
+    # Linear probing finds a key only if no empty cell lies between its home cell and it.
+    length = len(cells)
+    empty = numpy.concatenate([[0], numpy.cumsum(numpy.tile(cells[:, 0] == 0, 2))])
+    home = (cells[used, 0] & numpy.uint64(length - 1)).astype(numpy.int64)
+    position = numpy.where(used >= home, used, used + length)
+    if numpy.any(empty[position] - empty[home] != 0):
+        raise KBFormatError(f"{source}: a key of the {kind} hash table is off its probe path.")
+
+
+def _check_strings(views, source, kind, n_rows):
+    """Every string is valid UTF-8 and hashes to its row's stored hash."""
+    from .hashing import hash_string
+
+    bounds = views[f"{kind}_string_offsets"].tolist()
+    data = views[f"{kind}_strings"].tobytes()
+    hashes = views[f"{kind}_hashes"]
+    for row in range(n_rows):
+        try:
+            text = data[bounds[row] : bounds[row + 1]].decode("utf8")
+        except UnicodeDecodeError:
+            raise KBFormatError(f"{source}: {kind} string {row} is not valid UTF-8.") from None
+        if hash_string(text) != hashes[row]:
+            raise KBFormatError(f"{source}: {kind} string {row} does not match its hash.")
 
 
 def validate_buffer(buffer, source: str, deep: bool = True) -> Header:
@@ -322,10 +368,18 @@ def validate_buffer(buffer, source: str, deep: bool = True) -> Header:
     priors = views["candidate_priors"]
     if not numpy.all((priors >= 0) & (priors <= 1)):
         raise KBFormatError(f"{source}: a prior probability is outside [0, 1] or NaN.")
+    sums = numpy.diff(numpy.concatenate([[0.0], numpy.cumsum(priors, dtype=numpy.float64)])[
+        views["alias_offsets"].astype(numpy.int64)])
+    if numpy.any(sums > PROB_SUM_TOLERANCE):
+        raise KBFormatError(f"{source}: the priors of an alias sum to more than 1.")
     if not numpy.all(numpy.isfinite(views["vectors"])):
         raise KBFormatError(f"{source}: an entity vector holds NaN or inf.")
-    _check_table(views, header, source, "entity", header.n_entities)
-    _check_table(views, header, source, "alias", header.n_aliases)
+    if not numpy.all(numpy.isfinite(views["entity_freqs"])):
+        raise KBFormatError(f"{source}: an entity frequency is NaN or inf.")
+    _check_table(views, source, "entity", header.n_entities)
+    _check_table(views, source, "alias", header.n_aliases)
+    _check_strings(views, source, "entity", header.n_entities)
+    _check_strings(views, source, "alias", header.n_aliases)
     return header
 
 

@@ -15,6 +15,7 @@ not, unless asked (``add_to_vocab=True``).
 """
 import io
 import mmap
+import numbers
 import warnings
 from pathlib import Path
 from typing import Iterable, Optional, Sequence, Tuple, Union
@@ -23,7 +24,6 @@ import numpy
 
 cimport numpy as cnp
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
-from libc.math cimport isfinite
 from libc.stdint cimport int64_t, uint32_t, uint64_t, uintptr_t
 from preshed.maps cimport Cell, PreshMap
 
@@ -49,8 +49,8 @@ from .structs cimport CORRUPT, NOT_FOUND, KBData, alias_slots_ok, find_row
 
 cnp.import_array()
 
-# spaCy accepts prior sums up to this (rounding errors).
-PROB_SUM_TOLERANCE = 1.00001
+PROB_SUM_TOLERANCE = kb_format.PROB_SUM_TOLERANCE
+MAX_VECTOR_LENGTH = kb_format.MAX_VECTOR_LENGTH
 
 
 cdef inline void* _ptr(object array):
@@ -68,12 +68,17 @@ cdef object _grown(object array, uint64_t used, uint64_t needed):
     return bigger
 
 
-def _check_string(value, what: str) -> str:
+def _check_type(value, what: str) -> str:
     if not isinstance(value, str):
         raise KBTypeError(
             f"The {what} must be a str, got {type(value).__name__} {value!r}. "
             f"Convert ids to strings first, e.g. str({value!r})."
         )
+    return value
+
+
+def _check_string(value, what: str) -> str:
+    _check_type(value, what)
     if len(value) == 0:
         raise EmptyStringError(f"The {what} must not be the empty string.")
     return value
@@ -81,7 +86,7 @@ def _check_string(value, what: str) -> str:
 
 def _corrupt(kb):
     return KBFormatError(
-        f"The KB loaded from {kb._path or 'bytes'} holds an index out of range. "
+        f"The KB loaded from {kb.path or 'bytes'} holds an index or string out of range. "
         "The file is corrupt: check it with entity_linker.kb.format.validate(path) "
         "and rebuild it."
     )
@@ -96,19 +101,23 @@ cdef class InMemoryLookupKB(KnowledgeBase):
     matrix (``vectors``) and instant, memory-mapped loading (``from_disk``).
     """
 
-    def __init__(self, vocab, entity_vector_length: int):
+    def __init__(self, vocab, entity_vector_length):
         """Create an empty, writable KB.
 
         vocab (Vocab): The shared vocab; add_entity/add_alias add their strings to it.
         entity_vector_length (int): Length of every entity vector.
         """
-        if isinstance(entity_vector_length, bool) or not isinstance(entity_vector_length, int):
+        if isinstance(entity_vector_length, bool) or not isinstance(
+            entity_vector_length, numbers.Integral
+        ):
             raise KBTypeError(
                 f"entity_vector_length must be an int, got {entity_vector_length!r}."
             )
-        if entity_vector_length < 0:
+        entity_vector_length = int(entity_vector_length)
+        if not 0 <= entity_vector_length <= MAX_VECTOR_LENGTH:
             raise VectorError(
-                f"entity_vector_length must be >= 0, got {entity_vector_length}."
+                f"entity_vector_length must be in [0, {MAX_VECTOR_LENGTH}], got "
+                f"{entity_vector_length}."
             )
         super().__init__(vocab, entity_vector_length)
         self._reset()
@@ -213,8 +222,13 @@ cdef class InMemoryLookupKB(KnowledgeBase):
 
     def _decode_all(self, offsets, blob, n):
         bounds = offsets[: n + 1].tolist()
+        if any(bounds[i] > bounds[i + 1] for i in range(n)) or bounds[-1] > len(blob):
+            raise _corrupt(self)
         data = blob[: bounds[-1]].tobytes() if n else b""
-        return [data[bounds[i]:bounds[i + 1]].decode("utf8") for i in range(n)]
+        try:
+            return [data[bounds[i]:bounds[i + 1]].decode("utf8") for i in range(n)]
+        except UnicodeDecodeError:
+            raise _corrupt(self) from None
 
     def _decode(self, offsets, blob, int64_t row, uint64_t n_rows):
         if row < 0 or <uint64_t>row >= n_rows:
@@ -223,7 +237,10 @@ cdef class InMemoryLookupKB(KnowledgeBase):
         end = int(offsets[row + 1])
         if not (start <= end <= len(blob)):
             raise _corrupt(self)
-        return blob[start:end].tobytes().decode("utf8")
+        try:
+            return blob[start:end].tobytes().decode("utf8")
+        except UnicodeDecodeError:
+            raise _corrupt(self) from None
 
     def _entity_string(self, entity_hash, entity_row):
         if entity_row < 0:
@@ -304,7 +321,7 @@ cdef class InMemoryLookupKB(KnowledgeBase):
             raise VectorError(f"The vector of {what} holds NaN or inf.")
         return numpy.ascontiguousarray(matrix)
 
-    def add_entity(self, entity: str, freq: float, entity_vector) -> Optional[int]:
+    def add_entity(self, entity, freq, entity_vector) -> Optional[int]:
         """Add an entity with its frequency and vector.
 
         A duplicate entity is not added: a warning is given and the first kept.
@@ -318,8 +335,12 @@ cdef class InMemoryLookupKB(KnowledgeBase):
             raise KBTypeError(
                 f"The frequency of entity {entity!r} must be a number, got {freq!r}."
             ) from None
-        if not isfinite(freq):
-            raise KBError(f"The frequency of entity {entity!r} must be finite, got {freq}.")
+        with numpy.errstate(over="ignore"):
+            finite = numpy.isfinite(numpy.float32(freq))
+        if not finite:
+            raise KBError(
+                f"The frequency of entity {entity!r} must be a finite float32, got {freq}."
+            )
         entity_hash = hash_string(entity)
         if self._entity_row(entity_hash) >= 0:
             warnings.warn(
@@ -392,6 +413,12 @@ cdef class InMemoryLookupKB(KnowledgeBase):
         for entity in entity_list:
             self.vocab.strings.add(entity)
         self._entity_map = PreshMap(max(8, 2 * len(entity_list)))
+        L = self.entity_vector_length
+        self._entity_hashes = numpy.zeros(0, dtype=numpy.uint64)
+        self._entity_freqs = numpy.zeros(0, dtype=numpy.float32)
+        self._vectors = numpy.zeros((0, L), dtype=numpy.float32)
+        self._entity_string_offsets = numpy.zeros(1, dtype=numpy.uint64)
+        self._entity_strings = numpy.zeros(0, dtype=numpy.uint8)
         self.c.n_entities = 0
         self._n_entity_bytes = 0
         self._append_entities(*prepared[:4])
@@ -417,7 +444,7 @@ cdef class InMemoryLookupKB(KnowledgeBase):
         if not numpy.isfinite(freqs).all():
             bad = int(numpy.flatnonzero(~numpy.isfinite(freqs))[0])
             raise KBError(f"The frequency of entity {entity_ids[bad]!r} is not finite.")
-        if n and isinstance(vectors, numpy.ndarray) and vectors.ndim == 2:
+        if isinstance(vectors, numpy.ndarray) and vectors.ndim == 2:
             matrix = self._checked_vectors(vectors, n, "some entity")
         else:
             matrix = numpy.empty((n, self.entity_vector_length), dtype=numpy.float32)
@@ -440,13 +467,13 @@ cdef class InMemoryLookupKB(KnowledgeBase):
             encoded = [encoded[i] for i in keep.tolist()]
         return hashes, freqs, matrix, encoded, rows
 
-    def contains_entity(self, str entity) -> bool:
+    def contains_entity(self, entity) -> bool:
         """RETURNS (bool): whether the entity id is in the KB."""
-        return self._entity_row(hash_string(entity)) >= 0
+        return self._entity_row(hash_string(_check_type(entity, "entity id"))) >= 0
 
-    def contains_alias(self, str alias) -> bool:
+    def contains_alias(self, alias) -> bool:
         """RETURNS (bool): whether the alias is in the KB."""
-        return self._alias_row(hash_string(alias)) >= 0
+        return self._alias_row(hash_string(_check_type(alias, "alias"))) >= 0
 
     def _checked_priors(self, alias, probabilities):
         try:
@@ -471,7 +498,7 @@ cdef class InMemoryLookupKB(KnowledgeBase):
             )
         return priors
 
-    def add_alias(self, alias: str, entities: Sequence[str], probabilities: Sequence[float]):
+    def add_alias(self, alias, entities, probabilities):
         """Add an alias with its candidate entities and their prior probabilities.
 
         A duplicate alias is not added: a warning is given and the first kept.
@@ -551,9 +578,7 @@ cdef class InMemoryLookupKB(KnowledgeBase):
         self.c.n_slots = slots + n_new
         self._sync()
 
-    def append_alias(
-        self, alias: str, entity: str, prior_prob: float, ignore_warnings: bool = False
-    ) -> None:
+    def append_alias(self, alias, entity, prior_prob, ignore_warnings=False) -> None:
         """Add one more candidate entity to an existing alias.
 
         Prefer add_alias with all candidates at once: it is faster.
@@ -633,15 +658,25 @@ cdef class InMemoryLookupKB(KnowledgeBase):
         add_to_vocab (bool): also add every string to vocab.strings (spaCy does; costs memory).
         RETURNS (InMemoryLookupKB): the new, writable KB.
         """
-        matrix = numpy.asarray(vectors, dtype=numpy.float32)
+        try:
+            matrix = numpy.asarray(vectors, dtype=numpy.float32)
+        except (TypeError, ValueError) as err:
+            raise VectorError(
+                f"vectors must be a 2-D (n_entities, vector_length) array of numbers: {err}"
+            ) from None
         if matrix.ndim != 2:
-            if len(entity_ids) == 0:
+            if len(entity_ids) == 0 and matrix.size == 0:
                 matrix = matrix.reshape(0, 0)
             else:
                 raise VectorError(
                     f"vectors must be a 2-D (n_entities, vector_length) array, got shape "
                     f"{matrix.shape}."
                 )
+        if matrix.shape[0] != len(entity_ids):
+            raise VectorError(
+                f"Got {len(entity_ids)} entity ids but {matrix.shape[0]} vectors: give one "
+                "vector (row) per entity."
+            )
         cdef InMemoryLookupKB kb = cls(vocab, int(matrix.shape[1]))
         entity_ids = list(entity_ids)
         alias_texts = list(alias_texts)
@@ -754,7 +789,10 @@ cdef class InMemoryLookupKB(KnowledgeBase):
         matrix = numpy.zeros((len(ids), entity_vector_length), dtype=numpy.float32)
         for i, vector in enumerate(vectors):
             try:
-                matrix[i] = vector
+                row = numpy.asarray(vector, dtype=numpy.float32)
+                if row.shape != (entity_vector_length,):
+                    raise ValueError(row.shape)
+                matrix[i] = row
             except (ValueError, TypeError):
                 raise VectorError(
                     f"The vector of entity {ids[i]!r} must have length "
@@ -796,9 +834,9 @@ cdef class InMemoryLookupKB(KnowledgeBase):
         texts = [mention.text for mention in mentions]
         return self._candidates_for_texts(texts)
 
-    def get_alias_candidates(self, str alias) -> Iterable[Candidate]:
+    def get_alias_candidates(self, alias) -> Iterable[Candidate]:
         """Candidates of an alias (an empty list when the alias is unknown)."""
-        return self._candidates_for_texts([alias])[0]
+        return self._candidates_for_texts([_check_type(alias, "alias")])[0]
 
     def _candidates_for_texts(self, texts):
         hashes = numpy.empty(len(texts), dtype=numpy.uint64)
@@ -897,9 +935,9 @@ cdef class InMemoryLookupKB(KnowledgeBase):
             raise _corrupt(self)
         return rows
 
-    def get_vector(self, str entity):
+    def get_vector(self, entity):
         """The entity's vector (read-only float32 view); zeros if the entity is unknown."""
-        row = self._entity_row(hash_string(entity))
+        row = self._entity_row(hash_string(_check_type(entity, "entity id")))
         if row < 0:
             return numpy.zeros(self.entity_vector_length, dtype=numpy.float32)
         vector = self._vectors[row]
@@ -909,15 +947,15 @@ cdef class InMemoryLookupKB(KnowledgeBase):
     def get_vectors(self, entities: Iterable[str]) -> numpy.ndarray:
         """Vectors of several entities as one (n, L) float32 matrix (zeros where unknown)."""
         rows = self.get_entity_rows(entities)
-        matrix = self._vectors[numpy.maximum(rows, 0)] if len(rows) else numpy.zeros(
-            (0, self.entity_vector_length), dtype=numpy.float32)
-        matrix[rows < 0] = 0
+        matrix = numpy.zeros((len(rows), self.entity_vector_length), dtype=numpy.float32)
+        known = rows >= 0
+        matrix[known] = self._vectors[rows[known]]
         return matrix
 
-    def get_prior_prob(self, str entity, str alias) -> float:
+    def get_prior_prob(self, entity, alias) -> float:
         """p(entity | alias), or 0.0 when the pair is not in the KB."""
-        entity_row = self._entity_row(hash_string(entity))
-        alias_row = self._alias_row(hash_string(alias))
+        entity_row = self._entity_row(hash_string(_check_type(entity, "entity id")))
+        alias_row = self._alias_row(hash_string(_check_type(alias, "alias")))
         if entity_row < 0 or alias_row < 0:
             return 0.0
         if not alias_slots_ok(&self.c, alias_row):
@@ -932,6 +970,8 @@ cdef class InMemoryLookupKB(KnowledgeBase):
 
     def _compact_arrays(self):
         """The KB as compact arrays, one per file section."""
+        if self._buffer is not None:
+            return self._mapped_arrays()
         n_e, n_a = self.c.n_entities, self.c.n_aliases
         starts = self._alias_starts[:n_a].astype(numpy.int64)
         counts = self._alias_ends[:n_a].astype(numpy.int64) - starts
@@ -957,6 +997,38 @@ cdef class InMemoryLookupKB(KnowledgeBase):
             "candidate_priors": self._candidate_priors[index],
             "entity_cells": _cells_array(self._entity_map, self._entity_cells),
             "alias_cells": _cells_array(self._alias_map, self._alias_cells),
+        }
+
+    def _mapped_arrays(self):
+        """The sections of a mapped KB, after checking every offset (they are read whole)."""
+        n_a = self.c.n_aliases
+        alias_offsets = numpy.empty(n_a + 1, dtype=numpy.uint64)
+        alias_offsets[:n_a] = self._alias_starts
+        alias_offsets[n_a] = self.c.n_slots
+        for offsets, limit in (
+            (self._entity_string_offsets, len(self._entity_strings)),
+            (self._alias_string_offsets, len(self._alias_strings)),
+            (alias_offsets, self.c.n_slots),
+        ):
+            if len(offsets) and (numpy.any(offsets[1:] < offsets[:-1]) or offsets[-1] > limit):
+                raise _corrupt(self)
+        rows = self._candidate_rows
+        if len(rows) and int(rows.max()) >= self.c.n_entities:
+            raise _corrupt(self)
+        return {
+            "entity_hashes": self._entity_hashes,
+            "entity_freqs": self._entity_freqs,
+            "vectors": self._vectors,
+            "entity_string_offsets": self._entity_string_offsets,
+            "entity_strings": self._entity_strings,
+            "alias_hashes": self._alias_hashes,
+            "alias_offsets": alias_offsets,
+            "alias_string_offsets": self._alias_string_offsets,
+            "alias_strings": self._alias_strings,
+            "candidate_rows": rows,
+            "candidate_priors": self._candidate_priors,
+            "entity_cells": self._entity_cells,
+            "alias_cells": self._alias_cells,
         }
 
     def to_bytes(self, **kwargs) -> bytes:
@@ -1013,8 +1085,11 @@ cdef class InMemoryLookupKB(KnowledgeBase):
         """Serve the KB from a file image (validated first; nothing copied)."""
         source = str(path) if path is not None else "the KB bytes"
         header, views = kb_format.open_views(buffer, source)
-        if header.vector_length > 2**31:
-            raise KBFormatError(f"{source}: vector length {header.vector_length} is absurd.")
+        if header.vector_length > MAX_VECTOR_LENGTH:
+            raise KBFormatError(
+                f"{source}: vector length {header.vector_length:,} exceeds the maximum "
+                f"({MAX_VECTOR_LENGTH:,}); the header is corrupt."
+            )
         self.entity_vector_length = header.vector_length
         self._entity_map = None
         self._alias_map = None
@@ -1060,8 +1135,6 @@ cdef class InMemoryLookupKB(KnowledgeBase):
             _split_blob(arrays["entity_string_offsets"], arrays["entity_strings"]),
         )
         rows = numpy.array(arrays["candidate_rows"])
-        if len(rows) and int(rows.max()) >= n_e:
-            raise _corrupt(self)
         kb._append_aliases(
             numpy.array(arrays["alias_hashes"]),
             _split_blob(arrays["alias_string_offsets"], arrays["alias_strings"]),

@@ -743,12 +743,6 @@ def test_random_byte_flip_in_numeric_section_leaves_read_api_working_or_kb_forma
         pass
 
 
-@pytest.mark.xfail(
-    reason="BUG: corrupt data that the quick open cannot see escapes the read API as "
-    "AttributeError (_corrupt() reads the private cdef attribute kb._path) or "
-    "UnicodeDecodeError (string sections are decoded unchecked) instead of KBFormatError",
-    strict=True,
-)
 @flip_settings(300)
 @given(position=st.integers(0, 10**9), xor=st.integers(1, 255))
 def test_random_byte_flip_anywhere_makes_read_api_work_or_raise_only_kb_format_error(
@@ -811,12 +805,6 @@ def test_index_corruption_is_not_hidden_by_quick_open(nlp, flip_data, corruption
         read(kb)
 
 
-@pytest.mark.xfail(
-    reason="BUG: a stored index out of range raises AttributeError (\"object has no attribute "
-    "'_path'\") instead of KBFormatError: in_memory._corrupt() is a module-level def that "
-    "reads the cdef attribute kb._path (use kb.path)",
-    strict=True,
-)
 @pytest.mark.parametrize("corruption", list(INDEX_CORRUPTIONS))
 def test_index_corruption_found_by_lookup_raises_kb_format_error(nlp, flip_data, corruption):
     corrupt, read = INDEX_CORRUPTIONS[corruption]
@@ -825,12 +813,6 @@ def test_index_corruption_found_by_lookup_raises_kb_format_error(nlp, flip_data,
         read(kb)
 
 
-@pytest.mark.xfail(
-    reason="BUG: invalid UTF-8 in the entity_strings/alias_strings sections raises "
-    "UnicodeDecodeError from get_entity_strings/get_alias_strings/get_entity_id/"
-    "Candidate.entity_ instead of KBFormatError",
-    strict=True,
-)
 @pytest.mark.parametrize("section, read", [
     ("entity_strings", lambda kb: kb.get_entity_strings()),
     ("entity_strings", lambda kb: kb.get_entity_id(0)),

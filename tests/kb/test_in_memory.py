@@ -56,12 +56,6 @@ def test_constructor_rejects_non_numeric_vector_length_with_type_error(vocab, ba
         InMemoryLookupKB(vocab, bad_length)
 
 
-@pytest.mark.xfail(
-    reason="BUG: the KBTypeError check in __init__ is dead code: Cython coerces the "
-    "int-annotated argument first, so a str/None raises a plain TypeError (not a KBTypeError, "
-    "not a ValueError)",
-    strict=True,
-)
 @pytest.mark.parametrize("bad_length", ["3", None])
 def test_constructor_non_int_vector_length_raises_kb_type_error(vocab, bad_length):
     with pytest.raises(KBTypeError) as info:
@@ -69,12 +63,6 @@ def test_constructor_non_int_vector_length_raises_kb_type_error(vocab, bad_lengt
     assert isinstance(info.value, ValueError)
 
 
-@pytest.mark.xfail(
-    reason="BUG: InMemoryLookupKB(vocab, 2.5) silently builds a KB with vector length 2 and "
-    "True gives length 1; __init__ means to reject floats and bools with KBTypeError but "
-    "Cython truncates the int-annotated argument before the check runs",
-    strict=True,
-)
 @pytest.mark.parametrize("bad_length", [2.5, 3.99, True])
 def test_constructor_rejects_float_or_bool_vector_length_instead_of_truncating(
     vocab, bad_length
@@ -164,12 +152,6 @@ def test_add_entity_rejects_non_numeric_freq_with_type_error(vocab, freq):
     assert kb.is_empty()
 
 
-@pytest.mark.xfail(
-    reason="BUG: add_entity's freq is annotated `float`, so Cython raises a plain TypeError "
-    "('must be real number') before the body's KBTypeError check runs; the error is no "
-    "KBError/ValueError",
-    strict=True,
-)
 @pytest.mark.parametrize("freq", ["often", None])
 def test_add_entity_non_numeric_freq_raises_kb_type_error(vocab, freq):
     kb = InMemoryLookupKB(vocab, 1)
@@ -177,11 +159,6 @@ def test_add_entity_non_numeric_freq_raises_kb_type_error(vocab, freq):
         kb.add_entity("Q1", freq, [0.0])
 
 
-@pytest.mark.xfail(
-    reason="BUG: add_entity checks freq for finiteness as a float64 but stores it as float32, "
-    "so freq=1e39 is stored as inf; set_entities/from_arrays reject the same freq",
-    strict=True,
-)
 def test_add_entity_rejects_freq_that_is_infinite_as_float32_like_set_entities(vocab):
     with numpy.errstate(over="ignore"):
         reference = InMemoryLookupKB(vocab, 1)
@@ -274,13 +251,6 @@ def test_set_entities_with_bad_vector_raises_and_keeps_old_entities(vocab):
     assert kb.get_entity_strings() == ["Q1"]
 
 
-@pytest.mark.xfail(
-    reason="BUG: set_entities writes the new entities into the old storage arrays in place, "
-    "so a read-only vector view returned earlier by get_vector (or kb.vectors) silently "
-    "changes to another entity's vector; spaCy returns copies. set_entities should allocate "
-    "new arrays like _reset() does",
-    strict=True,
-)
 def test_vector_returned_before_set_entities_keeps_its_values(vocab):
     kb = InMemoryLookupKB(vocab, 2)
     kb.add_entity("Q1", 1.0, [1.0, 1.0])
@@ -470,13 +440,6 @@ _NON_STR_CALLS = {
 }
 
 
-@pytest.mark.xfail(
-    reason="BUG: add_entity/add_alias/append_alias annotate their ids as `str`, so Cython "
-    "raises a plain TypeError for non-str ids before _check_string runs; README and errors.py "
-    "promise KBTypeError (a TypeError and a ValueError). set_entities/from_arrays and the "
-    "entities inside add_alias do raise KBTypeError",
-    strict=True,
-)
 @pytest.mark.parametrize("bad", [5, None, b"Q1"], ids=repr)
 @pytest.mark.parametrize("method", list(_NON_STR_CALLS))
 def test_non_str_id_raises_kb_type_error_that_is_type_and_value_error(small_kb, method, bad):
@@ -642,11 +605,6 @@ def test_get_vectors_does_not_change_kb_vectors(small_kb):
     assert small_kb.get_vector("Q1").tolist() == [1.0, 0.0, 0.0]
 
 
-@pytest.mark.xfail(
-    reason="BUG: get_vectors on a KB with no entities raises IndexError (it indexes row 0 of "
-    "an empty vector table) instead of returning zero rows for the unknown entities",
-    strict=True,
-)
 def test_get_vectors_on_empty_kb_returns_zero_rows(vocab):
     kb = InMemoryLookupKB(vocab, 3)
     assert kb.get_vectors(["Q1", "Q2"]).tolist() == [[0.0] * 3, [0.0] * 3]
@@ -999,12 +957,6 @@ def test_from_arrays_rejects_vector_shape_mismatch(vocab, vectors):
         InMemoryLookupKB.from_arrays(vocab, ["Q1", "Q2"], [1.0, 1.0], vectors)
 
 
-@pytest.mark.xfail(
-    reason="BUG: from_arrays with ragged vectors ([[0, 0], [0]]) or non-numeric vectors lets "
-    "numpy's plain ValueError escape (numpy.asarray in from_arrays is unguarded) instead of "
-    "raising VectorError",
-    strict=True,
-)
 @pytest.mark.parametrize("vectors", [[[0.0, 0.0], [0.0]], [["a", "b"], ["c", "d"]]],
                          ids=["ragged", "strings"])
 def test_from_arrays_rejects_ragged_or_non_numeric_vectors_with_vector_error(vocab, vectors):
@@ -1012,11 +964,6 @@ def test_from_arrays_rejects_ragged_or_non_numeric_vectors_with_vector_error(voc
         InMemoryLookupKB.from_arrays(vocab, ["Q1", "Q2"], [1.0, 1.0], vectors)
 
 
-@pytest.mark.xfail(
-    reason="BUG: from_arrays(vocab, [], [], numpy.zeros((2, 3))) raises IndexError (formats "
-    "entity_ids[0] in an error message) instead of a VectorError about the extra vector rows",
-    strict=True,
-)
 def test_from_arrays_with_vectors_but_no_entity_ids_raises_vector_error(vocab):
     with pytest.raises(VectorError):
         InMemoryLookupKB.from_arrays(vocab, [], [], numpy.zeros((2, 3)))
@@ -1096,12 +1043,6 @@ def test_from_records_vector_of_wrong_length_raises_vector_error(vocab, vector):
         InMemoryLookupKB.from_records(vocab, 3, [("Q1", 1.0, vector)])
 
 
-@pytest.mark.xfail(
-    reason="BUG: from_records assigns each vector into a (n, L) matrix row with numpy "
-    "broadcasting, so a length-1 vector (or a scalar) is silently repeated L times instead "
-    "of raising VectorError",
-    strict=True,
-)
 @pytest.mark.parametrize("vector", [[5.0], 5.0], ids=["length-1", "scalar"])
 def test_from_records_rejects_length_one_vector_instead_of_broadcasting_it(vocab, vector):
     with pytest.raises(VectorError):
