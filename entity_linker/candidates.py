@@ -110,19 +110,17 @@ class CandidateTable:
         counts = numpy.diff(self.offsets)
         mention = numpy.repeat(numpy.arange(len(counts)), counts)
         order = numpy.lexsort((-self.priors, -scores, mention))
-        # Full ties of the best two (rare) are settled by entity id.
-        multi = numpy.flatnonzero(counts >= 2)
-        first = order[self.offsets[multi]]
-        second = order[self.offsets[multi] + 1]
-        same = (scores[first] == scores[second]) & (self.priors[first] == self.priors[second])
-        tied = multi[same]
-        for i in tied.tolist():
+        # Full ties (same mention, score and prior; rare) are settled by entity id.
+        same = (
+            (mention[order][1:] == mention[order][:-1])
+            & (scores[order][1:] == scores[order][:-1])
+            & (self.priors[order][1:] == self.priors[order][:-1])
+        )
+        for i in numpy.unique(mention[order][1:][same]).tolist():
             start, end = int(self.offsets[i]), int(self.offsets[i + 1])
             segment = order[start:end].tolist()
-            key = (scores[segment[0]], self.priors[segment[0]])
-            ties = [j for j in segment if (scores[j], self.priors[j]) == key]
-            rest = [j for j in segment if (scores[j], self.priors[j]) != key]
-            order[start:end] = sorted(ties, key=self.entity_id) + rest
+            segment.sort(key=lambda j: (-scores[j], -self.priors[j], self.entity_id(j)))
+            order[start:end] = segment
         return order
 
     def softmax_scores(self, sims, incl_prior: bool, incl_context: bool) -> numpy.ndarray:

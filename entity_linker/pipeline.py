@@ -18,7 +18,7 @@ from spacy.pipeline.trainable_pipe import TrainablePipe
 from spacy.scorer import Scorer
 from spacy.tokens import Doc, Span
 from spacy.training import Example, validate_examples, validate_get_examples
-from spacy.util import SimpleFrozenList
+from spacy.util import SimpleFrozenList, registry
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 from thinc.types import Floats2d
@@ -212,7 +212,6 @@ class EntityLinker(TrainablePipe):
         self.model = model
         self.name = name
         self.labels_discard = list(labels_discard)
-        self.n_sents = n_sents
         self.incl_prior = incl_prior
         self.incl_context = incl_context
         self.get_candidates = get_candidates
@@ -225,13 +224,11 @@ class EntityLinker(TrainablePipe):
         self.top_k = top_k
         self.candidate_loss_weight = candidate_loss_weight
         self.scoring = scoring
-        self._set_n_sents(n_sents)
+        self.n_sents = n_sents
 
         def score_with_ents(examples: Iterable[Example], **kwargs):
             # Language.evaluate runs pipe() on docs without entities when there
             # is no NER; with use_gold_ents the gold entities are set first.
-            if not scorer:
-                return scorer
             if not self.use_gold_ents:
                 return scorer(examples, **kwargs)
             examples = self._ensure_ents(examples)
@@ -240,12 +237,23 @@ class EntityLinker(TrainablePipe):
                 eg.predicted = doc
             return scorer(examples, **kwargs)
 
-        self.scorer = score_with_ents
+        self.scorer = score_with_ents if scorer else None
 
-    def _set_n_sents(self, n_sents: int) -> None:
-        for ref in ("mention_windows", "span_maker"):  # ours, or spaCy's EntityLinker.v2
-            if self.model.has_ref(ref):
-                self.model.get_ref(ref).attrs["n_sents"] = n_sents
+    @property
+    def n_sents(self) -> int:
+        """Sentences on each side of a mention's sentence that form its context window."""
+        return self._n_sents
+
+    @n_sents.setter
+    def n_sents(self, n_sents: int) -> None:
+        self._n_sents = n_sents
+        self._set_n_sents()
+
+    def _set_n_sents(self) -> None:
+        # Our encoder's windows, or the span maker of spaCy's EntityLinker.v2.
+        for node in self.model.walk():
+            if node.name in ("mention_windows", "span_maker"):
+                node.attrs["n_sents"] = self._n_sents
 
     # ----------------------------------------------------------------- KB
 
@@ -450,8 +458,10 @@ class EntityLinker(TrainablePipe):
         index = 0
         for eg in examples:
             aligned = eg.get_aligned("ENT_KB_ID", as_string=True)
+            # Learn only from mentions that match a gold entity (boundaries and label).
+            matching = {(ent.start, ent.end) for ent in eg.get_matching_ents()}
             for ent in eg.predicted.ents:
-                kb_id = aligned[ent.start]
+                kb_id = aligned[ent.start] if (ent.start, ent.end) in matching else None
                 if kb_id and kb_id != NIL and self.kb.contains_entity(kb_id):
                     keep.append(index)
                     gold_ids.append(kb_id)
@@ -523,6 +533,9 @@ class EntityLinker(TrainablePipe):
             "kb": lambda p: self.kb.to_disk(p),
             "model": lambda p: self.model.to_disk(p),
         }
+        if self.cfg.get("kb_loader"):
+            # The KB lives elsewhere (e.g. the GeoNames cache): save only how to load it.
+            exclude = list(exclude) + ["kb"]
         util.to_disk(path, serialize, exclude)
 
     def from_disk(self, path: Union[str, Path], *,
@@ -531,11 +544,23 @@ class EntityLinker(TrainablePipe):
         deserialize: Dict[str, Callable[[Any], Any]] = {
             "cfg": lambda p: self.cfg.update(deserialize_config(p)),
             "vocab": lambda p: self.vocab.from_disk(p, exclude=exclude),
-            "kb": lambda p: self.kb.from_disk(p),
+            "kb": self._load_kb,
             "model": lambda p: self._load_model(p.read_bytes()),
         }
         util.from_disk(path, deserialize, exclude)
         return self
+
+    def _load_kb(self, path: Path) -> None:
+        if path.exists():
+            self.kb.from_disk(path)
+        elif self.cfg.get("kb_loader"):
+            loader = registry.resolve({"kb_loader": self.cfg["kb_loader"]})["kb_loader"]
+            self.set_kb(loader)
+        else:
+            raise ValueError(
+                f"No KB at {path}, and the component's cfg names no kb_loader. Save the "
+                "pipeline with its KB, or call set_kb() after loading with exclude=['kb']."
+            )
 
     def _load_model(self, data: bytes) -> None:
         try:
@@ -545,6 +570,7 @@ class EntityLinker(TrainablePipe):
                 f"Could not load the model of '{self.name}': the saved weights do not fit "
                 "this model's architecture. Was it saved with another config?"
             ) from None
+        self._set_n_sents()  # the saved attrs must not override this pipe's setting
 
     def rehearse(self, examples, *, sgd=None, losses=None, **config):
         raise NotImplementedError("The entity linker does not support rehearsal.")

@@ -368,12 +368,6 @@ def test_tie_breaking_does_not_depend_on_the_batch(keyword_nlp, make_doc):
     assert all([ent.kb_id_ for ent in doc.ents] == expected for doc in alone + piped)
 
 
-@pytest.mark.xfail(
-    reason="BUG: CandidateTable.rank only breaks ties by entity id among the top "
-    "candidates; lower tied candidates keep KB insertion order, so span._.kb_candidates "
-    "is not ordered 'by score, then prior, then entity id' as rank() documents",
-    strict=True,
-)
 def test_kb_candidates_order_ties_below_the_best_by_entity_id(keyword_nlp, make_doc):
     # "Triple": QH 0.5, then QT 0.2 and QF 0.2 (listed in that order).
     nlp = keyword_nlp(incl_context=False)

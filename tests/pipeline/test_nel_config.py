@@ -243,11 +243,6 @@ def test_negative_n_sents_is_rejected(blank):
         blank().add_pipe("nel", config={"n_sents": -1})
 
 
-@pytest.mark.xfail(
-    reason="BUG: n_sents is not passed to spaCy's 'spacy.EntityLinker.v2' model: "
-    "_set_n_sents looks for a 'span_maker' ref that the model does not have",
-    strict=True,
-)
 def test_n_sents_reaches_the_span_maker_of_spacys_entity_linker_v2_architecture(
     small_tok2vec, blank
 ):
@@ -524,11 +519,6 @@ def test_custom_scorer_is_used_by_evaluate(keyword_nlp, toy_examples):
     assert "nel_micro_f" not in scores
 
 
-@pytest.mark.xfail(
-    reason="BUG: scorer=None makes the component's score() return None, so "
-    "nlp.evaluate raises TypeError (spaCy 3.8's entity_linker has the same bug)",
-    strict=True,
-)
 def test_scorer_none_disables_the_component_scores(keyword_nlp, toy_examples):
     nlp = keyword_nlp(scorer=None)
     scores = nlp.evaluate(toy_examples(nlp.vocab))

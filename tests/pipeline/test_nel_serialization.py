@@ -94,12 +94,6 @@ def test_loaded_settings_come_from_the_saved_config(make_nlp, tmp_path):
     assert nel.scoring == "softmax"
 
 
-@pytest.mark.xfail(
-    reason="BUG: loading the model (from_disk/from_bytes) restores the saved encoder's "
-    "attrs, so a different n_sents given at load time is ignored by the encoder while "
-    "nel.n_sents reports the new value",
-    strict=True,
-)
 def test_n_sents_given_at_load_time_reaches_the_encoder(make_nlp, tmp_path):
     make_nlp({"n_sents": 0}).to_disk(tmp_path / "pipeline")
     nlp = spacy.load(tmp_path / "pipeline", config={"components": {"nel": {"n_sents": 2}}})

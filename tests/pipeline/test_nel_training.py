@@ -193,13 +193,6 @@ def test_update_with_a_tokenization_mismatch_does_not_crash(make_nlp):
     nlp.evaluate([Example(predicted, reference)])
 
 
-@pytest.mark.xfail(
-    reason="BUG: with use_gold_ents=False, update trains a predicted entity towards the "
-    "kb id of a gold entity that only overlaps it (EntityLinker._gold_rows reads the gold "
-    "kb id at ent.start); spaCy learns only from predicted entities that match a gold "
-    "entity exactly (Example.get_matching_ents)",
-    strict=True,
-)
 def test_update_ignores_predicted_entities_that_do_not_match_a_gold_entity(make_nlp,
                                                                             make_doc):
     nlp = make_nlp({"use_gold_ents": False})
