@@ -63,3 +63,15 @@ def load_kb(kb_path: Path) -> Callable[[Vocab], KnowledgeBase]:
         return kb
 
     return kb_from_file
+
+
+@registry.misc("entity_linker.GeoNamesKB.v1")
+def geonames_kb(vector_length: int = 64) -> Callable[[Vocab], KnowledgeBase]:
+    """A function that maps the GeoNames KB from the cache (building it on first use)."""
+
+    def kb_from_cache(vocab: Vocab) -> KnowledgeBase:
+        from .geonames import load_geonames_kb
+
+        return load_geonames_kb(vocab, vector_length=vector_length)
+
+    return kb_from_cache

