@@ -1,0 +1,846 @@
+#!/usr/bin/env python
+"""Benchmark our ``nel`` component against spaCy's ``entity_linker``, in one run.
+
+Both systems get the same pipeline apart from the linker:
+
+    blank "en" -> sentencizer -> linker
+
+with the same tok2vec inside the linker (spaCy's HashEmbedCNN.v2, width 96,
+depth 2, embed_size 2000, window 1, maxout 3, subword features), the same
+knowledge base contents (built once as our ``InMemoryLookupKB`` via
+``from_arrays`` for ``nel`` and once as ``spacy.kb.InMemoryLookupKB`` for
+``entity_linker``: same entities, aliases, priors and vectors; the script checks
+that both return the same candidates and priors for every mention), the same
+data, seed, optimizer (spaCy's default: Adam lr 0.001, L2 0.01, grad clip 1.0),
+dropout, batches and number of epochs. Both pipelines share one Vocab.
+
+Entities: gold-entity input ("use_gold_ents" style). Prediction input docs are
+copies of the test docs with ``doc.ents`` set to the gold spans (labels but no
+kb ids); ``nlp.pipe`` runs the pipeline's components on these Doc objects (no
+tokenizer, no NER, no entity_ruler). Training uses ``nlp.update`` with the
+sentencizer as an annotating component, and both linkers copy the gold
+entities onto the predicted docs themselves (use_gold_ents=True, the default).
+
+Measured per data set, timings the best of ``--repeats`` (default 3), both
+systems measured in the same run, interleaved (the order rotates each repeat):
+
+* training seconds per epoch: one pass of ``nlp.update`` over the train set in
+  the same batches (same shuffled order for both); the two systems alternate
+  epoch by epoch; the best epoch is reported (and the mean in the JSON);
+* prediction docs/s and words/s of ``nlp.pipe(docs, batch_size=128)`` over the
+  test docs replicated to at least ``--speed-docs`` (2,000) docs;
+* the same pipeline with the linker disabled (sentencizer only); the linker's
+  own time is t(with linker) - t(without);
+* the "tok2vec pipeline": blank "en" -> sentencizer -> a standalone spaCy
+  ``tok2vec`` component with the same HashEmbedCNN.v2 config, over the same
+  docs. Both linkers run their own copy of this tok2vec inside their model, so
+  the linker's own time includes one tok2vec pass; target: our linker's own
+  time <= 25% of the tok2vec pipeline's time;
+* supplementary (not a target): the linker's cost beyond one tok2vec pass,
+  (t(with linker) - t(tok2vec pipeline)) / t(tok2vec pipeline); and a shared-
+  tok2vec variant of both pipelines (sentencizer -> tok2vec -> linker whose
+  model reads the tok2vec through ``spacy.Tok2VecListener.v1``; initialized but
+  not trained, speed only; ``--no-listener`` skips it), where the linker's own
+  time t(with) - t(linker disabled) no longer contains a tok2vec pass;
+* accuracy: micro P/R/F of kb ids against gold (spaCy's ``Scorer.score_links``
+  with negative label "NIL", cross-checked by our own count), plus the
+  prior-only baseline (argmax prior; ties count as the expected accuracy of a
+  uniform random pick among the tied candidates) and the oracle (gold among the
+  candidates).
+
+Data sets:
+
+* ``synthetic``: ``entity_linker.synthetic.make_task`` (seeded; each alias has
+  3 candidates of different topics, gold is uniform over them, so context
+  decides), 2,000 train / 1,000 test sentences, 10 epochs.
+* ``emerson``: spaCy's nel_emerson tutorial data, read at run time from
+  /work/shared/data/nel_emerson (``--emerson-dir``; skipped with a message when
+  absent): 30 sentences with the mention "Emerson", 3 Wikidata entities, prior
+  0.3 each (uniform, as in the tutorial). 5-fold cross-validation with a
+  seeded shuffle; accuracy is micro over all 30 test predictions. Entity
+  vectors: a deterministic hashed bag-of-words of each entity's description
+  (``hashed_bow``), identical for both systems. Speed is measured with the last
+  fold's pipelines on all 30 sentences replicated.
+
+Usage:
+    /work/venv/bin/python bin/bench_el.py --json bin/el_results.json
+    /work/venv/bin/python bin/bench_el.py --quick          # smoke run, ~1 minute
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import gc
+import importlib.util
+import json
+import os
+import platform
+import re
+import sys
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy
+import spacy
+import thinc
+from spacy.kb import InMemoryLookupKB as SpacyKB
+from spacy.language import Language
+from spacy.scorer import Scorer
+from spacy.tokens import Doc, Span
+from spacy.training import Example
+from spacy.util import fix_random_seed, minibatch
+from spacy.vocab import Vocab
+
+import entity_linker
+from entity_linker.kb import InMemoryLookupKB as OurKB
+from entity_linker.synthetic import make_task
+
+NIL = "NIL"
+DEFAULT_EMERSON_DIR = Path("/work/shared/data/nel_emerson")
+SYSTEMS = ("ours", "spacy")
+FACTORY = {"ours": "nel", "spacy": "entity_linker"}
+ARCHITECTURE = {"ours": "entity_linker.EntityLinker.v1", "spacy": "spacy.EntityLinker.v2"}
+TOK2VEC_CONFIG = {
+    "@architectures": "spacy.HashEmbedCNN.v2",
+    "pretrained_vectors": None,
+    "width": 96,
+    "depth": 2,
+    "embed_size": 2000,
+    "window_size": 1,
+    "maxout_pieces": 3,
+    "subword_features": True,
+}
+PIPE_BATCH_SIZE = 128
+
+# Targets (see the module docstring).
+TARGET_PREDICT_SPEEDUP = 5.0
+TARGET_LINKER_SHARE = 0.25
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass
+class KBSpec:
+    """KB contents as arrays; both KBs are built from one spec."""
+
+    entity_ids: List[str]
+    freqs: numpy.ndarray  # float32 [n]
+    vectors: numpy.ndarray  # float32 [n, L]
+    alias_texts: List[str]
+    offsets: numpy.ndarray  # int64 [m + 1]
+    candidates: numpy.ndarray  # int64 [k], positions in entity_ids
+    priors: numpy.ndarray  # float32 [k]
+
+    @property
+    def vector_length(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def candidate_table(self) -> Dict[str, List[Tuple[str, float]]]:
+        """alias text -> [(entity id, prior)] in KB order."""
+        table = {}
+        for a, alias in enumerate(self.alias_texts):
+            start, end = int(self.offsets[a]), int(self.offsets[a + 1])
+            table[alias] = [
+                (self.entity_ids[int(self.candidates[j])], float(self.priors[j]))
+                for j in range(start, end)
+            ]
+        return table
+
+
+@dataclass
+class Dataset:
+    name: str
+    spec: KBSpec
+    splits: List[Tuple[List[Example], List[Example]]]  # (train, test) per fold
+    epochs: int
+    batch_size: int
+    notes: str
+    info: Dict[str, object] = field(default_factory=dict)
+
+    @property
+    def all_test(self) -> List[Example]:
+        return [eg for _, test in self.splits for eg in test]
+
+
+def spec_from_our_kb(kb: OurKB) -> KBSpec:
+    """Read a KB's contents back through its public API."""
+    n = len(kb)
+    entity_ids = [kb.get_entity_id(i) for i in range(n)]
+    alias_texts = list(kb.get_alias_strings())
+    offsets, rows, priors = kb.lookup_aliases(alias_texts)
+    return KBSpec(
+        entity_ids=entity_ids,
+        freqs=numpy.array(kb.entity_freqs, dtype=numpy.float32),
+        vectors=numpy.array(kb.vectors, dtype=numpy.float32),
+        alias_texts=alias_texts,
+        offsets=numpy.asarray(offsets, dtype=numpy.int64),
+        candidates=numpy.asarray(rows, dtype=numpy.int64),
+        priors=numpy.asarray(priors, dtype=numpy.float32),
+    )
+
+
+def build_our_kb(vocab: Vocab, spec: KBSpec) -> OurKB:
+    return OurKB.from_arrays(
+        vocab, spec.entity_ids, spec.freqs, spec.vectors, spec.alias_texts, spec.offsets,
+        spec.candidates, spec.priors,
+    )
+
+
+def build_spacy_kb(vocab: Vocab, spec: KBSpec) -> SpacyKB:
+    kb = SpacyKB(vocab, entity_vector_length=spec.vector_length)
+    kb.set_entities(spec.entity_ids, spec.freqs.tolist(), list(spec.vectors))
+    for a, alias in enumerate(spec.alias_texts):
+        start, end = int(spec.offsets[a]), int(spec.offsets[a + 1])
+        kb.add_alias(
+            alias,
+            [spec.entity_ids[int(j)] for j in spec.candidates[start:end]],
+            [float(p) for p in spec.priors[start:end]],
+        )
+    return kb
+
+
+def check_same_candidates(our_kb: OurKB, spacy_kb: SpacyKB, mentions: Sequence[Span]) -> int:
+    """Assert both KBs give the same candidates, priors and vectors; return #checked."""
+    texts = sorted({m.text for m in mentions})
+    for text in texts:
+        ours = {c.entity_: (c.prior_prob, numpy.asarray(c.entity_vector, dtype=numpy.float32))
+                for c in our_kb.get_alias_candidates(text)}
+        theirs = {c.entity_: (c.prior_prob, numpy.asarray(c.entity_vector, dtype=numpy.float32))
+                  for c in spacy_kb.get_alias_candidates(text)}
+        same = ours.keys() == theirs.keys() and all(
+            abs(ours[e][0] - theirs[e][0]) < 1e-6 and numpy.array_equal(ours[e][1], theirs[e][1])
+            for e in ours
+        )
+        if not same:
+            raise AssertionError(
+                f"The two KBs differ for alias {text!r}: ours {sorted(ours)} vs spaCy's "
+                f"{sorted(theirs)} (or their priors/vectors differ)"
+            )
+    return len(texts)
+
+
+def load_synthetic(vocab_nlp: Language, args) -> Dataset:
+    n_train, n_test = (200, 100) if args.quick else (args.n_train, args.n_test)
+    kb, train, test = make_task(
+        vocab_nlp, n_train=n_train, n_test=n_test, vector_length=args.vector_length,
+        seed=args.seed,
+    )
+    epochs = args.epochs if args.epochs is not None else (2 if args.quick else 10)
+    spec = spec_from_our_kb(kb)
+    return Dataset(
+        name="synthetic",
+        spec=spec,
+        splits=[(train, test)],
+        epochs=epochs,
+        batch_size=args.batch_size,
+        notes=(
+            f"entity_linker.synthetic.make_task(seed={args.seed}, n_train={n_train}, "
+            f"n_test={n_test}, vector_length={args.vector_length}); other arguments default"
+        ),
+        info={"n_entities": len(spec.entity_ids), "n_aliases": len(spec.alias_texts),
+              "n_train": n_train, "n_test": n_test},
+    )
+
+
+def hashed_bow(text: str, length: int) -> numpy.ndarray:
+    """Deterministic hashed bag-of-words of a text: signed counts in `length` buckets, L2 = 1."""
+    vector = numpy.zeros(length, dtype=numpy.float32)
+    for word in re.findall(r"\w+", text.lower()):
+        h = zlib.crc32(word.encode("utf8"))
+        vector[h % length] += 1.0 if (h >> 16) & 1 else -1.0
+    norm = float(numpy.linalg.norm(vector))
+    return vector / norm if norm > 0 else vector
+
+
+def _import_emerson_loader(folder: Path):
+    spec = importlib.util.spec_from_file_location("load_emerson", folder / "load_emerson.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_emerson(vocab_nlp: Language, args) -> Optional[Dataset]:
+    folder = Path(args.emerson_dir)
+    needed = ["load_emerson.py", "emerson_annotated_text.jsonl", "entities.csv"]
+    missing = [name for name in needed if not (folder / name).exists()]
+    if missing:
+        print(f"SKIP emerson: {folder} lacks {', '.join(missing)} (the shared data folder "
+              "is absent); run with --emerson-dir PATH to point at it.")
+        return None
+    loader = _import_emerson_loader(folder)
+    records = loader.load(str(folder / "emerson_annotated_text.jsonl"))
+    entities = loader.load_kb(str(folder / "entities.csv"))
+    qids = list(entities)
+    L = args.vector_length
+    vectors = numpy.stack([hashed_bow(entities[q][1], L) for q in qids])
+    aliases = sorted({m[2] for r in records for m in r["mentions"]})
+    offsets, cands, priors = [0], [], []
+    for _ in aliases:
+        cands.extend(range(len(qids)))
+        priors.extend([0.3] * len(qids))  # uniform, as in spaCy's tutorial
+        offsets.append(len(cands))
+    spec = KBSpec(
+        entity_ids=qids,
+        freqs=numpy.ones(len(qids), dtype=numpy.float32),
+        vectors=vectors,
+        alias_texts=aliases,
+        offsets=numpy.asarray(offsets, dtype=numpy.int64),
+        candidates=numpy.asarray(cands, dtype=numpy.int64),
+        priors=numpy.asarray(priors, dtype=numpy.float32),
+    )
+    examples = []
+    for record in records:
+        predicted = vocab_nlp.make_doc(record["text"])
+        reference = vocab_nlp.make_doc(record["text"])
+        spans = []
+        for start, end, _text, qid in record["mentions"]:
+            span = reference.char_span(start, end, label="PERSON", kb_id=qid,
+                                       alignment_mode="expand")
+            if span is None:
+                raise ValueError(f"Cannot align mention {start}:{end} in {record['text']!r}")
+            spans.append(span)
+        reference.ents = spans
+        examples.append(Example(predicted, reference))
+    n_folds = 2 if args.quick else args.folds
+    order = numpy.random.default_rng(args.seed).permutation(len(examples))
+    folds = [order[i::n_folds] for i in range(n_folds)]
+    splits = []
+    for k in range(n_folds):
+        test_idx = set(folds[k].tolist())
+        train = [examples[i] for i in order if i not in test_idx]
+        test = [examples[i] for i in sorted(test_idx)]
+        splits.append((train, test))
+    epochs = args.epochs if args.epochs is not None else (3 if args.quick else args.emerson_epochs)
+    gold_counts: Dict[str, int] = {}
+    for eg in examples:
+        for ent in eg.reference.ents:
+            gold_counts[ent.kb_id_] = gold_counts.get(ent.kb_id_, 0) + 1
+    return Dataset(
+        name="emerson",
+        spec=spec,
+        splits=splits,
+        epochs=epochs,
+        batch_size=args.emerson_batch_size,
+        notes=(
+            f"{len(examples)} sentences from {folder}, {n_folds}-fold CV "
+            f"(seeded shuffle), priors 0.3 each, entity vectors = hashed_bow(description, "
+            f"{L})"
+        ),
+        info={"n_sentences": len(examples), "folds": n_folds, "gold_counts": gold_counts,
+              "entities": {q: entities[q][0] for q in qids}},
+    )
+
+
+# --------------------------------------------------------------------------- pipelines
+
+
+def make_pipeline(system: str, vocab: Vocab, spec: KBSpec, train: List[Example],
+                  seed: int):
+    """blank en -> sentencizer -> linker (ours or spaCy's), initialized.
+
+    RETURNS: (nlp, linker name, optimizer).
+    """
+    fix_random_seed(seed)
+    nlp = spacy.blank("en", vocab=vocab)
+    nlp.add_pipe("sentencizer")
+    name = FACTORY[system]
+    linker = nlp.add_pipe(name, config={
+        "incl_prior": True,
+        "incl_context": True,
+        "entity_vector_length": spec.vector_length,
+        "model": {"@architectures": ARCHITECTURE[system], "tok2vec": dict(TOK2VEC_CONFIG)},
+    })
+    kb = build_our_kb(vocab, spec) if system == "ours" else build_spacy_kb(vocab, spec)
+    linker.set_kb(lambda _vocab: kb)
+    fix_random_seed(seed)
+    nlp.initialize(lambda: train)
+    sgd = nlp.create_optimizer()  # spaCy's default optimizer, the same for both
+    return nlp, name, sgd
+
+
+def make_tok2vec_pipeline(vocab: Vocab, examples: List[Example], seed: int) -> Language:
+    """blank en -> sentencizer -> standalone tok2vec with the linkers' tok2vec config."""
+    fix_random_seed(seed)
+    nlp = spacy.blank("en", vocab=vocab)
+    nlp.add_pipe("sentencizer")
+    nlp.add_pipe("tok2vec", config={"model": dict(TOK2VEC_CONFIG)})
+    nlp.initialize(lambda: examples)
+    return nlp
+
+
+def make_listener_pipeline(system: str, vocab: Vocab, spec: KBSpec, examples: List[Example],
+                           seed: int) -> Tuple[Language, str]:
+    """blank en -> sentencizer -> tok2vec -> linker reading it through a Tok2VecListener.
+
+    Supplementary, speed only (initialized, not trained): the tok2vec runs once, as a
+    shared component, so t(with) - t(linker disabled) is the linker's cost beyond tok2vec.
+    """
+    fix_random_seed(seed)
+    nlp = spacy.blank("en", vocab=vocab)
+    nlp.add_pipe("sentencizer")
+    nlp.add_pipe("tok2vec", config={"model": dict(TOK2VEC_CONFIG)})
+    name = FACTORY[system]
+    listener = {"@architectures": "spacy.Tok2VecListener.v1",
+                "width": TOK2VEC_CONFIG["width"], "upstream": "*"}
+    linker = nlp.add_pipe(name, config={
+        "incl_prior": True,
+        "incl_context": True,
+        "entity_vector_length": spec.vector_length,
+        "model": {"@architectures": ARCHITECTURE[system], "tok2vec": listener},
+    })
+    kb = build_our_kb(vocab, spec) if system == "ours" else build_spacy_kb(vocab, spec)
+    linker.set_kb(lambda _vocab: kb)
+    nlp.initialize(lambda: examples)
+    return nlp, name
+
+
+def input_doc(eg: Example) -> Doc:
+    """A copy of the example's predicted doc with the gold spans as ents (no kb ids)."""
+    doc = eg.predicted.copy()
+    ents = []
+    for ent in eg.reference.ents:
+        span = doc.char_span(ent.start_char, ent.end_char, label=ent.label_,
+                             alignment_mode="expand")
+        ents.append(span)
+    doc.ents = ents
+    return doc
+
+
+# --------------------------------------------------------------------------- training
+
+
+def train_interleaved(pipes: Dict[str, tuple], train: List[Example], epochs: int,
+                      batch_size: int, drop: float, seed: int) -> Dict[str, dict]:
+    """Train all systems on the same batches; systems alternate each epoch."""
+    rng = numpy.random.default_rng(seed + 1)
+    times: Dict[str, List[float]] = {s: [] for s in pipes}
+    losses_log: Dict[str, List[float]] = {s: [] for s in pipes}
+    cpu: Dict[str, List[float]] = {s: [] for s in pipes}
+    systems = list(pipes)
+    for epoch in range(epochs):
+        order = rng.permutation(len(train))
+        batches = list(minibatch([train[i] for i in order], size=batch_size))
+        run_order = systems if epoch % 2 == 0 else systems[::-1]
+        for system in run_order:
+            nlp, name, sgd = pipes[system]
+            losses: Dict[str, float] = {}
+            gc.collect()
+            start, start_cpu = time.perf_counter(), time.process_time()
+            for batch in batches:
+                nlp.update(batch, sgd=sgd, drop=drop, losses=losses,
+                           annotates=["sentencizer"])
+            times[system].append(time.perf_counter() - start)
+            cpu[system].append(time.process_time() - start_cpu)
+            losses_log[system].append(float(losses.get(name, 0.0)))
+    return {
+        s: {"epoch_seconds": times[s], "epoch_cpu_seconds": cpu[s], "losses": losses_log[s]}
+        for s in pipes
+    }
+
+
+# --------------------------------------------------------------------------- accuracy
+
+
+def predict_ids(nlp: Language, docs: List[Doc]) -> List[Doc]:
+    return list(nlp.pipe(docs, batch_size=PIPE_BATCH_SIZE))
+
+
+def prf(tp: float, n_pred: int, n_gold: int) -> Dict[str, float]:
+    p = tp / n_pred if n_pred else 0.0
+    r = tp / n_gold if n_gold else 0.0
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    return {"p": p, "r": r, "f": f, "tp": tp, "n_pred": n_pred, "n_gold": n_gold}
+
+
+def count_links(pairs: Sequence[Tuple[str, str]]) -> Dict[str, float]:
+    """Micro P/R/F of (gold, pred) kb-id pairs; NIL as spaCy's negative label."""
+    tp = sum(1 for g, p in pairs if g == p and g != NIL)
+    n_pred = sum(1 for _, p in pairs if p and p != NIL)
+    n_gold = sum(1 for g, _ in pairs if g and g != NIL)
+    return prf(tp, n_pred, n_gold)
+
+
+def score_system(examples: List[Example], predicted: List[Doc]) -> Dict[str, object]:
+    """Scorer.score_links, cross-checked by our own count."""
+    scored = [Example(doc, eg.reference) for doc, eg in zip(predicted, examples)]
+    spacy_scores = Scorer.score_links(scored, negative_labels=[NIL])
+    pairs = []
+    for doc, eg in zip(predicted, examples):
+        pred_by_offset = {(e.start_char, e.end_char): e.kb_id_ for e in doc.ents}
+        for ent in eg.reference.ents:
+            pairs.append((ent.kb_id_, pred_by_offset.get((ent.start_char, ent.end_char), NIL)))
+    own = count_links(pairs)
+    for key, ours in (("nel_micro_p", own["p"]), ("nel_micro_r", own["r"]),
+                      ("nel_micro_f", own["f"])):
+        if abs(spacy_scores[key] - ours) > 1e-9:
+            raise AssertionError(f"Scorer.score_links {key}={spacy_scores[key]} but our count "
+                                 f"gives {ours}")
+    return {"p": spacy_scores["nel_micro_p"], "r": spacy_scores["nel_micro_r"],
+            "f": spacy_scores["nel_micro_f"], "tp": own["tp"], "n_pred": own["n_pred"],
+            "n_gold": own["n_gold"], "pred_ids": [p for _, p in pairs]}
+
+
+def baselines(spec: KBSpec, examples: List[Example]) -> Dict[str, dict]:
+    """Prior-only (argmax prior; ties: expected accuracy of a random pick) and oracle."""
+    table = spec.candidate_table()
+    prior_tp = oracle_tp = 0.0
+    n_pred = n_gold = n_ambiguous = n_tied = 0
+    for eg in examples:
+        for ent in eg.reference.ents:
+            gold = ent.kb_id_
+            n_gold += bool(gold and gold != NIL)
+            cands = table.get(ent.text, [])
+            if not cands:
+                continue
+            n_pred += 1
+            n_ambiguous += len(cands) > 1
+            best = max(p for _, p in cands)
+            tied = [e for e, p in cands if p == best]
+            n_tied += len(tied) > 1
+            if gold in tied:
+                prior_tp += 1.0 / len(tied)
+            if gold in (e for e, _ in cands):
+                oracle_tp += 1.0
+    return {
+        "prior": prf(prior_tp, n_pred, n_gold),
+        "oracle": prf(oracle_tp, n_pred, n_gold),
+        "mentions": {"gold": n_gold, "with_candidates": n_pred, "ambiguous": n_ambiguous,
+                     "prior_ties": n_tied},
+    }
+
+
+# --------------------------------------------------------------------------- speed
+
+
+def time_pipe(nlp: Language, docs: List[Doc], disable: Sequence[str] = (),
+              cpu: Optional[List[float]] = None) -> float:
+    """Wall seconds of nlp.pipe over fresh copies of docs; CPU seconds appended to `cpu`."""
+    copies = [doc.copy() for doc in docs]  # fresh docs, made outside the timer
+    gc.collect()
+    with nlp.select_pipes(disable=list(disable)):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        for _ in nlp.pipe(copies, batch_size=PIPE_BATCH_SIZE):
+            pass
+        wall, used = time.perf_counter() - start, time.process_time() - start_cpu
+    if cpu is not None:
+        cpu.append(used)
+    return wall
+
+
+def measure_speed(pipes: Dict[str, tuple], t2v: Language, listeners: Dict[str, tuple],
+                  base_docs: List[Doc], min_docs: int, repeats: int) -> Dict[str, object]:
+    reps = max(1, -(-min_docs // len(base_docs)))
+    docs = base_docs * reps
+    n_docs = len(docs)
+    n_words = sum(len(doc) for doc in docs)
+    jobs: List[Tuple[str, Callable[[List[float]], float]]] = []
+    for system, (nlp, name, _) in pipes.items():
+        jobs.append((f"{system}_with", lambda cpu, nlp=nlp: time_pipe(nlp, docs, cpu=cpu)))
+        jobs.append((f"{system}_without", lambda cpu, nlp=nlp, name=name: time_pipe(
+            nlp, docs, disable=[name], cpu=cpu)))
+    jobs.append(("tok2vec_pipeline", lambda cpu: time_pipe(t2v, docs, cpu=cpu)))
+    for system, (nlp, name) in listeners.items():
+        jobs.append((f"{system}_listener_with",
+                     lambda cpu, nlp=nlp: time_pipe(nlp, docs, cpu=cpu)))
+        jobs.append((f"{system}_listener_without", lambda cpu, nlp=nlp, name=name: time_pipe(
+            nlp, docs, disable=[name], cpu=cpu)))
+    warm = docs[:PIPE_BATCH_SIZE * 2]  # warm-up of every pipeline (not timed)
+    for nlp, _, _ in pipes.values():
+        time_pipe(nlp, warm)
+    time_pipe(t2v, warm)
+    for nlp, _ in listeners.values():
+        time_pipe(nlp, warm)
+    times: Dict[str, List[float]] = {key: [] for key, _ in jobs}
+    cpu_times: Dict[str, List[float]] = {key: [] for key, _ in jobs}
+    for rep in range(repeats):
+        shift = rep % len(jobs)
+        for key, job in jobs[shift:] + jobs[:shift]:
+            times[key].append(job(cpu_times[key]))
+    best = {key: min(values) for key, values in times.items()}
+    cpu_best = {key: min(values) for key, values in cpu_times.items()}
+    out: Dict[str, object] = {"n_docs": n_docs, "n_words": n_words, "batch_size": PIPE_BATCH_SIZE,
+                              "repeats": repeats, "seconds_all": times, "seconds_best": best,
+                              "cpu_seconds_all": cpu_times, "cpu_seconds_best": cpu_best}
+    t2v_time = best["tok2vec_pipeline"]
+    for system in pipes:
+        with_t, without_t = best[f"{system}_with"], best[f"{system}_without"]
+        own = max(with_t - without_t, 0.0)
+        out[system] = {
+            "docs_per_s": n_docs / with_t,
+            "words_per_s": n_words / with_t,
+            "docs_per_s_linker_disabled": n_docs / without_t,
+            "linker_seconds": own,
+            "linker_share_of_tok2vec_pipeline": own / t2v_time,
+            # Cost beyond one tok2vec pass: (t(with) - t(tok2vec pipeline)) / t(tok2vec pipeline).
+            "beyond_tok2vec_share": (with_t - t2v_time) / t2v_time,
+            "cpu": {
+                "docs_per_s": n_docs / cpu_best[f"{system}_with"],
+                "linker_seconds": max(cpu_best[f"{system}_with"]
+                                      - cpu_best[f"{system}_without"], 0.0),
+                "linker_share_of_tok2vec_pipeline": max(
+                    cpu_best[f"{system}_with"] - cpu_best[f"{system}_without"], 0.0
+                ) / cpu_best["tok2vec_pipeline"],
+            },
+        }
+        if system in listeners:
+            l_with = best[f"{system}_listener_with"]
+            l_without = best[f"{system}_listener_without"]
+            out[system]["listener"] = {
+                "docs_per_s": n_docs / l_with,
+                "docs_per_s_linker_disabled": n_docs / l_without,
+                "linker_seconds": max(l_with - l_without, 0.0),
+                "linker_share_of_tok2vec_pipeline": max(l_with - l_without, 0.0) / l_without,
+                "cpu_linker_share_of_tok2vec_pipeline": max(
+                    cpu_best[f"{system}_listener_with"] - cpu_best[f"{system}_listener_without"],
+                    0.0,
+                ) / cpu_best[f"{system}_listener_without"],
+            }
+    out["tok2vec_pipeline"] = {"docs_per_s": n_docs / t2v_time, "words_per_s": n_words / t2v_time}
+    return out
+
+
+# --------------------------------------------------------------------------- run
+
+
+def run_dataset(ds: Dataset, vocab: Vocab, args) -> Dict[str, object]:
+    print(f"\n=== {ds.name}: {ds.notes}")
+    print(f"    epochs={ds.epochs} batch_size={ds.batch_size} drop={args.drop} seed={args.seed}")
+    seed = args.seed
+    train_log: Dict[str, Dict[str, list]] = {
+        s: {"epoch_seconds": [], "epoch_cpu_seconds": [], "losses": []} for s in SYSTEMS
+    }
+    preds: Dict[str, List[Doc]] = {s: [] for s in SYSTEMS}
+    test_all: List[Example] = []
+    pipes: Dict[str, tuple] = {}
+    checked = 0
+    for fold, (train, test) in enumerate(ds.splits):
+        pipes = {s: make_pipeline(s, vocab, ds.spec, train, seed) for s in SYSTEMS}
+        mentions = [ent for eg in train + test for ent in eg.reference.ents]
+        checked = check_same_candidates(pipes["ours"][0].get_pipe("nel").kb,
+                                        pipes["spacy"][0].get_pipe("entity_linker").kb,
+                                        mentions)
+        log = train_interleaved(pipes, train, ds.epochs, ds.batch_size, args.drop, seed + fold)
+        for s in SYSTEMS:
+            train_log[s]["epoch_seconds"].extend(log[s]["epoch_seconds"])
+            train_log[s]["epoch_cpu_seconds"].extend(log[s]["epoch_cpu_seconds"])
+            train_log[s]["losses"].append(log[s]["losses"])
+        docs = [input_doc(eg) for eg in test]
+        for s in SYSTEMS:
+            fix_random_seed(seed)  # spaCy's predict breaks score ties with random.shuffle
+            preds[s].extend(predict_ids(pipes[s][0], [d.copy() for d in docs]))
+        test_all.extend(test)
+        if len(ds.splits) > 1:
+            print(f"    fold {fold + 1}/{len(ds.splits)}: train {len(train)}, test {len(test)}")
+    accuracy = {s: score_system(test_all, preds[s]) for s in SYSTEMS}
+    agree = sum(a == b for a, b in zip(accuracy["ours"]["pred_ids"], accuracy["spacy"]["pred_ids"]))
+    base = baselines(ds.spec, test_all)
+    training = {}
+    for s in SYSTEMS:
+        secs = train_log[s]["epoch_seconds"]
+        n_folds = len(ds.splits)
+        training[s] = {
+            "epoch_seconds_best": min(secs),
+            "epoch_seconds_mean": float(numpy.mean(secs)),
+            "epoch_seconds_all": secs,
+            "epoch_cpu_seconds_best": min(train_log[s]["epoch_cpu_seconds"]),
+            "train_docs_per_epoch": len(ds.splits[0][0]),
+            "total_seconds": float(sum(secs)),
+            "epochs_per_fold": ds.epochs,
+            "folds": n_folds,
+            "final_loss_per_fold": [losses[-1] for losses in train_log[s]["losses"]],
+        }
+    # Speed: the (last fold's) trained pipelines over all test docs, replicated.
+    t2v = make_tok2vec_pipeline(vocab, ds.splits[-1][0], seed)
+    base_docs = [input_doc(eg) for eg in ds.all_test]
+    min_docs = 256 if args.quick else args.speed_docs
+    listeners = {s: make_listener_pipeline(s, vocab, ds.spec, ds.splits[-1][0], seed)
+                 for s in SYSTEMS} if args.listener else {}
+    speed = measure_speed(pipes, t2v, listeners, base_docs, min_docs, args.repeats)
+    for s in SYSTEMS:
+        accuracy[s].pop("pred_ids")
+    return {
+        "notes": ds.notes,
+        "info": ds.info,
+        "epochs": ds.epochs,
+        "batch_size": ds.batch_size,
+        "kb_aliases_checked_identical": checked,
+        "training": training,
+        "speed": speed,
+        "accuracy": {**accuracy, **base, "agreement_ours_spacy": agree / max(len(test_all), 1)},
+    }
+
+
+# --------------------------------------------------------------------------- report
+
+
+def targets(results: Dict[str, dict]) -> Dict[str, dict]:
+    out: Dict[str, dict] = {}
+    for name, r in results.items():
+        sp, tr, acc = r["speed"], r["training"], r["accuracy"]
+        speedup = sp["ours"]["docs_per_s"] / sp["spacy"]["docs_per_s"]
+        share = sp["ours"]["linker_share_of_tok2vec_pipeline"]
+        train_ratio = tr["spacy"]["epoch_seconds_best"] / tr["ours"]["epoch_seconds_best"]
+        f_ours, f_spacy, f_prior = acc["ours"]["f"], acc["spacy"]["f"], acc["prior"]["f"]
+        out[name] = {
+            "prediction_speedup_>=5x": {"value": speedup, "met": speedup >= TARGET_PREDICT_SPEEDUP},
+            "linker_share_of_tok2vec_<=25%": {"value": share, "met": share <= TARGET_LINKER_SHARE},
+            "training_not_slower": {"value": train_ratio, "met": train_ratio >= 1.0},
+            "accuracy_>=_spacy": {"value": f_ours - f_spacy, "met": f_ours >= f_spacy},
+            "accuracy_>_prior": {"value": f_ours - f_prior, "met": f_ours > f_prior},
+        }
+    return out
+
+
+def print_table(results: Dict[str, dict], met: Dict[str, dict]) -> None:
+    header = (f"{'data set':<10} {'system':<7} {'train s/ep':>10} {'docs/s':>9} {'words/s':>10} "
+              f"{'no-linker docs/s':>16} {'linker s':>9} {'linker/t2v':>10} "
+              f"{'P':>6} {'R':>6} {'F':>6}")
+    print("\n" + header)
+    print("-" * len(header))
+    for name, r in results.items():
+        sp, tr, acc = r["speed"], r["training"], r["accuracy"]
+        for s in SYSTEMS:
+            print(f"{name:<10} {s:<7} {tr[s]['epoch_seconds_best']:>10.3f} "
+                  f"{sp[s]['docs_per_s']:>9.0f} {sp[s]['words_per_s']:>10.0f} "
+                  f"{sp[s]['docs_per_s_linker_disabled']:>16.0f} {sp[s]['linker_seconds']:>9.3f} "
+                  f"{sp[s]['linker_share_of_tok2vec_pipeline']:>10.0%} "
+                  f"{acc[s]['p']:>6.3f} {acc[s]['r']:>6.3f} {acc[s]['f']:>6.3f}")
+        t2v = sp["tok2vec_pipeline"]
+        print(f"{name:<10} {'tok2vec':<7} {'':>10} {t2v['docs_per_s']:>9.0f} "
+              f"{t2v['words_per_s']:>10.0f} {'':>16} {'':>9} {'':>10}")
+        for b in ("prior", "oracle"):
+            print(f"{name:<10} {b:<7} {'':>10} {'':>9} {'':>10} {'':>16} {'':>9} {'':>10} "
+                  f"{acc[b]['p']:>6.3f} {acc[b]['r']:>6.3f} {acc[b]['f']:>6.3f}")
+    print("\nSupplementary: linker cost beyond one tok2vec pass = (t(with linker) - t(tok2vec "
+          "pipeline)) / t(tok2vec pipeline);\n  listener = sentencizer -> tok2vec -> linker via "
+          "Tok2VecListener (shared tok2vec, untrained, speed only), linker share = "
+          "(t(with) - t(without)) / t(without)")
+    for name, r in results.items():
+        sp = r["speed"]
+        for s in SYSTEMS:
+            line = (f"  {name:<10} {s:<6} beyond-tok2vec {sp[s]['beyond_tok2vec_share']:>6.0%}")
+            if "listener" in sp[s]:
+                li = sp[s]["listener"]
+                line += (f"   listener: {li['docs_per_s']:>6.0f} docs/s, tok2vec only "
+                         f"{li['docs_per_s_linker_disabled']:>6.0f} docs/s, linker share "
+                         f"{li['linker_share_of_tok2vec_pipeline']:>5.0%} "
+                         f"(CPU time {li['cpu_linker_share_of_tok2vec_pipeline']:>5.0%})")
+            print(line)
+    print("\nCPU-time check (process_time, best of the same runs; less sensitive to other "
+          "load on the machine)")
+    for name, r in results.items():
+        sp, tr = r["speed"], r["training"]
+        c_ours, c_spacy = sp["ours"]["cpu"], sp["spacy"]["cpu"]
+        predict_up = c_ours["docs_per_s"] / c_spacy["docs_per_s"]
+        train_up = tr["spacy"]["epoch_cpu_seconds_best"] / tr["ours"]["epoch_cpu_seconds_best"]
+        print(f"  {name:<10} prediction speed-up {predict_up:.2f}x"
+              f", training speed-up {train_up:.2f}x"
+              f", our linker / tok2vec pipeline {c_ours['linker_share_of_tok2vec_pipeline']:.0%}"
+              f", spaCy's {c_spacy['linker_share_of_tok2vec_pipeline']:.0%}")
+    print("\nRatios (ours vs spaCy) and targets")
+    for name, m in met.items():
+        r = results[name]
+        print(f"  {name}: prediction speed-up {m['prediction_speedup_>=5x']['value']:.2f}x "
+              f"[{'met' if m['prediction_speedup_>=5x']['met'] else 'NOT met'}: >= 5x]; "
+              f"training speed-up {m['training_not_slower']['value']:.2f}x "
+              f"[{'met' if m['training_not_slower']['met'] else 'NOT met'}: >= 1x]; "
+              f"our linker / tok2vec pipeline {m['linker_share_of_tok2vec_<=25%']['value']:.0%} "
+              f"[{'met' if m['linker_share_of_tok2vec_<=25%']['met'] else 'NOT met'}: <= 25%]; "
+              f"F ours - spaCy {m['accuracy_>=_spacy']['value']:+.3f} "
+              f"[{'met' if m['accuracy_>=_spacy']['met'] else 'NOT met'}: >= 0]; "
+              f"F ours - prior {m['accuracy_>_prior']['value']:+.3f} "
+              f"[{'met' if m['accuracy_>_prior']['met'] else 'NOT met'}: > 0]; "
+              f"agreement {r['accuracy']['agreement_ours_spacy']:.1%}")
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", nargs="+", default=["synthetic", "emerson"],
+                        choices=["synthetic", "emerson"])
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="epochs for every data set (default: synthetic 10, emerson "
+                             "--emerson-epochs)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
+    parser.add_argument("--json", type=Path, default=None, help="write all numbers here")
+    parser.add_argument("--repeats", type=int, default=3, help="timing repeats (best of)")
+    parser.add_argument("--batch-size", type=int, default=32, help="training batch size")
+    parser.add_argument("--drop", type=float, default=0.1, help="training dropout")
+    parser.add_argument("--n-train", type=int, default=2000)
+    parser.add_argument("--n-test", type=int, default=1000)
+    parser.add_argument("--vector-length", type=int, default=64,
+                        help="entity vector length L (both KBs, both linkers)")
+    parser.add_argument("--speed-docs", type=int, default=2000,
+                        help="replicate the test docs to at least this many for speed")
+    parser.add_argument("--no-listener", dest="listener", action="store_false",
+                        help="skip the supplementary shared-tok2vec (listener) speed runs")
+    parser.add_argument("--emerson-dir", type=Path, default=DEFAULT_EMERSON_DIR)
+    parser.add_argument("--emerson-epochs", type=int, default=50)
+    parser.add_argument("--emerson-batch-size", type=int, default=8)
+    parser.add_argument("--folds", type=int, default=5, help="emerson cross-validation folds")
+    args = parser.parse_args(argv)
+
+    started = time.time()
+    load_before = os.getloadavg()
+    vocab_nlp = spacy.blank("en")  # one Vocab shared by every pipeline and doc
+    loaders = {"synthetic": load_synthetic, "emerson": load_emerson}
+    results: Dict[str, dict] = {}
+    skipped: List[str] = []
+    for name in args.datasets:
+        ds = loaders[name](vocab_nlp, args)
+        if ds is None:
+            skipped.append(name)
+            continue
+        results[name] = run_dataset(ds, vocab_nlp.vocab, args)
+    if not results:
+        print("No data set ran.")
+        return 1
+    met = targets(results)
+    print_table(results, met)
+    elapsed = time.time() - started
+    print(f"\nTotal {elapsed:.0f} s; load average before {load_before[0]:.2f}, "
+          f"after {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs (when it exceeds the CPU "
+          "count, wall times are inflated: check the CPU-time lines)")
+    if args.json:
+        payload = {
+            "command": " ".join([sys.executable, *sys.argv]),
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "quick": args.quick,
+            "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+            "environment": {
+                "python": platform.python_version(),
+                "platform": platform.platform(),
+                "cpus": os.cpu_count(),
+                "spacy": spacy.__version__,
+                "thinc": thinc.__version__,
+                "numpy": numpy.__version__,
+                "entity_linker": getattr(entity_linker, "__version__", None),
+                "load_average_before": load_before,
+                "load_average_after": os.getloadavg(),
+            },
+            "setup": {
+                "pipeline": "blank en -> sentencizer -> linker (nel | entity_linker)",
+                "tok2vec": TOK2VEC_CONFIG,
+                "entities": "gold ents set on Doc inputs (use_gold_ents style), no NER/ruler",
+                "optimizer": "nlp.create_optimizer() (spaCy default Adam)",
+                "pipe_batch_size": PIPE_BATCH_SIZE,
+                "tok2vec_pipeline": "blank en -> sentencizer -> standalone tok2vec, same config",
+                "linker_seconds": "t(pipeline) - t(pipeline with the linker disabled)",
+            },
+            "skipped": skipped,
+            "results": results,
+            "targets": met,
+            "total_seconds": elapsed,
+        }
+        args.json.write_text(json.dumps(payload, indent=1) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
