@@ -140,12 +140,16 @@ class CandidateTable:
             scores[start:end] = segment / segment.sum()
         return scores
 
-    def softmax_loss(self, encodings, gold_ids: Sequence[str], incl_prior: bool):
+    def softmax_loss(self, encodings, gold_ids: Sequence[str], incl_prior: bool,
+                     scoring: str = "spacy"):
         """Cross-entropy of the gold entity among each mention's candidates.
 
-        Logits are ``scale * cos`` (+ ``log(prior)`` with incl_prior, so the
-        encoder learns what the prior gets wrong). Mentions whose gold entity is
-        not a candidate, or that have a single candidate, add nothing.
+        The logits are ``scale`` times the score prediction ranks by: with
+        ``scoring="spacy"``, ``prior + cos - prior * cos`` (so, as at prediction,
+        a high-prior candidate's similarity barely matters and the loss works
+        on the gold entity's); with ``"softmax"``, ``cos + log(prior) / scale``.
+        Mentions whose gold entity is not a candidate, or that have a single
+        candidate, add nothing.
         RETURNS (Tuple[float, ndarray]): mean loss and its gradient w.r.t. encodings.
         """
         from .kb import hash_string
@@ -162,16 +166,23 @@ class CandidateTable:
             vectors = self.vectors[start:end]
             enc = numpy.broadcast_to(encodings[i], vectors.shape)
             cos, d_cos = _cosine_with_grad(enc, vectors)
-            logits = CANDIDATE_LOGIT_SCALE * cos
-            if incl_prior:
-                logits = logits + numpy.log(self.priors[start:end] + 1e-6)
+            priors = self.priors[start:end].astype(numpy.float64)
+            if not incl_prior:
+                logits, d_logit_d_cos = cos, numpy.ones_like(cos)
+            elif scoring == "spacy":
+                logits, d_logit_d_cos = priors + cos - priors * cos, 1.0 - priors
+            else:
+                logits = cos + numpy.log(priors + 1e-6) / CANDIDATE_LOGIT_SCALE
+                d_logit_d_cos = numpy.ones_like(cos)
+            logits = CANDIDATE_LOGIT_SCALE * logits
             logits -= logits.max()
             probs = numpy.exp(logits)
             probs /= probs.sum()
             total -= float(numpy.log(probs[hits[0]] + 1e-12))
             d_logits = probs
             d_logits[hits[0]] -= 1.0
-            gradient[i] = CANDIDATE_LOGIT_SCALE * (d_logits[:, None] * d_cos).sum(axis=0)
+            d_cos_total = CANDIDATE_LOGIT_SCALE * d_logits * d_logit_d_cos
+            gradient[i] = (d_cos_total[:, None] * d_cos).sum(axis=0)
             n_used += 1
         if n_used:
             gradient /= n_used

@@ -441,11 +441,12 @@ class EntityLinker(TrainablePipe):
         examples = self._ensure_ents(examples)
         validate_examples(examples, "EntityLinker.update")
         docs = [eg.predicted for eg in examples]
-        if not self._gold_rows(examples)[0]:
+        gold = self._gold_rows(examples)
+        if not gold[0]:
             return losses  # nothing to learn from in this batch
         set_dropout_rate(self.model, drop)
         encodings, backprop = self.model.begin_update(docs)
-        loss, d_encodings = self.get_loss(examples, encodings)
+        loss, d_encodings = self._loss(examples, encodings, gold)
         backprop(d_encodings)
         if sgd is not None:
             self.finish_update(sgd)
@@ -473,16 +474,19 @@ class EntityLinker(TrainablePipe):
 
         The cosine distance to the gold entity's vector (spaCy's loss), plus,
         weighted by ``candidate_loss_weight``, a softmax cross-entropy over each
-        mention's candidates that teaches the encoder to rank the gold entity
-        above the others.
+        mention's candidates of the same score that prediction ranks by, so
+        the encoder learns to rank the gold entity first.
         RETURNS (Tuple[float, Floats2d]): The loss and its gradient.
         """
         examples = list(examples)
         validate_examples(examples, "EntityLinker.get_loss")
+        return self._loss(examples, sentence_encodings, self._gold_rows(examples))
+
+    def _loss(self, examples: List[Example], sentence_encodings: Floats2d, gold):
         ops = self.model.ops
         encodings = ops.to_numpy(sentence_encodings)
         gradient = numpy.zeros_like(encodings)
-        keep, gold_ids = self._gold_rows(examples)
+        keep, gold_ids = gold
         if not keep:
             return 0.0, ops.asarray2f(gradient)
         gold_vectors = numpy.asarray(self.kb.get_vectors(gold_ids), dtype="float32")
@@ -493,7 +497,9 @@ class EntityLinker(TrainablePipe):
         if self.candidate_loss_weight:
             mentions = self._mentions([eg.predicted for eg in examples])
             table = self._candidates([mentions[i] for i in keep])
-            ce_loss, d_selected = table.softmax_loss(selected, gold_ids, self.incl_prior)
+            ce_loss, d_selected = table.softmax_loss(
+                selected, gold_ids, self.incl_prior, self.scoring
+            )
             loss += self.candidate_loss_weight * ce_loss
             gradient[keep] += self.candidate_loss_weight * d_selected
         return loss, ops.asarray2f(gradient)

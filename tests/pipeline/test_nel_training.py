@@ -124,9 +124,10 @@ def _expected_loss(nlp, encodings, gold, weight, incl_prior):
     for enc, (gold_id, candidates, priors) in kept:
         if len(candidates) < 2:
             continue
-        logits = numpy.array([10 * cos(enc, numpy.asarray(kb.get_vector(c))) for c in candidates])
-        if incl_prior:
-            logits += numpy.log(numpy.array(priors) + 1e-6)
+        sims = numpy.array([cos(enc, numpy.asarray(kb.get_vector(c))) for c in candidates])
+        p = numpy.array(priors)
+        # The default scoring ("spacy") ranks by p + sim - p * sim; the loss uses the same.
+        logits = 10 * (p + sims - p * sims) if incl_prior else 10 * sims
         logits -= logits.max()
         log_probs = logits - numpy.log(numpy.exp(logits).sum())
         ce_terms.append(-log_probs[candidates.index(gold_id)])
