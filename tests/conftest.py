@@ -154,3 +154,20 @@ def no_warnings():
             return False
 
     return _NoWarnings
+
+
+@pytest.fixture(scope="session")
+def real_geonames(tmp_path_factory):
+    """The real GeoNames KB, built once per test session into a temporary cache."""
+    import time
+
+    from entity_linker.geonames import load_geonames_kb, load_geonames_metadata
+
+    cache = tmp_path_factory.mktemp("entity_linker_cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ENTITY_LINKER_CACHE", str(cache))
+        started = time.perf_counter()
+        kb = load_geonames_kb()
+        build_seconds = time.perf_counter() - started
+        yield {"cache": cache, "kb": kb, "meta": load_geonames_metadata(),
+               "build_seconds": build_seconds}

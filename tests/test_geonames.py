@@ -276,19 +276,6 @@ def test_load_geonames_kb_uses_the_env_cache(fake_package, tmp_path, monkeypatch
 # ----------------------------------------------------------- the real data
 
 
-@pytest.fixture(scope="session")
-def real_geonames(tmp_path_factory):
-    """The real GeoNames KB, built once per test session into a temporary cache."""
-    cache = tmp_path_factory.mktemp("entity_linker_cache")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("ENTITY_LINKER_CACHE", str(cache))
-        started = time.perf_counter()
-        kb = load_geonames_kb()
-        build_seconds = time.perf_counter() - started
-        yield {"cache": cache, "kb": kb, "meta": load_geonames_metadata(),
-               "build_seconds": build_seconds}
-
-
 def test_real_paris(real_geonames):
     kb = real_geonames["kb"]
     candidates = {c.entity_: c.prior_prob for c in kb.get_alias_candidates("Paris")}
