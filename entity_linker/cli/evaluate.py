@@ -10,7 +10,7 @@ import typer
 from wasabi import msg
 
 from . import app
-from .link import GEONAMES_LOADER
+from .link import GEONAMES_LOADER, linker_name
 
 
 class CorpusError(ValueError):
@@ -137,16 +137,6 @@ def _load(name: str):
         msg.fail(f"Could not load the pipeline {name}: {err}", exits=1)
 
 
-def _linker_name(nlp) -> str:
-    from ..pipeline import EntityLinker
-
-    for name, pipe in nlp.pipeline:
-        if isinstance(pipe, EntityLinker):
-            return name
-    msg.fail("The pipeline has no nel component to evaluate.", exits=1)
-    return ""
-
-
 def _geo_metadata(nlp, linker: str, geo: Optional[bool]):
     """GeoNames metadata for the geographic metrics, or None.
 
@@ -269,7 +259,7 @@ def evaluate_command(
     from ..evaluation import evaluate_end_to_end, evaluate_linking
 
     nlp = _load(pipeline)
-    linker = _linker_name(nlp)
+    linker = linker_name(nlp)
     try:
         docs = read_corpus(nlp, corpus)
     except (CorpusError, OSError) as err:

@@ -31,13 +31,14 @@ def load_pipeline(path: Optional[Path]):
     return spacy.load(path)
 
 
-def _linker_name(nlp) -> str:
+def linker_name(nlp) -> str:
+    """The name of the pipeline's nel component (exit with an error if it has none)."""
     from ..pipeline import EntityLinker
 
     for name, pipe in nlp.pipeline:
         if isinstance(pipe, EntityLinker):
             return name
-    msg.fail("The pipeline has no nel component to link with.", exits=1)
+    msg.fail("The pipeline has no nel component.", exits=1)
     return ""
 
 
@@ -143,7 +144,7 @@ def link_command(
     if output_format not in ("table", "jsonl"):
         raise typer.BadParameter("use table or jsonl", param_hint="--format")
     nlp = load_pipeline(pipeline)
-    linker = _linker_name(nlp)
+    linker = linker_name(nlp)
     metadata = _geonames_metadata(nlp, linker)
     docs = []
     for doc in nlp.pipe(_read_texts(texts or [], files or []), batch_size=64):

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import zlib
 from pathlib import Path
-from typing import IO, Dict, NamedTuple, Union
+from typing import IO, Callable, Dict, NamedTuple, Union
 
 import numpy
 
@@ -148,31 +148,23 @@ def write(out: IO[bytes], arrays: Dict[str, numpy.ndarray], vector_length: int) 
 
 def write_file(path: Union[str, Path], arrays: Dict[str, numpy.ndarray], vector_length: int):
     """Write a KB file atomically: to a temp file in the same directory, then rename."""
-    path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        _make_readable(tmp_name)
-        with os.fdopen(fd, "wb") as out:
-            write(out, arrays, vector_length)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        raise
+    _atomic_write(path, lambda out: write(out, arrays, vector_length))
 
 
 def copy_file(path: Union[str, Path], data) -> None:
     """Write an existing KB image (bytes or a buffer) atomically to path."""
+    _atomic_write(path, lambda out: out.write(data))
+
+
+def _atomic_write(path: Union[str, Path], fill: Callable[[IO[bytes]], object]) -> None:
+    """Run ``fill`` on a temp file beside ``path``, then rename it into place, so
+    a crash or an error never leaves a half-written file under the real name."""
     path = Path(path)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         _make_readable(tmp_name)
         with os.fdopen(fd, "wb") as out:
-            out.write(data)
+            fill(out)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp_name, path)
