@@ -1015,6 +1015,9 @@ cdef class InMemoryLookupKB(KnowledgeBase):
         rows = self._candidate_rows
         if len(rows) and int(rows.max()) >= self.c.n_entities:
             raise _corrupt(self)
+        for hashes in (self._entity_hashes, self._alias_hashes):
+            if len(hashes) and int(hashes.min()) < 2:  # preshed's reserved keys
+                raise _corrupt(self)
         return {
             "entity_hashes": self._entity_hashes,
             "entity_freqs": self._entity_freqs,
