@@ -111,6 +111,8 @@ def main() -> None:
     parser.add_argument("--nel-config", type=json.loads, default={},
                         help='extra nel settings as JSON, e.g. \'{"scoring": "softmax"}\'')
     parser.add_argument("--skip-ner", action="store_true", help="evaluate linking only")
+    parser.add_argument("--ner-from", type=Path, default=None,
+                        help="reuse the ner of this pipeline instead of training one")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
@@ -128,6 +130,8 @@ def main() -> None:
     test_docs = to_docs(base, load_corpus(args.data, args.test)) if args.test else None
     if args.skip_ner:
         nlp = spacy.blank("en")
+    elif args.ner_from is not None:
+        nlp = spacy.load(args.ner_from, exclude=["nel", "sentencizer"])
     else:
         nlp = train_ner(train_docs, dev_docs, args.ner_epochs, args.seed)
     add_nel(nlp, args.nel_config)

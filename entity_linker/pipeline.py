@@ -30,7 +30,9 @@ from .candidates import (
     get_candidates_batch,
     lookup_candidates,
 )
+from .encoders import get_encoder
 from .kb import KnowledgeBase
+from .ml.models import doc_windows
 
 NIL = "NIL"
 # "spacy": prior + sim - prior * sim, as spaCy's entity_linker.
@@ -99,6 +101,8 @@ class LinkPredictions(list):
         "top_k": 3,
         "candidate_loss_weight": 1.0,
         "scoring": "spacy",
+        "context_encoder": None,
+        "context_encoder_weight": 1.0,
     },
     default_score_weights={"nel_micro_f": 1.0, "nel_micro_r": None, "nel_micro_p": None},
 )
@@ -123,6 +127,8 @@ def make_entity_linker(
     top_k: int = 3,
     candidate_loss_weight: float = 1.0,
     scoring: str = "spacy",
+    context_encoder: Optional[str] = None,
+    context_encoder_weight: float = 1.0,
 ) -> "EntityLinker":
     """Create an EntityLinker (factory ``nel``); settings as spaCy's ``entity_linker``."""
     return EntityLinker(
@@ -145,6 +151,8 @@ def make_entity_linker(
         top_k=top_k,
         candidate_loss_weight=candidate_loss_weight,
         scoring=scoring,
+        context_encoder=context_encoder,
+        context_encoder_weight=context_encoder_weight,
     )
 
 
@@ -184,6 +192,8 @@ class EntityLinker(TrainablePipe):
         top_k: int = 3,
         candidate_loss_weight: float = 1.0,
         scoring: str = "spacy",
+        context_encoder: Optional[str] = None,
+        context_encoder_weight: float = 1.0,
     ) -> None:
         """Initialize the linker; see the factory ``nel`` for the settings."""
         if threshold is not None and not (0 <= threshold <= 1):
@@ -224,6 +234,9 @@ class EntityLinker(TrainablePipe):
         self.top_k = top_k
         self.candidate_loss_weight = candidate_loss_weight
         self.scoring = scoring
+        self.context_encoder = context_encoder
+        self.context_encoder_weight = context_encoder_weight
+        self._context_encoders: Dict[int, Callable] = {}
         self.n_sents = n_sents
 
         def score_with_ents(examples: Iterable[Example], **kwargs):
@@ -254,6 +267,26 @@ class EntityLinker(TrainablePipe):
         for node in self.model.walk():
             if node.name in ("mention_windows", "span_maker"):
                 node.attrs["n_sents"] = self._n_sents
+
+    def _lexical_encodings(self, docs: Sequence[Doc]):
+        """Each mention's context window embedded by ``context_encoder`` (zeros without one).
+
+        With the encoder that made the KB's entity vectors from descriptions,
+        this gives an untrained, lexical match between a mention's context and
+        each candidate's description ("Paris, Texas" -> the Paris in Texas);
+        the model's encoding is added to it and learns what it misses.
+        """
+        length = self.kb.entity_vector_length
+        windows = [(doc, doc_windows(doc, self.n_sents)) for doc in docs]
+        n_mentions = sum(len(rows) for _, rows in windows)
+        if not self.context_encoder or not n_mentions:
+            return numpy.zeros((n_mentions, length), dtype="float32")
+        encoder = self._context_encoders.get(length)
+        if encoder is None:
+            encoder = get_encoder(self.context_encoder, dim=length)
+            self._context_encoders[length] = encoder
+        texts = [doc[start:end].text for doc, rows in windows for _, _, start, end in rows]
+        return self.context_encoder_weight * numpy.asarray(encoder(texts), dtype="float32")
 
     # ----------------------------------------------------------------- KB
 
@@ -360,7 +393,8 @@ class EntityLinker(TrainablePipe):
                     f"The model of '{self.name}' returned {encodings.shape[0]} encodings "
                     f"for {len(mentions)} mentions; it must return one per doc.ents entry."
                 )
-            sims = table.cosine(self.model.ops.to_numpy(encodings))
+            encodings = self.model.ops.to_numpy(encodings) + self._lexical_encodings(docs)
+            sims = table.cosine(encodings)
         else:
             sims = numpy.zeros(table.n_candidates, dtype=numpy.float32)
         if self.scoring == "softmax":
@@ -484,7 +518,10 @@ class EntityLinker(TrainablePipe):
 
     def _loss(self, examples: List[Example], sentence_encodings: Floats2d, gold):
         ops = self.model.ops
-        encodings = ops.to_numpy(sentence_encodings)
+        # The lexical part is a constant: the gradient goes to the model's output.
+        encodings = ops.to_numpy(sentence_encodings) + self._lexical_encodings(
+            [eg.predicted for eg in examples]
+        )
         gradient = numpy.zeros_like(encodings)
         keep, gold_ids = gold
         if not keep:

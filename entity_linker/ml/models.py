@@ -45,7 +45,7 @@ def mention_windows(n_sents: int = 0) -> Model[List[Doc], List[Ints2d]]:
     return Model("mention_windows", _windows_forward, attrs={"n_sents": n_sents})
 
 
-def _doc_windows(doc: Doc, n_sents: int) -> List[Tuple[int, int, int, int]]:
+def doc_windows(doc: Doc, n_sents: int) -> List[Tuple[int, int, int, int]]:
     if not doc.ents:
         return []
     if doc.has_annotation("SENT_START"):
@@ -71,7 +71,7 @@ def _windows_forward(model: Model, docs: List[Doc], is_train: bool):
     n_sents = model.attrs["n_sents"]
     ops = model.ops
     out = [
-        ops.asarray2i(_doc_windows(doc, n_sents) or ops.alloc2i(0, 4), dtype="int32")
+        ops.asarray2i(doc_windows(doc, n_sents) or ops.alloc2i(0, 4), dtype="int32")
         for doc in docs
     ]
     return out, lambda d_out: []

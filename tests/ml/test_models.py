@@ -6,7 +6,7 @@ import spacy
 from spacy.tokens import Doc, Span
 from thinc.api import NumpyOps
 
-from entity_linker.ml.models import _doc_windows, mention_pool
+from entity_linker.ml.models import doc_windows, mention_pool
 
 
 @pytest.fixture
@@ -24,14 +24,14 @@ def test_windows_cover_the_mention_sentence_and_n_neighbours(nlp):
     words = ["a", "b", ".", "c", "Paris", ".", "d", "e", "."]
     starts = [True, False, False, True, False, False, True, False, False]
     doc = _doc(nlp, words, [(4, 5)], sent_starts=starts)
-    assert _doc_windows(doc, 0) == [(4, 5, 3, 6)]
-    assert _doc_windows(doc, 1) == [(4, 5, 0, 9)]
+    assert doc_windows(doc, 0) == [(4, 5, 3, 6)]
+    assert doc_windows(doc, 1) == [(4, 5, 0, 9)]
 
 
 def test_windows_span_the_whole_doc_without_sentence_boundaries(nlp):
     doc = Doc(nlp.vocab, words=["x", "Paris", "y"])
     doc.ents = [Span(doc, 1, 2, label="X_")]
-    assert _doc_windows(doc, 0) == [(1, 2, 0, 3)]
+    assert doc_windows(doc, 0) == [(1, 2, 0, 3)]
 
 
 def test_mentions_in_one_sentence_get_different_pooled_vectors():

@@ -517,3 +517,36 @@ def test_spacys_own_kb_class_works_for_linking_and_training(make_nlp, toy_exampl
     assert [ent.kb_id_ for ent in doc.ents][::2] == ["QH", "NIL"]
     assert doc.ents[1].kb_id_ in {"QF", "QT"}
     assert {kb_id for kb_id, _ in doc.ents[1]._.kb_candidates} == {"QF", "QT"}
+
+
+def test_context_encoder_matches_the_window_text_against_entity_descriptions():
+    """With context_encoder="hashing", the words around a mention pull it towards
+    the candidate whose description (encoded by the same encoder) shares them."""
+    import numpy
+    import spacy
+    from spacy.tokens import Span
+
+    from entity_linker import InMemoryLookupKB
+    from entity_linker.encoders import get_encoder
+
+    nlp = spacy.blank("en")
+    vectors = get_encoder("hashing", dim=64)(
+        ["Paris Texas United States city", "Paris Ile-de-France France city"]
+    )
+    kb = InMemoryLookupKB.from_arrays(
+        nlp.vocab, ["TX", "FR"], [1.0, 1.0], numpy.asarray(vectors), ["Paris"], [0, 2],
+        [0, 1], [0.5, 0.5],
+    )
+    doc = nlp.make_doc("We drove to Paris , Texas yesterday .")
+    doc.ents = [Span(doc, 3, 4, label="LOC")]
+    chosen = {}
+    for encoder in (None, "hashing"):
+        nel = spacy.blank("en").add_pipe("nel", config={
+            "entity_vector_length": 64, "context_encoder": encoder,
+            "context_encoder_weight": 100.0,
+        })
+        nel.set_kb(lambda vocab: kb)
+        nel.initialize(lambda: [spacy.training.Example(doc, doc)])
+        chosen[encoder] = nel(doc.copy()).ents[0]._.kb_candidates
+    assert chosen["hashing"][0][0] == "TX"
+    assert chosen["hashing"][0][1] > chosen["hashing"][1][1]
