@@ -33,5 +33,6 @@ cdef class InMemoryLookupKB(KnowledgeBase):
     cdef object _path
 
     cdef void _sync(self)
+    cdef void _sync_maps(self)
     cdef int64_t _entity_row(self, uint64_t entity_hash) except -2
     cdef int64_t _alias_row(self, uint64_t alias_hash) except -2

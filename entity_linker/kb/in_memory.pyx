@@ -24,7 +24,10 @@ import numpy
 
 cimport numpy as cnp
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
+from libc.float cimport FLT_MAX
+from libc.math cimport fabs
 from libc.stdint cimport int64_t, uint32_t, uint64_t, uintptr_t
+from libc.string cimport memcpy
 from preshed.maps cimport Cell, PreshMap
 
 from ..errors import (
@@ -335,9 +338,7 @@ cdef class InMemoryLookupKB(KnowledgeBase):
             raise KBTypeError(
                 f"The frequency of entity {entity!r} must be a number, got {freq!r}."
             ) from None
-        with numpy.errstate(over="ignore"):
-            finite = numpy.isfinite(numpy.float32(freq))
-        if not finite:
+        if not fabs(<double>freq) <= FLT_MAX:  # NaN, inf, or inf as a float32
             raise KBError(
                 f"The frequency of entity {entity!r} must be a finite float32, got {freq}."
             )
@@ -348,15 +349,63 @@ cdef class InMemoryLookupKB(KnowledgeBase):
                 KBWarning,
             )
             return None
-        vector = self._checked_vectors(entity_vector, 1, f"entity {entity!r}")
+        cdef uint64_t n = self.c.n_entities
+        encoded = entity.encode("utf8")
+        self._reserve_entities(n + 1, self._n_entity_bytes + len(encoded))
+        self._write_vector(n, entity_vector, entity)
         self.vocab.strings.add(entity)
-        self._append_entities(
-            numpy.array([entity_hash], dtype=numpy.uint64),
-            numpy.array([freq], dtype=numpy.float32),
-            vector,
-            [entity.encode("utf8")],
-        )
+        cdef uint64_t* offsets = <uint64_t*>_ptr(self._entity_string_offsets)
+        (<uint64_t*>_ptr(self._entity_hashes))[n] = entity_hash
+        (<float*>_ptr(self._entity_freqs))[n] = freq
+        memcpy(<char*>_ptr(self._entity_strings) + self._n_entity_bytes, <char*>encoded,
+               len(encoded))
+        self._n_entity_bytes += len(encoded)
+        offsets[n + 1] = self._n_entity_bytes
+        self._entity_map.set(entity_hash, <void*><uintptr_t>(n + 1))
+        self.c.n_entities = n + 1
+        self._sync_maps()
         return entity_hash
+
+    def _reserve_entities(self, uint64_t rows, uint64_t n_bytes):
+        """Grow the entity arrays (x1.5) to hold ``rows`` rows and ``n_bytes`` of ids."""
+        cdef uint64_t n = self.c.n_entities
+        # Each array is checked: their capacities need not be equal.
+        if (rows > min(self._entity_hashes.shape[0], self._entity_freqs.shape[0],
+                       self._vectors.shape[0])
+                or rows + 1 > self._entity_string_offsets.shape[0]
+                or n_bytes > self._entity_strings.shape[0]):
+            self._entity_hashes = _grown(self._entity_hashes, n, rows)
+            self._entity_freqs = _grown(self._entity_freqs, n, rows)
+            self._vectors = _grown(self._vectors, n, rows)
+            self._entity_string_offsets = _grown(self._entity_string_offsets, n + 1, rows + 1)
+            self._entity_strings = _grown(self._entity_strings, self._n_entity_bytes, n_bytes)
+            self._sync()
+
+    def _write_vector(self, uint64_t row, entity_vector, entity):
+        """Check one entity vector and write it to a spare row of the matrix."""
+        cdef int L = self.entity_vector_length
+        cdef float* out = <float*>_ptr(self._vectors) + row * L
+        cdef double value
+        cdef int j
+        if isinstance(entity_vector, (list, tuple)) and len(entity_vector) == L:
+            for j in range(L):
+                try:
+                    value = entity_vector[j]
+                except TypeError:
+                    break  # not a number: the numpy path below explains
+                if not fabs(value) <= FLT_MAX:
+                    raise VectorError(f"The vector of entity {entity!r} holds NaN or inf.")
+                out[j] = <float>value
+            else:
+                return
+        vector = self._checked_vectors(entity_vector, 1, f"entity {entity!r}")
+        self._vectors[row] = vector[0]
+
+    cdef void _sync_maps(self):
+        self.c.entity_cells = self._entity_map.c_map.cells
+        self.c.entity_cells_length = self._entity_map.c_map.length
+        self.c.alias_cells = self._alias_map.c_map.cells
+        self.c.alias_cells_length = self._alias_map.c_map.length
 
     def _append_entities(self, hashes, freqs, vectors, encoded):
         """Append validated, de-duplicated entities (no checks here)."""
@@ -475,29 +524,6 @@ cdef class InMemoryLookupKB(KnowledgeBase):
         """RETURNS (bool): whether the alias is in the KB."""
         return self._alias_row(hash_string(_check_type(alias, "alias"))) >= 0
 
-    def _checked_priors(self, alias, probabilities):
-        try:
-            priors = numpy.asarray(probabilities, dtype=numpy.float64).reshape(-1)
-        except (TypeError, ValueError):
-            raise KBTypeError(
-                f"The prior probabilities of alias {alias!r} must be numbers, got "
-                f"{probabilities!r}."
-            ) from None
-        bad = ~((priors >= 0) & (priors <= 1))
-        if bad.any():
-            raise ProbabilityError(
-                f"Prior probabilities must be in [0, 1]; alias {alias!r} has "
-                f"{priors[bad][0]}. Normalise the counts of each alias into probabilities."
-            )
-        total = float(priors.sum())
-        if total > PROB_SUM_TOLERANCE:
-            raise ProbabilityError(
-                f"The prior probabilities of alias {alias!r} sum to {total:.6g}, more "
-                "than 1. They are p(entity | alias): normalise them over the alias's "
-                "entities."
-            )
-        return priors
-
     def add_alias(self, alias, entities, probabilities):
         """Add an alias with its candidate entities and their prior probabilities.
 
@@ -511,7 +537,7 @@ cdef class InMemoryLookupKB(KnowledgeBase):
                 f"Alias {alias!r} got {len(entities)} entities but {len(probabilities)} "
                 "prior probabilities; give one probability per entity."
             )
-        priors = self._checked_priors(alias, probabilities)
+        priors = _small_priors(alias, probabilities)
         alias_hash = hash_string(alias)
         if self._alias_row(alias_hash) >= 0:
             warnings.warn(
@@ -519,8 +545,8 @@ cdef class InMemoryLookupKB(KnowledgeBase):
                 KBWarning,
             )
             return None
-        rows = numpy.empty(len(entities), dtype=numpy.uint32)
-        for i, entity in enumerate(entities):
+        rows = []
+        for entity in entities:
             _check_string(entity, f"entity of alias {alias!r}")
             row = self._entity_row(hash_string(entity))
             if row < 0:
@@ -528,16 +554,49 @@ cdef class InMemoryLookupKB(KnowledgeBase):
                     f"Alias {alias!r} refers to entity {entity!r}, which is not in the KB. "
                     "Add the entity with add_entity first."
                 )
-            rows[i] = row
+            rows.append(row)
         self.vocab.strings.add(alias)
-        self._append_aliases(
-            numpy.array([alias_hash], dtype=numpy.uint64),
-            [alias.encode("utf8")],
-            numpy.array([0, len(rows)], dtype=numpy.uint64),
-            rows,
-            priors.astype(numpy.float32),
-        )
+        cdef uint64_t n = self.c.n_aliases
+        cdef uint64_t slots = self.c.n_slots
+        cdef uint64_t k = len(rows)
+        cdef uint64_t j
+        encoded = alias.encode("utf8")
+        self._reserve_aliases(n + 1, slots + k, self._n_alias_bytes + len(encoded))
+        cdef uint32_t* cand_rows = <uint32_t*>_ptr(self._candidate_rows)
+        cdef float* cand_priors = <float*>_ptr(self._candidate_priors)
+        for j in range(k):
+            cand_rows[slots + j] = rows[j]
+            cand_priors[slots + j] = priors[j]
+        (<uint64_t*>_ptr(self._alias_hashes))[n] = alias_hash
+        (<uint64_t*>_ptr(self._alias_starts))[n] = slots
+        (<uint64_t*>_ptr(self._alias_ends))[n] = slots + k
+        memcpy(<char*>_ptr(self._alias_strings) + self._n_alias_bytes, <char*>encoded,
+               len(encoded))
+        self._n_alias_bytes += len(encoded)
+        (<uint64_t*>_ptr(self._alias_string_offsets))[n + 1] = self._n_alias_bytes
+        self._alias_map.set(alias_hash, <void*><uintptr_t>(n + 1))
+        self.c.n_aliases = n + 1
+        self.c.n_slots = slots + k
+        self._sync_maps()
         return alias_hash
+
+    def _reserve_aliases(self, uint64_t rows, uint64_t slots, uint64_t n_bytes):
+        """Grow the alias and candidate arrays (x1.5) to hold the given sizes."""
+        cdef uint64_t n = self.c.n_aliases
+        if slots > min(self._candidate_rows.shape[0], self._candidate_priors.shape[0]):
+            self._candidate_rows = _grown(self._candidate_rows, self.c.n_slots, slots)
+            self._candidate_priors = _grown(self._candidate_priors, self.c.n_slots, slots)
+            self._sync()
+        if (rows > min(self._alias_hashes.shape[0], self._alias_starts.shape[0],
+                       self._alias_ends.shape[0])
+                or rows + 1 > self._alias_string_offsets.shape[0]
+                or n_bytes > self._alias_strings.shape[0]):
+            self._alias_hashes = _grown(self._alias_hashes, n, rows)
+            self._alias_starts = _grown(self._alias_starts, n, rows)
+            self._alias_ends = _grown(self._alias_ends, n, rows)
+            self._alias_string_offsets = _grown(self._alias_string_offsets, n + 1, rows + 1)
+            self._alias_strings = _grown(self._alias_strings, self._n_alias_bytes, n_bytes)
+            self._sync()
 
     def _append_aliases(self, hashes, encoded, offsets, rows, priors):
         """Append validated aliases; offsets (len(hashes) + 1) index rows/priors."""
@@ -596,7 +655,7 @@ cdef class InMemoryLookupKB(KnowledgeBase):
             raise UnknownEntityError(
                 f"Entity {entity!r} is not in the KB; add it with add_entity first."
             )
-        prior = float(self._checked_priors(alias, [prior_prob])[0])
+        prior = _small_priors(alias, [prior_prob])[0]
         start = int(self._alias_starts[alias_row])
         end = int(self._alias_ends[alias_row])
         current = self._candidate_priors[start:end].astype(numpy.float64).sum()
@@ -1171,6 +1230,33 @@ def _unpickle_bytes(vocab, entity_vector_length, data):
         kb.from_bytes(data)
         kb = kb.copy()  # an in-memory KB stays writable after a round trip
     return kb
+
+
+def _small_priors(alias, probabilities) -> list:
+    """Validate a few priors in plain Python (numpy's overhead dominates for 1-5)."""
+    priors = []
+    total = 0.0
+    for p in probabilities:
+        try:
+            value = float(p)
+        except (TypeError, ValueError):
+            raise KBTypeError(
+                f"The prior probabilities of alias {alias!r} must be numbers, got "
+                f"{probabilities!r}."
+            ) from None
+        if not 0.0 <= value <= 1.0:
+            raise ProbabilityError(
+                f"Prior probabilities must be in [0, 1]; alias {alias!r} has {value}. "
+                "Normalise the counts of each alias into probabilities."
+            )
+        total += value
+        priors.append(value)
+    if total > PROB_SUM_TOLERANCE:
+        raise ProbabilityError(
+            f"The prior probabilities of alias {alias!r} sum to {total:.6g}, more than 1. "
+            "They are p(entity | alias): normalise them over the alias's entities."
+        )
+    return priors
 
 
 def _split_blob(offsets, blob):
