@@ -141,13 +141,15 @@ class CandidateTable:
         return scores
 
     def softmax_loss(self, encodings, gold_ids: Sequence[str], incl_prior: bool,
-                     scoring: str = "spacy"):
+                     scoring: str = "spacy", lexical=None):
         """Cross-entropy of the gold entity among each mention's candidates.
 
         The logits are ``scale`` times the score prediction ranks by: with
         ``scoring="spacy"``, ``prior + cos - prior * cos`` (so, as at prediction,
         a high-prior candidate's similarity barely matters and the loss works
         on the gold entity's); with ``"softmax"``, ``cos + log(prior) / scale``.
+        With ``lexical = (encodings, weight)`` the similarity is the weighted
+        mean ``(cos + weight * lexical_cos) / (1 + weight)``, as at prediction.
         Mentions whose gold entity is not a candidate, or that have a single
         candidate, add nothing.
         RETURNS (Tuple[float, ndarray]): mean loss and its gradient w.r.t. encodings.
@@ -166,6 +168,11 @@ class CandidateTable:
             vectors = self.vectors[start:end]
             enc = numpy.broadcast_to(encodings[i], vectors.shape)
             cos, d_cos = _cosine_with_grad(enc, vectors)
+            if lexical is not None:
+                lexical_encodings, weight = lexical
+                lex = numpy.broadcast_to(lexical_encodings[i], vectors.shape)
+                cos = (cos + weight * _cosine_with_grad(lex, vectors)[0]) / (1.0 + weight)
+                d_cos = d_cos / (1.0 + weight)
             priors = self.priors[start:end].astype(numpy.float64)
             if not incl_prior:
                 logits, d_logit_d_cos = cos, numpy.ones_like(cos)

@@ -272,9 +272,10 @@ class EntityLinker(TrainablePipe):
         """Each mention's context window embedded by ``context_encoder`` (zeros without one).
 
         With the encoder that made the KB's entity vectors from descriptions,
-        this gives an untrained, lexical match between a mention's context and
-        each candidate's description ("Paris, Texas" -> the Paris in Texas);
-        the model's encoding is added to it and learns what it misses.
+        the cosine of this with a candidate's vector is an untrained, lexical
+        match between the context and the candidate's description ("Paris,
+        Texas" -> the Paris in Texas). The context similarity is then the mean
+        of the model's and this one, weighted 1 : context_encoder_weight.
         """
         length = self.kb.entity_vector_length
         windows = [(doc, doc_windows(doc, self.n_sents)) for doc in docs]
@@ -286,7 +287,7 @@ class EntityLinker(TrainablePipe):
             encoder = get_encoder(self.context_encoder, dim=length)
             self._context_encoders[length] = encoder
         texts = [doc[start:end].text for doc, rows in windows for _, _, start, end in rows]
-        return self.context_encoder_weight * numpy.asarray(encoder(texts), dtype="float32")
+        return numpy.asarray(encoder(texts), dtype="float32")
 
     # ----------------------------------------------------------------- KB
 
@@ -393,8 +394,11 @@ class EntityLinker(TrainablePipe):
                     f"The model of '{self.name}' returned {encodings.shape[0]} encodings "
                     f"for {len(mentions)} mentions; it must return one per doc.ents entry."
                 )
-            encodings = self.model.ops.to_numpy(encodings) + self._lexical_encodings(docs)
-            sims = table.cosine(encodings)
+            sims = table.cosine(self.model.ops.to_numpy(encodings))
+            if self.context_encoder:
+                weight = self.context_encoder_weight
+                lexical = table.cosine(self._lexical_encodings(docs))
+                sims = (sims + weight * lexical) / (1.0 + weight)
         else:
             sims = numpy.zeros(table.n_candidates, dtype=numpy.float32)
         if self.scoring == "softmax":
@@ -518,10 +522,7 @@ class EntityLinker(TrainablePipe):
 
     def _loss(self, examples: List[Example], sentence_encodings: Floats2d, gold):
         ops = self.model.ops
-        # The lexical part is a constant: the gradient goes to the model's output.
-        encodings = ops.to_numpy(sentence_encodings) + self._lexical_encodings(
-            [eg.predicted for eg in examples]
-        )
+        encodings = ops.to_numpy(sentence_encodings)
         gradient = numpy.zeros_like(encodings)
         keep, gold_ids = gold
         if not keep:
@@ -534,8 +535,12 @@ class EntityLinker(TrainablePipe):
         if self.candidate_loss_weight:
             mentions = self._mentions([eg.predicted for eg in examples])
             table = self._candidates([mentions[i] for i in keep])
+            lexical = None
+            if self.context_encoder:
+                docs = [eg.predicted for eg in examples]
+                lexical = (self._lexical_encodings(docs)[keep], self.context_encoder_weight)
             ce_loss, d_selected = table.softmax_loss(
-                selected, gold_ids, self.incl_prior, self.scoring
+                selected, gold_ids, self.incl_prior, self.scoring, lexical
             )
             loss += self.candidate_loss_weight * ce_loss
             gradient[keep] += self.candidate_loss_weight * d_selected

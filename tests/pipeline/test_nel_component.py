@@ -543,7 +543,7 @@ def test_context_encoder_matches_the_window_text_against_entity_descriptions():
     for encoder in (None, "hashing"):
         nel = spacy.blank("en").add_pipe("nel", config={
             "entity_vector_length": 64, "context_encoder": encoder,
-            "context_encoder_weight": 100.0,
+            "context_encoder_weight": 10.0,
         })
         nel.set_kb(lambda vocab: kb)
         nel.initialize(lambda: [spacy.training.Example(doc, doc)])
