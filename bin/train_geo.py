@@ -155,6 +155,11 @@ def main() -> None:
 
 def _save(nlp: Language, output: Path) -> None:
     """Save without the KB: the loaded pipeline maps the cached GeoNames KB."""
+    nlp.meta.update({
+        "name": "geonames_linker", "version": "0.1.0", "spacy_version": ">=3.7.0,<3.9.0",
+        "description": "Toponym NER + nel linking places to GeoNames (trained on LGL "
+        "and TR-News by bin/train_geo.py)",
+    })
     nlp.get_pipe("nel").cfg["kb_loader"] = {
         "@misc": "entity_linker.GeoNamesKB.v1",
         "vector_length": DEFAULT_VECTOR_LENGTH,
