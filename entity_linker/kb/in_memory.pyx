@@ -407,15 +407,14 @@ cdef class InMemoryLookupKB(KnowledgeBase):
         self.c.alias_cells = self._alias_map.c_map.cells
         self.c.alias_cells_length = self._alias_map.c_map.length
 
-    def _append_entities(self, hashes, freqs, vectors, encoded):
+    def _append_entities(self, hashes, freqs, vectors, strings):
         """Append validated, de-duplicated entities (no checks here)."""
         cdef uint64_t n = self.c.n_entities
         cdef uint64_t k = len(hashes)
         cdef uint64_t i
         if hashes.size and int(hashes.min()) < 2:
             raise KBError("An id hashes to a value reserved by preshed (0 or 1); rename it.")
-        lengths = numpy.fromiter((len(b) for b in encoded), dtype=numpy.uint64, count=k)
-        blob = b"".join(encoded)
+        lengths, blob = strings
         self._entity_hashes = _grown(self._entity_hashes, n, n + k)
         self._entity_freqs = _grown(self._entity_freqs, n, n + k)
         self._vectors = _grown(self._vectors, n, n + k)
@@ -473,17 +472,12 @@ cdef class InMemoryLookupKB(KnowledgeBase):
         self._append_entities(*prepared[:4])
 
     def _prepare_entities(self, entity_ids, freqs, vectors):
-        """Validate entities for a bulk add; return (hashes, freqs, vectors, encoded, rows).
+        """Validate entities for a bulk add; return (hashes, freqs, vectors, strings, rows).
 
         rows[i] is the row entity_ids[i] will have (its first occurrence's row).
         """
         n = len(entity_ids)
-        hashes = numpy.empty(n, dtype=numpy.uint64)
-        encoded = []
-        for i, entity in enumerate(entity_ids):
-            _check_string(entity, f"entity id at position {i}")
-            encoded.append(entity.encode("utf8"))
-        _hash_strings(entity_ids, hashes)
+        hashes, strings = _encode_strings(entity_ids, "entity id")
         try:
             freqs = numpy.asarray(freqs, dtype=numpy.float32).reshape(-1)
         except (TypeError, ValueError):
@@ -499,9 +493,9 @@ cdef class InMemoryLookupKB(KnowledgeBase):
             matrix = numpy.empty((n, self.entity_vector_length), dtype=numpy.float32)
             for i, vector in enumerate(vectors):
                 matrix[i] = self._checked_vectors(vector, 1, f"entity {entity_ids[i]!r}")
-        _, first, inverse = numpy.unique(hashes, return_index=True, return_inverse=True)
         rows = numpy.arange(n, dtype=numpy.int64)
-        if len(first) != n:
+        if _has_duplicates(hashes):
+            _, first, inverse = numpy.unique(hashes, return_index=True, return_inverse=True)
             keep = numpy.sort(first)
             for i in sorted(set(range(n)) - set(keep.tolist())):
                 warnings.warn(
@@ -513,8 +507,8 @@ cdef class InMemoryLookupKB(KnowledgeBase):
             row_of_unique[numpy.argsort(first)] = numpy.arange(len(first))
             rows = row_of_unique[inverse.reshape(-1)]
             hashes, freqs, matrix = hashes[keep], freqs[keep], matrix[keep]
-            encoded = [encoded[i] for i in keep.tolist()]
-        return hashes, freqs, matrix, encoded, rows
+            strings = _take_strings(strings, keep)
+        return hashes, freqs, matrix, strings, rows
 
     def contains_entity(self, entity) -> bool:
         """RETURNS (bool): whether the entity id is in the KB."""
@@ -598,7 +592,7 @@ cdef class InMemoryLookupKB(KnowledgeBase):
             self._alias_strings = _grown(self._alias_strings, self._n_alias_bytes, n_bytes)
             self._sync()
 
-    def _append_aliases(self, hashes, encoded, offsets, rows, priors):
+    def _append_aliases(self, hashes, strings, offsets, rows, priors):
         """Append validated aliases; offsets (len(hashes) + 1) index rows/priors."""
         cdef uint64_t n = self.c.n_aliases
         cdef uint64_t k = len(hashes)
@@ -607,8 +601,7 @@ cdef class InMemoryLookupKB(KnowledgeBase):
         cdef uint64_t i
         if hashes.size and int(hashes.min()) < 2:
             raise KBError("An alias hashes to a value reserved by preshed (0 or 1).")
-        lengths = numpy.fromiter((len(b) for b in encoded), dtype=numpy.uint64, count=k)
-        blob = b"".join(encoded)
+        lengths, blob = strings
         self._candidate_rows = _grown(self._candidate_rows, slots, slots + n_new)
         self._candidate_priors = _grown(self._candidate_priors, slots, slots + n_new)
         self._candidate_rows[slots : slots + n_new] = rows
@@ -739,13 +732,13 @@ cdef class InMemoryLookupKB(KnowledgeBase):
         cdef InMemoryLookupKB kb = cls(vocab, int(matrix.shape[1]))
         entity_ids = list(entity_ids)
         alias_texts = list(alias_texts)
-        hashes, freqs32, matrix, encoded, rows = kb._prepare_entities(entity_ids, freqs, matrix)
+        hashes, freqs32, matrix, strings, rows = kb._prepare_entities(entity_ids, freqs, matrix)
         aliases = kb._prepare_aliases(
             alias_texts, alias_offsets, candidate_entities, priors, rows, len(entity_ids)
         )
         kb._entity_map = PreshMap(max(8, 2 * len(hashes)))
         kb._alias_map = PreshMap(max(8, 2 * len(aliases[0])))
-        kb._append_entities(hashes, freqs32, matrix, encoded)
+        kb._append_entities(hashes, freqs32, matrix, strings)
         kb._append_aliases(*aliases)
         if add_to_vocab:
             for text in entity_ids + alias_texts:
@@ -797,15 +790,10 @@ cdef class InMemoryLookupKB(KnowledgeBase):
                 f"The prior probabilities of alias {alias_texts[i]!r} sum to "
                 f"{sums[i]:.6g}, more than 1."
             )
-        hashes = numpy.empty(m, dtype=numpy.uint64)
-        encoded = []
-        for i, alias in enumerate(alias_texts):
-            _check_string(alias, f"alias at position {i}")
-            encoded.append(alias.encode("utf8"))
-        _hash_strings(alias_texts, hashes)
-        _, first = numpy.unique(hashes, return_index=True)
-        if len(first) != m:
+        hashes, strings = _encode_strings(alias_texts, "alias")
+        if _has_duplicates(hashes):
             # Keep the first of each duplicate alias; the others' slots are dropped.
+            _, first = numpy.unique(hashes, return_index=True)
             keep = numpy.sort(first)
             for i in sorted(set(range(m)) - set(keep.tolist())):
                 warnings.warn(
@@ -820,10 +808,10 @@ cdef class InMemoryLookupKB(KnowledgeBase):
             cands, probs = cands[index], probs[index]
             offsets = numpy.concatenate([[0], numpy.cumsum(counts)])
             hashes = hashes[keep]
-            encoded = [encoded[i] for i in keep.tolist()]
+            strings = _take_strings(strings, keep)
         rows = entity_rows[cands].astype(numpy.uint32) if len(cands) else cands.astype(
             numpy.uint32)
-        return hashes, encoded, offsets.astype(numpy.uint64), rows, probs.astype(numpy.float32)
+        return hashes, strings, offsets.astype(numpy.uint64), rows, probs.astype(numpy.float32)
 
     @classmethod
     def from_records(
@@ -1194,12 +1182,12 @@ cdef class InMemoryLookupKB(KnowledgeBase):
             numpy.array(arrays["entity_hashes"]),
             numpy.array(arrays["entity_freqs"]),
             numpy.array(arrays["vectors"]),
-            _split_blob(arrays["entity_string_offsets"], arrays["entity_strings"]),
+            _string_block(arrays["entity_string_offsets"], arrays["entity_strings"]),
         )
         rows = numpy.array(arrays["candidate_rows"])
         kb._append_aliases(
             numpy.array(arrays["alias_hashes"]),
-            _split_blob(arrays["alias_string_offsets"], arrays["alias_strings"]),
+            _string_block(arrays["alias_string_offsets"], arrays["alias_strings"]),
             numpy.array(arrays["alias_offsets"]),
             rows,
             numpy.array(arrays["candidate_priors"]),
@@ -1259,10 +1247,56 @@ def _small_priors(alias, probabilities) -> list:
     return priors
 
 
-def _split_blob(offsets, blob):
-    bounds = offsets.tolist()
-    data = blob.tobytes()
-    return [data[bounds[i]:bounds[i + 1]] for i in range(len(bounds) - 1)]
+def _string_block(offsets, blob):
+    """(lengths, blob) of a string table given by its offsets."""
+    offsets = numpy.asarray(offsets, dtype=numpy.uint64)
+    return numpy.diff(offsets), numpy.array(blob[: int(offsets[-1])], dtype=numpy.uint8)
+
+
+def _take_strings(strings, keep):
+    """The (lengths, blob) block of the strings at positions ``keep``."""
+    lengths, blob = strings
+    starts = numpy.concatenate([[0], numpy.cumsum(lengths)[:-1]]).astype(numpy.int64)
+    kept = lengths[keep].astype(numpy.int64)
+    index = numpy.repeat(starts[keep] - numpy.concatenate([[0], numpy.cumsum(kept)[:-1]]),
+                         kept) + numpy.arange(int(kept.sum()), dtype=numpy.int64)
+    return lengths[keep], blob[index]
+
+
+def _has_duplicates(hashes) -> bool:
+    ordered = numpy.sort(hashes)
+    return bool((ordered[1:] == ordered[:-1]).any())
+
+
+def _encode_strings(strings, what: str):
+    """Check, hash and concatenate many strings in two C loops.
+
+    RETURNS (hashes uint64[n], (lengths uint64[n], blob uint8[total])).
+    """
+    cdef Py_ssize_t n = len(strings), i = 0, length, total = 0
+    cdef const char* utf8
+    hashes = numpy.empty(n, dtype=numpy.uint64)
+    lengths = numpy.empty(n, dtype=numpy.uint64)
+    cdef uint64_t[::1] hash_out = hashes
+    cdef uint64_t[::1] length_out = lengths
+    for text in strings:
+        if not isinstance(text, str) or len(<str>text) == 0:
+            _check_string(text, f"{what} at position {i}")
+        utf8 = PyUnicode_AsUTF8AndSize(text, &length)
+        hash_out[i] = hash_utf8(utf8, length)
+        length_out[i] = length
+        total += length
+        i += 1
+    blob = numpy.empty(total, dtype=numpy.uint8)
+    cdef char* out = <char*>_ptr(blob)
+    i = 0
+    total = 0
+    for text in strings:
+        utf8 = PyUnicode_AsUTF8AndSize(text, &length)
+        memcpy(out + total, utf8, length)
+        total += length
+        i += 1
+    return hashes, (lengths, blob)
 
 
 def _cells_array(PreshMap table, mapped_cells):
