@@ -66,9 +66,11 @@ def test_every_command_has_help(args):
     assert "Usage" in result.output
 
 
-def test_python_dash_m_runs_the_cli():
+def test_python_dash_m_runs_the_cli(tmp_path):
+    # Run outside the source tree: `-m` puts the working directory first on
+    # sys.path, where the uncompiled sources would shadow the installed package.
     result = subprocess.run([sys.executable, "-m", "entity_linker", "kb", "--help"],
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "build" in result.stdout and "validate" in result.stdout
 
