@@ -61,10 +61,33 @@ Data sets:
   vectors: a deterministic hashed bag-of-words of each entity's description
   (``hashed_bow``), identical for both systems. Speed is measured with the last
   fold's pipelines on all 30 sentences replicated.
+* ``geo`` (not in the default list): toponym resolution on news, train LGL
+  (588 docs), test TR-News (118 docs, 1,319 gold mentions), from
+  /work/shared/data/geo (``--geo-dir``) through bin/geo_data.py (gold GeoNames
+  ids, "NIL" where the corpus has none). KB: our GeoNames KB
+  (``entity_linker.geonames.load_geonames_kb``, 235k entities, 1.07M aliases,
+  L=64), used as loaded (memory-mapped) by ``nel``; spaCy's KB gets the same
+  entities, freqs, vectors, aliases and priors (``set_entities``, then
+  ``add_alias`` per alias; timed). When that loop exceeds
+  ``--geo-kb-time-limit`` (300 s), or with ``--geo-kb mentions`` (the default
+  with ``--quick``), both KBs hold only the aliases of the train/test mentions
+  and their candidates. 4 epochs (``--geo-epochs``), batches of 8 docs
+  (``--geo-batch-size``, as bin/train_geo.py). Training mentions whose gold id
+  is NIL or not in the KB keep their span but get no kb id, so neither linker
+  learns from them (spaCy's would train towards a zero vector: NaN gradients).
+  Test mentions keep their gold ids: those are errors for both linkers, and the
+  oracle shows the ceiling. Extra metrics (JSON key "geo"): exact-id accuracy
+  over the gold mentions with an id (= micro R), accuracy@161 km with the
+  coordinates of ``load_geonames_metadata`` (as entity_linker.evaluation) and
+  against the corpus's own coordinates, median error, for both systems, the
+  prior and the oracle. Speed: the test docs replicated to at least
+  ``--geo-speed-docs`` (236) docs (geo docs are long).
+* ``geo-reverse``: the same, train TR-News, test LGL.
 
 Usage:
     /work/venv/bin/python bin/bench_el.py --json bin/el_results.json
     /work/venv/bin/python bin/bench_el.py --quick          # smoke run, ~1 minute
+    /work/venv/bin/python bin/bench_el.py --datasets geo --json bin/el_results_geo.json
 """
 
 from __future__ import annotations
@@ -140,10 +163,12 @@ class KBSpec:
     def vector_length(self) -> int:
         return int(self.vectors.shape[1])
 
-    def candidate_table(self) -> Dict[str, List[Tuple[str, float]]]:
-        """alias text -> [(entity id, prior)] in KB order."""
+    def candidate_table(self, only: Optional[set] = None) -> Dict[str, List[Tuple[str, float]]]:
+        """alias text -> [(entity id, prior)] in KB order (only the aliases in `only`)."""
         table = {}
         for a, alias in enumerate(self.alias_texts):
+            if only is not None and alias not in only:
+                continue
             start, end = int(self.offsets[a]), int(self.offsets[a + 1])
             table[alias] = [
                 (self.entity_ids[int(self.candidates[j])], float(self.priors[j]))
@@ -161,6 +186,14 @@ class Dataset:
     batch_size: int
     notes: str
     info: Dict[str, object] = field(default_factory=dict)
+    # Prebuilt KBs shared by every pipeline of the data set ("ours", "spacy"); when a
+    # system has none, each pipeline builds its own from `spec`.
+    kbs: Dict[str, object] = field(default_factory=dict)
+    speed_docs: Optional[int] = None  # overrides --speed-docs
+    # Extra alias texts whose candidates the two KBs must agree on (besides the mentions).
+    check_aliases: List[str] = field(default_factory=list)
+    # Extra accuracy metrics: (test examples, {system: predicted ids}) -> dict.
+    extra_metrics: Optional[Callable[[List[Example], Dict[str, List[str]]], dict]] = None
 
     @property
     def all_test(self) -> List[Example]:
@@ -169,8 +202,7 @@ class Dataset:
 
 def spec_from_our_kb(kb: OurKB) -> KBSpec:
     """Read a KB's contents back through its public API."""
-    n = len(kb)
-    entity_ids = [kb.get_entity_id(i) for i in range(n)]
+    entity_ids = list(kb.get_entity_strings())  # row order, = get_entity_id(i)
     alias_texts = list(kb.get_alias_strings())
     offsets, rows, priors = kb.lookup_aliases(alias_texts)
     return KBSpec(
@@ -191,22 +223,37 @@ def build_our_kb(vocab: Vocab, spec: KBSpec) -> OurKB:
     )
 
 
-def build_spacy_kb(vocab: Vocab, spec: KBSpec) -> SpacyKB:
+def build_spacy_kb(vocab: Vocab, spec: KBSpec, timings: Optional[Dict[str, float]] = None,
+                   time_limit: Optional[float] = None) -> Optional[SpacyKB]:
+    """spaCy's KB with the spec's contents: ``set_entities``, then ``add_alias`` per alias.
+
+    timings: filled with the seconds of both steps. time_limit: give up (return None)
+    when the ``add_alias`` loop takes longer than this many seconds.
+    """
+    start = time.perf_counter()
     kb = SpacyKB(vocab, entity_vector_length=spec.vector_length)
     kb.set_entities(spec.entity_ids, spec.freqs.tolist(), list(spec.vectors))
+    set_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    offsets = spec.offsets.tolist()
+    candidates = spec.candidates.tolist()
+    priors = spec.priors.tolist()  # float32 -> the same Python floats as float(p)
+    entity_ids = spec.entity_ids
     for a, alias in enumerate(spec.alias_texts):
-        start, end = int(spec.offsets[a]), int(spec.offsets[a + 1])
-        kb.add_alias(
-            alias,
-            [spec.entity_ids[int(j)] for j in spec.candidates[start:end]],
-            [float(p) for p in spec.priors[start:end]],
-        )
+        begin, end = offsets[a], offsets[a + 1]
+        kb.add_alias(alias, [entity_ids[j] for j in candidates[begin:end]], priors[begin:end])
+        if time_limit is not None and a % 10_000 == 0 and time.perf_counter() - start > time_limit:
+            return None
+    if timings is not None:
+        timings["set_entities_seconds"] = set_seconds
+        timings["add_alias_seconds"] = time.perf_counter() - start
     return kb
 
 
-def check_same_candidates(our_kb: OurKB, spacy_kb: SpacyKB, mentions: Sequence[Span]) -> int:
+def check_same_candidates(our_kb: OurKB, spacy_kb: SpacyKB, mentions: Sequence[Span],
+                          extra_texts: Sequence[str] = ()) -> int:
     """Assert both KBs give the same candidates, priors and vectors; return #checked."""
-    texts = sorted({m.text for m in mentions})
+    texts = sorted({m.text for m in mentions} | set(extra_texts))
     for text in texts:
         ours = {c.entity_: (c.prior_prob, numpy.asarray(c.entity_vector, dtype=numpy.float32))
                 for c in our_kb.get_alias_candidates(text)}
@@ -336,11 +383,292 @@ def load_emerson(vocab_nlp: Language, args) -> Optional[Dataset]:
     )
 
 
+DEFAULT_GEO_DIR = Path("/work/shared/data/geo")
+BIN_DIR = Path(__file__).resolve().parent
+GEO_SPLITS = {"geo": ("lgl", "trnews"), "geo-reverse": ("trnews", "lgl")}
+GEO_NAMES = {"lgl": "LGL", "trnews": "TR-News"}
+ACCURACY_KM = 161  # 100 miles, the usual geocoding threshold
+# [(requested scope, mention texts, (spec, our KB, spaCy's KB, timings, scope label))]:
+# geo and geo-reverse share their KBs (same vocab) instead of building spaCy's twice.
+_GEO_KBS: List[tuple] = []
+
+
+def _import_geo_data():
+    """bin/geo_data.py (corpus -> docs with gold GeoNames ids), imported from this folder."""
+    if str(BIN_DIR) not in sys.path:
+        sys.path.insert(0, str(BIN_DIR))
+    import geo_data
+
+    return geo_data
+
+
+def restrict_spec(spec: KBSpec, texts: set) -> KBSpec:
+    """The spec's aliases that are in `texts`, with their candidate entities only."""
+    keep = numpy.asarray([a for a, alias in enumerate(spec.alias_texts) if alias in texts],
+                         dtype=numpy.int64)
+    starts, ends = spec.offsets[keep], spec.offsets[keep + 1]
+    index = (numpy.concatenate([numpy.arange(b, e) for b, e in zip(starts, ends)])
+             if len(keep) else numpy.zeros(0, dtype=numpy.int64))
+    old_rows = spec.candidates[index]
+    entities = numpy.unique(old_rows)
+    new_row = numpy.full(len(spec.entity_ids), -1, dtype=numpy.int64)
+    new_row[entities] = numpy.arange(len(entities))
+    return KBSpec(
+        entity_ids=[spec.entity_ids[int(i)] for i in entities],
+        freqs=spec.freqs[entities],
+        vectors=spec.vectors[entities],
+        alias_texts=[spec.alias_texts[int(a)] for a in keep],
+        offsets=numpy.concatenate([[0], numpy.cumsum(ends - starts)]).astype(numpy.int64),
+        candidates=new_row[old_rows],
+        priors=spec.priors[index],
+    )
+
+
+def learnable_reference(doc: Doc, known: set) -> Doc:
+    """A copy of a gold doc in which mentions whose gold id is NIL or not in the KB keep
+    their span but get no kb id (""), so neither linker learns from them. spaCy's
+    entity_linker would otherwise train towards a zero vector (kb.get_vector of an
+    unknown id), whose cosine gradient is 0/0 = NaN; our nel skips such mentions anyway."""
+    ref = doc.copy()
+    ref.ents = [Span(ref, e.start, e.end, label=e.label,
+                     kb_id=e.kb_id if e.kb_id_ in known else 0) for e in doc.ents]
+    return ref
+
+
+def geo_scores(examples: List[Example], pred_ids: Dict[str, List[str]], spec: KBSpec,
+               metadata) -> Dict[str, object]:
+    """Exact-id accuracy and accuracy@161 km of each system, the prior and the oracle.
+
+    Mentions are the gold mentions with a gold id (not NIL), in the order of
+    ``score_system``'s pairs. ``acc_161km``: as entity_linker.evaluation, over the
+    mentions whose gold entity is in the KB metadata, both coordinates from the
+    metadata; a NIL prediction is a miss. ``acc_161km_corpus``: over all gold
+    mentions, truth = the corpus's own gold coordinates (the usual geocoding
+    metric), the prediction's from the metadata. In both, the gold id itself counts
+    as 0 km: the metadata's countries and US states have approximate coordinates
+    (population-weighted centroids of their cities), often > 161 km from the
+    corpus's. The prior counts ties as the expected value of a random pick; the
+    oracle @161 km = some candidate is within 161 km of the truth.
+    """
+    from entity_linker.evaluation import haversine_km
+
+    cache: Dict[str, Optional[Tuple[float, float]]] = {}
+
+    def coords(kb_id: str) -> Optional[Tuple[float, float]]:
+        if kb_id not in cache:
+            record = metadata.get(kb_id) if kb_id and kb_id != NIL else None
+            ok = record is not None and not numpy.isnan(record.latitude)
+            cache[kb_id] = (record.latitude, record.longitude) if ok else None
+        return cache[kb_id]
+
+    def near(truth: Optional[Tuple[float, float]], kb_id: str,
+             gold: str) -> Tuple[bool, Optional[float]]:
+        if truth is not None and kb_id == gold:
+            return True, 0.0
+        guess = coords(kb_id)
+        if truth is None or guess is None:
+            return False, None
+        km = haversine_km(truth[0], truth[1], guess[0], guess[1])
+        return km <= ACCURACY_KM, km
+
+    table = spec.candidate_table({ent.text for eg in examples for ent in eg.reference.ents})
+    names = list(pred_ids) + ["prior", "oracle"]
+    exact = {n: 0.0 for n in names}
+    at161 = {n: 0.0 for n in names}
+    at161_corpus = {n: 0.0 for n in names}
+    errors: Dict[str, List[float]] = {n: [] for n in pred_ids}
+    n_gold = n_geo = n_corpus = corpus_fallback = 0
+    i = -1
+    for eg in examples:
+        corpus = eg.reference.user_data.get("coords", {})
+        for ent in eg.reference.ents:
+            i += 1
+            gold = ent.kb_id_
+            if not gold or gold == NIL:
+                continue
+            n_gold += 1
+            truth = coords(gold)
+            n_geo += truth is not None
+            latlon = corpus.get(f"{ent.start_char}:{ent.end_char}")
+            if latlon is None or latlon[0] is None:
+                latlon, corpus_fallback = truth, corpus_fallback + 1
+            n_corpus += latlon is not None
+            for system, ids in pred_ids.items():
+                exact[system] += ids[i] == gold
+                hit, km = near(truth, ids[i], gold)
+                at161[system] += hit
+                if km is not None:
+                    errors[system].append(km)
+                at161_corpus[system] += near(latlon, ids[i], gold)[0]
+            cands = table.get(ent.text, [])
+            if cands:
+                best = max(p for _, p in cands)
+                tied = [e for e, p in cands if p == best]
+                exact["prior"] += (gold in tied) / len(tied)
+                at161["prior"] += sum(near(truth, e, gold)[0] for e in tied) / len(tied)
+                at161_corpus["prior"] += sum(near(latlon, e, gold)[0] for e in tied) / len(tied)
+                exact["oracle"] += any(e == gold for e, _ in cands)
+                at161["oracle"] += any(near(truth, e, gold)[0] for e, _ in cands)
+                at161_corpus["oracle"] += any(near(latlon, e, gold)[0] for e, _ in cands)
+    out: Dict[str, object] = {
+        "mentions_gold": n_gold,
+        "mentions_gold_in_kb_metadata": n_geo,
+        "mentions_with_corpus_coords": n_corpus,
+        "corpus_coords_from_metadata": corpus_fallback,
+    }
+    for n in names:
+        out[n] = {
+            "accuracy": exact[n] / n_gold if n_gold else 0.0,
+            "acc_161km": at161[n] / n_geo if n_geo else 0.0,
+            "acc_161km_corpus": at161_corpus[n] / n_corpus if n_corpus else 0.0,
+        }
+        if n in errors:
+            out[n]["median_error_km"] = (float(numpy.median(errors[n])) if errors[n]
+                                         else float("nan"))
+    return out
+
+
+def load_geo(vocab_nlp: Language, args, name: str = "geo") -> Optional[Dataset]:
+    """Train on one toponym corpus, test on the other, both KBs = the GeoNames KB."""
+    train_name, test_name = GEO_SPLITS[name]
+    folder = Path(args.geo_dir)
+    geo_data = _import_geo_data()
+    needed = ["load_geo.py"] + [geo_data.CORPORA[c] for c in (train_name, test_name)]
+    missing = [f for f in needed if not (folder / f).exists()]
+    if missing:
+        print(f"SKIP {name}: {folder} lacks {', '.join(missing)}; run with --geo-dir PATH.")
+        return None
+    from entity_linker.geonames import load_geonames_kb, load_geonames_metadata
+
+    vocab = vocab_nlp.vocab
+    timings: Dict[str, float] = {}
+    start = time.perf_counter()
+    geonames_kb = load_geonames_kb(vocab)
+    timings["our_kb_load_seconds"] = time.perf_counter() - start
+    metadata = load_geonames_metadata()
+    train_docs = geo_data.to_docs(vocab_nlp, geo_data.load_corpus(folder, train_name))
+    test_docs = geo_data.to_docs(vocab_nlp, geo_data.load_corpus(folder, test_name))
+    if args.quick:
+        train_docs, test_docs = train_docs[:40], test_docs[:20]
+    texts = {e.text for d in train_docs + test_docs for e in d.ents}
+    scope = args.geo_kb or ("mentions" if args.quick else "full")
+    # Reuse an earlier geo data set's KBs when they are the full KB or cover these mentions.
+    cached = [kbs for requested, covered, kbs in _GEO_KBS
+              if requested == scope and (kbs[4] == "full" or texts <= covered)]
+    if cached:
+        print(f"    {name}: reusing the KBs built for the previous geo data set", flush=True)
+        kbs = cached[0]
+    else:
+        # A full build that already exceeded the time limit is not tried again.
+        timed_out = any(req == "full" and kbs[4] != "full" for req, _, kbs in _GEO_KBS)
+        kbs = _build_geo_kbs(vocab, name, geonames_kb, texts, scope, args, timings,
+                             try_full=not timed_out)
+        _GEO_KBS.append((scope, texts, kbs))
+    spec, our_kb, spacy_kb, timings, scope = kbs
+    check: List[str] = []
+    if scope == "full":
+        rng = numpy.random.default_rng(args.seed)
+        sample = rng.choice(len(spec.alias_texts), size=min(20_000, len(spec.alias_texts)),
+                            replace=False)
+        check = [spec.alias_texts[int(i)] for i in sample]
+    known = set(spec.entity_ids)
+    train = [Example(vocab_nlp.make_doc(d.text), learnable_reference(d, known))
+             for d in train_docs if d.ents]
+    test = [Example(vocab_nlp.make_doc(d.text), d) for d in test_docs]
+
+    def counts(docs: List[Doc]) -> Dict[str, int]:
+        ents = [e for d in docs for e in d.ents]
+        return {"docs": len(docs), "tokens": sum(len(d) for d in docs), "mentions": len(ents),
+                "gold_nil": sum(e.kb_id_ == NIL for e in ents),
+                "gold_not_in_kb": sum(e.kb_id_ != NIL and e.kb_id_ not in known for e in ents)}
+
+    epochs = args.epochs if args.epochs is not None else (1 if args.quick else args.geo_epochs)
+    train_c, test_c = counts(train_docs), counts(test_docs)
+    return Dataset(
+        name=name,
+        spec=spec,
+        splits=[(train, test)],
+        epochs=epochs,
+        batch_size=args.geo_batch_size,
+        notes=(
+            f"train {GEO_NAMES[train_name]} ({train_c['docs']} docs, {train_c['mentions']} "
+            f"mentions), test {GEO_NAMES[test_name]} ({test_c['docs']} docs, "
+            f"{test_c['mentions']} gold mentions) from {folder} via bin/geo_data.py; KB: "
+            f"load_geonames_kb ({scope}: {len(spec.entity_ids):,} entities, "
+            f"{len(spec.alias_texts):,} aliases, L={spec.vector_length}); training mentions "
+            "with a NIL / out-of-KB gold id keep their span without a kb id"
+        ),
+        info={"train": GEO_NAMES[train_name], "test": GEO_NAMES[test_name],
+              "train_counts": train_c, "test_counts": test_c, "kb_scope": scope,
+              "n_entities": len(spec.entity_ids), "n_aliases": len(spec.alias_texts),
+              "n_candidates": len(spec.candidates), "kb_timings": timings,
+              "random_aliases_checked": len(check)},
+        kbs={"ours": our_kb, "spacy": spacy_kb},
+        speed_docs=args.geo_speed_docs,
+        check_aliases=check,
+        extra_metrics=lambda examples, ids: geo_scores(examples, ids, spec, metadata),
+    )
+
+
+def _build_geo_kbs(vocab: Vocab, name: str, geonames_kb: OurKB, texts: set, scope: str,
+                   args, timings: Dict[str, float], try_full: bool = True) -> tuple:
+    """(spec, our KB, spaCy's KB, timings, scope) of the geo data sets; prints the timings."""
+    start = time.perf_counter()
+    full_spec = spec_from_our_kb(geonames_kb)
+    timings["read_arrays_seconds"] = time.perf_counter() - start
+    spacy_kb = None
+    if scope == "full" and not try_full:
+        scope = "mentions (full build exceeded the time limit)"
+    if scope == "full":
+        print(f"    {name}: building spaCy's KB from the GeoNames KB "
+              f"({len(full_spec.entity_ids):,} entities, {len(full_spec.alias_texts):,} aliases, "
+              f"{len(full_spec.candidates):,} candidates) ...", flush=True)
+        start = time.perf_counter()
+        spacy_kb = build_spacy_kb(vocab, full_spec, timings, args.geo_kb_time_limit)
+        if spacy_kb is None:
+            timings["abandoned_full_spacy_build_seconds"] = time.perf_counter() - start
+            print(f"    {name}: spaCy's add_alias loop exceeded {args.geo_kb_time_limit:.0f} s: "
+                  "BOTH KBs are restricted to the aliases of the train/test mentions",
+                  flush=True)
+            scope = "mentions (full build exceeded the time limit)"
+    if spacy_kb is None:
+        spec = restrict_spec(full_spec, texts)
+        start = time.perf_counter()
+        our_kb = build_our_kb(vocab, spec)
+        timings["our_kb_from_arrays_seconds"] = time.perf_counter() - start
+        spacy_kb = build_spacy_kb(vocab, spec, timings)
+    else:
+        spec, our_kb = full_spec, geonames_kb  # ours: the memory-mapped cached KB itself
+    timings["spacy_kb_build_seconds"] = (timings.get("set_entities_seconds", 0.0)
+                                         + timings.get("add_alias_seconds", 0.0))
+    if (spacy_kb.get_size_entities() != len(spec.entity_ids)
+            or spacy_kb.get_size_aliases() != len(spec.alias_texts)
+            or our_kb.get_size_entities() != len(spec.entity_ids)
+            or our_kb.get_size_aliases() != len(spec.alias_texts)):
+        raise AssertionError(f"{name}: the two KBs differ in size")
+    ours = (f"from_arrays {timings['our_kb_from_arrays_seconds']:.2f} s"
+            if "our_kb_from_arrays_seconds" in timings else "used as loaded")
+    print(f"    {name}: KB scope {scope}: our KB {timings['our_kb_load_seconds']:.3f} s "
+          f"(load_geonames_kb, memory-mapped; {ours}) + {timings['read_arrays_seconds']:.1f} s "
+          f"to read its arrays; spaCy's KB {timings['spacy_kb_build_seconds']:.1f} s (set_entities "
+          f"{timings.get('set_entities_seconds', 0.0):.1f} s, add_alias x "
+          f"{len(spec.alias_texts):,} {timings.get('add_alias_seconds', 0.0):.1f} s)",
+          flush=True)
+    return spec, our_kb, spacy_kb, timings, scope
+
+
 # --------------------------------------------------------------------------- pipelines
 
 
+def make_kb(system: str, vocab: Vocab, spec: KBSpec, prebuilt: Optional[object] = None):
+    """The system's KB: the prebuilt one when given, else built from `spec`."""
+    if prebuilt is not None:
+        return prebuilt
+    return build_our_kb(vocab, spec) if system == "ours" else build_spacy_kb(vocab, spec)
+
+
 def make_pipeline(system: str, vocab: Vocab, spec: KBSpec, train: List[Example],
-                  seed: int):
+                  seed: int, kb: Optional[object] = None):
     """blank en -> sentencizer -> linker (ours or spaCy's), initialized.
 
     RETURNS: (nlp, linker name, optimizer).
@@ -355,7 +683,7 @@ def make_pipeline(system: str, vocab: Vocab, spec: KBSpec, train: List[Example],
         "entity_vector_length": spec.vector_length,
         "model": {"@architectures": ARCHITECTURE[system], "tok2vec": dict(TOK2VEC_CONFIG)},
     })
-    kb = build_our_kb(vocab, spec) if system == "ours" else build_spacy_kb(vocab, spec)
+    kb = make_kb(system, vocab, spec, kb)
     linker.set_kb(lambda _vocab: kb)
     fix_random_seed(seed)
     nlp.initialize(lambda: train)
@@ -374,7 +702,7 @@ def make_tok2vec_pipeline(vocab: Vocab, examples: List[Example], seed: int) -> L
 
 
 def make_listener_pipeline(system: str, vocab: Vocab, spec: KBSpec, examples: List[Example],
-                           seed: int) -> Tuple[Language, str]:
+                           seed: int, kb: Optional[object] = None) -> Tuple[Language, str]:
     """blank en -> sentencizer -> tok2vec -> linker reading it through a Tok2VecListener.
 
     Supplementary, speed only (initialized, not trained): the tok2vec runs once, as a
@@ -393,7 +721,7 @@ def make_listener_pipeline(system: str, vocab: Vocab, spec: KBSpec, examples: Li
         "entity_vector_length": spec.vector_length,
         "model": {"@architectures": ARCHITECTURE[system], "tok2vec": listener},
     })
-    kb = build_our_kb(vocab, spec) if system == "ours" else build_spacy_kb(vocab, spec)
+    kb = make_kb(system, vocab, spec, kb)
     linker.set_kb(lambda _vocab: kb)
     nlp.initialize(lambda: examples)
     return nlp, name
@@ -487,7 +815,7 @@ def score_system(examples: List[Example], predicted: List[Doc]) -> Dict[str, obj
 
 def baselines(spec: KBSpec, examples: List[Example]) -> Dict[str, dict]:
     """Prior-only (argmax prior; ties: expected accuracy of a random pick) and oracle."""
-    table = spec.candidate_table()
+    table = spec.candidate_table({ent.text for eg in examples for ent in eg.reference.ents})
     prior_tp = oracle_tp = 0.0
     n_pred = n_gold = n_ambiguous = n_tied = 0
     for eg in examples:
@@ -619,11 +947,12 @@ def run_dataset(ds: Dataset, vocab: Vocab, args) -> Dict[str, object]:
     pipes: Dict[str, tuple] = {}
     checked = 0
     for fold, (train, test) in enumerate(ds.splits):
-        pipes = {s: make_pipeline(s, vocab, ds.spec, train, seed) for s in SYSTEMS}
+        pipes = {s: make_pipeline(s, vocab, ds.spec, train, seed, ds.kbs.get(s))
+                 for s in SYSTEMS}
         mentions = [ent for eg in train + test for ent in eg.reference.ents]
         checked = check_same_candidates(pipes["ours"][0].get_pipe("nel").kb,
                                         pipes["spacy"][0].get_pipe("entity_linker").kb,
-                                        mentions)
+                                        mentions, ds.check_aliases)
         log = train_interleaved(pipes, train, ds.epochs, ds.batch_size, args.drop, seed + fold)
         for s in SYSTEMS:
             train_log[s]["epoch_seconds"].extend(log[s]["epoch_seconds"])
@@ -638,7 +967,10 @@ def run_dataset(ds: Dataset, vocab: Vocab, args) -> Dict[str, object]:
             print(f"    fold {fold + 1}/{len(ds.splits)}: train {len(train)}, test {len(test)}")
     accuracy = {s: score_system(test_all, preds[s]) for s in SYSTEMS}
     agree = sum(a == b for a, b in zip(accuracy["ours"]["pred_ids"], accuracy["spacy"]["pred_ids"]))
+    n_mentions = len(accuracy["ours"]["pred_ids"])  # mentions, not docs (geo docs hold many)
     base = baselines(ds.spec, test_all)
+    extra = (ds.extra_metrics(test_all, {s: accuracy[s]["pred_ids"] for s in SYSTEMS})
+             if ds.extra_metrics is not None else None)
     training = {}
     for s in SYSTEMS:
         secs = train_log[s]["epoch_seconds"]
@@ -657,13 +989,14 @@ def run_dataset(ds: Dataset, vocab: Vocab, args) -> Dict[str, object]:
     # Speed: the (last fold's) trained pipelines over all test docs, replicated.
     t2v = make_tok2vec_pipeline(vocab, ds.splits[-1][0], seed)
     base_docs = [input_doc(eg) for eg in ds.all_test]
-    min_docs = 256 if args.quick else args.speed_docs
-    listeners = {s: make_listener_pipeline(s, vocab, ds.spec, ds.splits[-1][0], seed)
+    min_docs = 256 if args.quick else (ds.speed_docs or args.speed_docs)
+    listeners = {s: make_listener_pipeline(s, vocab, ds.spec, ds.splits[-1][0], seed,
+                                           ds.kbs.get(s))
                  for s in SYSTEMS} if args.listener else {}
     speed = measure_speed(pipes, t2v, listeners, base_docs, min_docs, args.repeats)
     for s in SYSTEMS:
         accuracy[s].pop("pred_ids")
-    return {
+    out = {
         "notes": ds.notes,
         "info": ds.info,
         "epochs": ds.epochs,
@@ -671,8 +1004,11 @@ def run_dataset(ds: Dataset, vocab: Vocab, args) -> Dict[str, object]:
         "kb_aliases_checked_identical": checked,
         "training": training,
         "speed": speed,
-        "accuracy": {**accuracy, **base, "agreement_ours_spacy": agree / max(len(test_all), 1)},
+        "accuracy": {**accuracy, **base, "agreement_ours_spacy": agree / max(n_mentions, 1)},
     }
+    if extra is not None:
+        out["geo"] = extra
+    return out
 
 
 # --------------------------------------------------------------------------- report
@@ -758,10 +1094,43 @@ def print_table(results: Dict[str, dict], met: Dict[str, dict]) -> None:
               f"agreement {r['accuracy']['agreement_ours_spacy']:.1%}")
 
 
+def print_geo_table(results: Dict[str, dict]) -> None:
+    geo = {name: r for name, r in results.items() if "geo" in r}
+    if not geo:
+        return
+    header = (f"{'data set':<12} {'system':<7} {'accuracy':>8} {'P':>6} {'R':>6} {'F':>6} "
+              f"{'acc@161km':>9} {'@161 corpus':>11} {'median km':>9} {'train s/ep':>10} "
+              f"{'docs/s':>7}")
+    print("\nGeo (gold mentions given; accuracy = exact GeoNames id over gold mentions with a "
+          "gold id = micro R;\n  acc@161km over the gold mentions whose entity is in the KB, "
+          "as entity_linker.evaluation; @161 corpus = over all gold mentions, truth = the "
+          "corpus coordinates)")
+    print(header)
+    print("-" * len(header))
+    for name, r in geo.items():
+        g, acc, tr, sp = r["geo"], r["accuracy"], r["training"], r["speed"]
+        for s in (*SYSTEMS, "prior", "oracle"):
+            timing = (f"{tr[s]['epoch_seconds_best']:>10.2f} {sp[s]['docs_per_s']:>7.1f}"
+                      if s in SYSTEMS else f"{'':>10} {'':>7}")
+            median = g[s].get("median_error_km")
+            median_text = f"{median:>9.0f}" if median is not None else f"{'':>9}"
+            print(f"{name:<12} {s:<7} {g[s]['accuracy']:>8.3f} {acc[s]['p']:>6.3f} "
+                  f"{acc[s]['r']:>6.3f} {acc[s]['f']:>6.3f} {g[s]['acc_161km']:>9.3f} "
+                  f"{g[s]['acc_161km_corpus']:>11.3f} {median_text} {timing}")
+        info, kbt = r["info"], r["info"]["kb_timings"]
+        ours = (f"from_arrays {kbt['our_kb_from_arrays_seconds']:.2f} s"
+                if "our_kb_from_arrays_seconds" in kbt
+                else f"{kbt['our_kb_load_seconds']:.3f} s (memory-mapped load_geonames_kb)")
+        print(f"{'':<12} {g['mentions_gold']} gold mentions ({g['mentions_gold_in_kb_metadata']} "
+              f"with the gold entity in the KB); KB scope {info['kb_scope']}, "
+              f"{info['n_aliases']:,} aliases; spaCy KB build "
+              f"{kbt['spacy_kb_build_seconds']:.1f} s, ours {ours}")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", nargs="+", default=["synthetic", "emerson"],
-                        choices=["synthetic", "emerson"])
+                        choices=["synthetic", "emerson", "geo", "geo-reverse"])
     parser.add_argument("--epochs", type=int, default=None,
                         help="epochs for every data set (default: synthetic 10, emerson "
                              "--emerson-epochs)")
@@ -783,12 +1152,31 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--emerson-epochs", type=int, default=50)
     parser.add_argument("--emerson-batch-size", type=int, default=8)
     parser.add_argument("--folds", type=int, default=5, help="emerson cross-validation folds")
+    parser.add_argument("--geo-dir", type=Path, default=DEFAULT_GEO_DIR,
+                        help="folder of lgl.xml, TR-News.xml and load_geo.py")
+    parser.add_argument("--geo-epochs", type=int, default=4)
+    parser.add_argument("--geo-batch-size", type=int, default=8,
+                        help="geo training batch size (docs; bin/train_geo.py uses 8)")
+    parser.add_argument("--geo-speed-docs", type=int, default=236,
+                        help="geo docs are long (~390 tokens): replicate the test docs to at "
+                             "least this many for speed")
+    parser.add_argument("--geo-kb", choices=["full", "mentions"], default=None,
+                        help="full GeoNames KB (default) or only the aliases of the train/test "
+                             "mentions and their candidates (default with --quick)")
+    parser.add_argument("--geo-kb-time-limit", type=float, default=300.0,
+                        help="restrict both KBs to the mentions' aliases when spaCy's add_alias "
+                             "loop over the full KB takes longer than this (seconds)")
     args = parser.parse_args(argv)
 
     started = time.time()
     load_before = os.getloadavg()
     vocab_nlp = spacy.blank("en")  # one Vocab shared by every pipeline and doc
-    loaders = {"synthetic": load_synthetic, "emerson": load_emerson}
+    loaders: Dict[str, Callable[[Language, argparse.Namespace], Optional[Dataset]]] = {
+        "synthetic": load_synthetic,
+        "emerson": load_emerson,
+        "geo": lambda nlp, a: load_geo(nlp, a, "geo"),
+        "geo-reverse": lambda nlp, a: load_geo(nlp, a, "geo-reverse"),
+    }
     results: Dict[str, dict] = {}
     skipped: List[str] = []
     for name in args.datasets:
@@ -802,6 +1190,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 1
     met = targets(results)
     print_table(results, met)
+    print_geo_table(results)
     elapsed = time.time() - started
     print(f"\nTotal {elapsed:.0f} s; load average before {load_before[0]:.2f}, "
           f"after {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs (when it exceeds the CPU "
