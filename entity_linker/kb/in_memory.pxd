@@ -1,6 +1,7 @@
-from libc.stdint cimport int64_t, uint64_t
+from libc.stdint cimport int64_t, uint32_t, uint64_t
 from preshed.maps cimport PreshMap
 
+from .candidate cimport Candidate
 from .kb cimport KnowledgeBase
 from .structs cimport KBData
 
@@ -36,3 +37,5 @@ cdef class InMemoryLookupKB(KnowledgeBase):
     cdef void _sync_maps(self)
     cdef int64_t _entity_row(self, uint64_t entity_hash) except -2
     cdef int64_t _alias_row(self, uint64_t alias_hash) except -2
+    cdef Candidate _candidate(self, vectors, uint32_t row, uint64_t alias_hash,
+                              int64_t alias_row, float prior)

@@ -883,35 +883,57 @@ cdef class InMemoryLookupKB(KnowledgeBase):
 
     def get_alias_candidates(self, alias) -> Iterable[Candidate]:
         """Candidates of an alias (an empty list when the alias is unknown)."""
-        return self._candidates_for_texts([_check_type(alias, "alias")])[0]
+        cdef uint64_t alias_hash = hash_string(_check_type(alias, "alias"))
+        cdef int64_t alias_row = self._alias_row(alias_hash)
+        if alias_row < 0:
+            return []
+        if not alias_slots_ok(&self.c, alias_row):
+            raise _corrupt(self)
+        vectors = self._read_only_vectors()
+        cdef uint64_t j
+        result = []
+        for j in range(self.c.alias_starts[alias_row], self.c.alias_ends[alias_row]):
+            if self.c.candidate_rows[j] >= self.c.n_entities:
+                raise _corrupt(self)
+            result.append(self._candidate(vectors, self.c.candidate_rows[j], alias_hash,
+                                          alias_row, self.c.candidate_priors[j]))
+        return result
+
+    def _read_only_vectors(self):
+        vectors = self._vectors.view()
+        vectors.flags.writeable = False
+        return vectors
+
+    cdef Candidate _candidate(self, vectors, uint32_t row, uint64_t alias_hash,
+                              int64_t alias_row, float prior):
+        cdef Candidate cand = Candidate.__new__(Candidate)
+        cand.kb = self
+        cand.entity_hash = self.c.entity_hashes[row]
+        cand.entity_freq = self.c.entity_freqs[row]
+        cand._entity_vector = vectors[row]
+        cand.alias_hash = alias_hash
+        cand.prior_prob = prior
+        cand.entity_row = row
+        cand.alias_row = alias_row
+        return cand
 
     def _candidates_for_texts(self, texts):
         hashes = numpy.empty(len(texts), dtype=numpy.uint64)
         _hash_strings(texts, hashes)
         alias_rows, offsets, entity_rows, priors = self._lookup(hashes)
-        vectors = self._vectors
-        cdef Candidate cand
+        vectors = self._read_only_vectors()
         result = []
         offsets_list = offsets.tolist()
         rows_list = entity_rows.tolist()
         priors_list = priors.tolist()
+        hash_list = hashes.tolist()
+        alias_row_list = alias_rows.tolist()
         for i in range(len(texts)):
-            cands = []
-            for j in range(offsets_list[i], offsets_list[i + 1]):
-                row = rows_list[j]
-                cand = Candidate.__new__(Candidate)
-                cand.kb = self
-                cand.entity_hash = self.c.entity_hashes[row]
-                cand.entity_freq = self.c.entity_freqs[row]
-                vector = vectors[row]
-                vector.flags.writeable = False
-                cand._entity_vector = vector
-                cand.alias_hash = hashes[i]
-                cand.prior_prob = priors_list[j]
-                cand.entity_row = row
-                cand.alias_row = alias_rows[i]
-                cands.append(cand)
-            result.append(cands)
+            result.append([
+                self._candidate(vectors, rows_list[j], hash_list[i], alias_row_list[i],
+                                priors_list[j])
+                for j in range(offsets_list[i], offsets_list[i + 1])
+            ])
         return result
 
     def lookup_aliases(self, aliases) -> Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
