@@ -157,43 +157,50 @@ class CandidateTable:
         from .kb import hash_string
 
         gradient = numpy.zeros_like(encodings)
-        total, n_used = 0.0, 0
-        for i, gold in enumerate(gold_ids):
-            start, end = int(self.offsets[i]), int(self.offsets[i + 1])
-            if end - start < 2:
-                continue
-            hits = numpy.flatnonzero(self.keys[start:end] == hash_string(gold))
-            if not len(hits):
-                continue
-            vectors = self.vectors[start:end]
-            enc = numpy.broadcast_to(encodings[i], vectors.shape)
-            cos, d_cos = _cosine_with_grad(enc, vectors)
-            if lexical is not None:
-                lexical_encodings, weight = lexical
-                lex = numpy.broadcast_to(lexical_encodings[i], vectors.shape)
-                cos = (cos + weight * _cosine_with_grad(lex, vectors)[0]) / (1.0 + weight)
-                d_cos = d_cos / (1.0 + weight)
-            priors = self.priors[start:end].astype(numpy.float64)
-            if not incl_prior:
-                logits, d_logit_d_cos = cos, numpy.ones_like(cos)
-            elif scoring == "spacy":
-                logits, d_logit_d_cos = priors + cos - priors * cos, 1.0 - priors
-            else:
-                logits = cos + numpy.log(priors + 1e-6) / CANDIDATE_LOGIT_SCALE
-                d_logit_d_cos = numpy.ones_like(cos)
-            logits = CANDIDATE_LOGIT_SCALE * logits
-            logits -= logits.max()
-            probs = numpy.exp(logits)
-            probs /= probs.sum()
-            total -= float(numpy.log(probs[hits[0]] + 1e-12))
-            d_logits = probs
-            d_logits[hits[0]] -= 1.0
-            d_cos_total = CANDIDATE_LOGIT_SCALE * d_logits * d_logit_d_cos
-            gradient[i] = (d_cos_total[:, None] * d_cos).sum(axis=0)
-            n_used += 1
-        if n_used:
-            gradient /= n_used
-            total /= n_used
+        counts = numpy.diff(self.offsets)
+        # All candidates of all mentions at once; segments are the mentions.
+        mention = numpy.repeat(numpy.arange(len(counts)), counts)
+        gold_keys = numpy.asarray([hash_string(g) for g in gold_ids], dtype=numpy.uint64)
+        is_gold = self.keys == gold_keys[mention]
+        has_gold = numpy.zeros(len(counts), dtype=bool)
+        has_gold[mention[is_gold]] = True
+        used = has_gold & (counts >= 2)
+        if not used.any():
+            return 0.0, gradient
+        keep = used[mention]
+        mention, is_gold = mention[keep], is_gold[keep]
+        # Positions of the used mentions' first candidates in the kept arrays.
+        starts = numpy.concatenate([[0], numpy.cumsum(counts[used])[:-1]])
+        cos, d_cos = _cosine_with_grad(encodings[mention], self.vectors[keep])
+        if lexical is not None:
+            lexical_encodings, weight = lexical
+            lexical_cos = _cosine_with_grad(lexical_encodings[mention], self.vectors[keep])[0]
+            cos = (cos + weight * lexical_cos) / (1.0 + weight)
+            d_cos = d_cos / (1.0 + weight)
+        priors = self.priors[keep].astype(numpy.float64)
+        if not incl_prior:
+            logits, d_logit_d_cos = cos, numpy.ones_like(cos)
+        elif scoring == "spacy":
+            logits, d_logit_d_cos = priors + cos - priors * cos, 1.0 - priors
+        else:
+            logits = cos + numpy.log(priors + 1e-6) / CANDIDATE_LOGIT_SCALE
+            d_logit_d_cos = numpy.ones_like(cos)
+        logits = CANDIDATE_LOGIT_SCALE * logits
+        segment = numpy.repeat(numpy.arange(len(starts)), counts[used])
+        logits = logits - numpy.maximum.reduceat(logits, starts)[segment]
+        probs = numpy.exp(logits)
+        probs /= numpy.add.reduceat(probs, starts)[segment]
+        # The first gold candidate of each mention is the target.
+        first_gold = numpy.zeros(len(probs), dtype=bool)
+        gold_positions = numpy.flatnonzero(is_gold)
+        _, first = numpy.unique(segment[gold_positions], return_index=True)
+        first_gold[gold_positions[first]] = True
+        n_used = len(starts)
+        total = -float(numpy.log(probs[first_gold] + 1e-12).sum()) / n_used
+        d_logits = probs - first_gold
+        d_cos_total = CANDIDATE_LOGIT_SCALE * d_logits * d_logit_d_cos
+        numpy.add.at(gradient, mention, d_cos_total[:, None] * d_cos)
+        gradient /= n_used
         return total, gradient
 
 
