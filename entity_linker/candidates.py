@@ -175,7 +175,7 @@ class CandidateTable:
         if lexical is not None:
             lexical_encodings, weight = lexical
             lexical_cos = _cosine_with_grad(lexical_encodings[mention], self.vectors[keep])[0]
-            cos = (cos + weight * lexical_cos) / (1.0 + weight)
+            cos = blend_similarity(cos, lexical_cos, weight)
             d_cos = d_cos / (1.0 + weight)
         priors = self.priors[keep].astype(numpy.float64)
         if not incl_prior:
@@ -202,6 +202,12 @@ class CandidateTable:
         numpy.add.at(gradient, mention, d_cos_total[:, None] * d_cos)
         gradient /= n_used
         return total, gradient
+
+
+def blend_similarity(model_cos, lexical_cos, weight: float):
+    """The context similarity with a context encoder: the mean of the model's and the
+    lexical cosine, weighted 1 : weight (the same in prediction and in the loss)."""
+    return (model_cos + weight * lexical_cos) / (1.0 + weight)
 
 
 def _cosine_with_grad(A, B):

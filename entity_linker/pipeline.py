@@ -26,6 +26,7 @@ from thinc.types import Floats2d
 from .candidates import (
     CandidateTable,
     _cosine_with_grad,
+    blend_similarity,
     get_candidates,
     get_candidates_batch,
     lookup_candidates,
@@ -396,9 +397,8 @@ class EntityLinker(TrainablePipe):
                 )
             sims = table.cosine(self.model.ops.to_numpy(encodings))
             if self.context_encoder:
-                weight = self.context_encoder_weight
                 lexical = table.cosine(self._lexical_encodings(docs))
-                sims = (sims + weight * lexical) / (1.0 + weight)
+                sims = blend_similarity(sims, lexical, self.context_encoder_weight)
         else:
             sims = numpy.zeros(table.n_candidates, dtype=numpy.float32)
         if self.scoring == "softmax":
