@@ -147,9 +147,9 @@ class CorpusSummary:
             ("docs/s", f"{self.docs_per_second:,.1f}"),
             ("seconds", f"{self.seconds:.2f}"),
             ("partitions linked", f"{self.partitions:,}"),
-            ("partitions skipped (done before)", f"{self.partitions_skipped:,}"),
+            ("partitions skipped", f"{self.partitions_skipped:,}"),
             ("workers", f"{self.workers}"),
-            ("slowest pipeline start-up (s)", f"{self.startup_seconds:.2f}"),
+            ("pipeline start-up (s)", f"{self.startup_seconds:.2f}"),
             ("output", str(self.output_dir)),
         ]
 

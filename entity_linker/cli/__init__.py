@@ -25,6 +25,6 @@ def main() -> None:
 
 
 # Command modules register themselves on `app` when imported (keep these last).
-from . import evaluate, kb, link, train  # noqa: E402, F401
+from . import evaluate, kb, link, link_corpus, train  # noqa: E402, F401
 
 __all__ = ["app", "main"]
