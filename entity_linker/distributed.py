@@ -67,11 +67,13 @@ class InputFormatError(CorpusError):
     """An input line is not valid UTF-8, or a JSONL line is not an object with a "text"."""
 
 
-class PipelineNotFoundError(CorpusError, FileNotFoundError):
+# FileNotFoundError first: its __new__ must build these (Dask's tblib pickling
+# calls the first base's __new__, and ValueError's cannot make an OSError).
+class PipelineNotFoundError(FileNotFoundError, CorpusError):
     """A worker cannot find the pipeline folder at the path it was given."""
 
 
-class KBNotFoundError(CorpusError, FileNotFoundError):
+class KBNotFoundError(FileNotFoundError, CorpusError):
     """A worker cannot find the KB file that a pipeline's ``nel`` component maps."""
 
 
