@@ -163,3 +163,30 @@ def client(cluster):
     with Client(cluster) as dask_client:
         dask_client.wait_for_workers(2, timeout=60)
         yield dask_client
+
+
+@pytest.fixture
+def corpus_texts():
+    """corpus_texts(n, seed=0) -> n short texts with known, unknown and no places."""
+
+    def texts(n, seed=0):
+        rng = random.Random(seed)
+        return [make_text(rng) for _ in range(n)]
+
+    return texts
+
+
+@pytest.fixture
+def link_outputs():
+    """link_outputs(docs) -> what the linker wrote, as comparable plain data.
+
+    Candidates are compared as tuples: docs sent back from nlp.pipe's child
+    processes went through msgpack, which turns tuples into lists.
+    """
+
+    def outputs(docs):
+        return [[(e.start_char, e.end_char, e.label_, e.kb_id_, e._.kb_score,
+                  [tuple(c) for c in e._.kb_candidates or ()]) for e in doc.ents]
+                for doc in docs]
+
+    return outputs
