@@ -229,4 +229,9 @@ def lookup_candidates(kb, get_candidates_batch, mentions: Sequence[Span]) -> Can
         kb, "lookup_aliases"
     ):
         return CandidateTable.from_kb_lookup(kb, mentions)
+    if hasattr(get_candidates_batch, "arrays") and hasattr(kb, "candidates_from_arrays"):
+        # entity_linker's generators (generators.py): flat arrays, no Candidate objects.
+        offsets, rows, priors, _ = get_candidates_batch.arrays(kb, [m.text for m in mentions])
+        return CandidateTable(kb, offsets, priors, kb.vectors[rows], kb.entity_hashes[rows],
+                              rows=rows)
     return CandidateTable.from_candidates(kb, get_candidates_batch(kb, mentions))

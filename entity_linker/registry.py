@@ -6,13 +6,19 @@ switches to this package by renaming.
 """
 
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Optional
 
 from spacy.tokens import Span
 from spacy.util import registry
 from spacy.vocab import Vocab
 
 from .candidates import get_candidates, get_candidates_batch
+from .generators import (
+    CascadeCandidates,
+    ExactCandidates,
+    FuzzyCandidates,
+    NormalizedCandidates,
+)
 from .kb import Candidate, InMemoryLookupKB, KnowledgeBase
 from .ml.models import build_nel_encoder
 
@@ -31,6 +37,40 @@ def create_candidates_batch() -> Callable[
 ]:
     """The default batch generator: exact match, one lookup for all mentions."""
     return get_candidates_batch
+
+
+@registry.misc("entity_linker.ExactCandidates.v1")
+def exact_candidates() -> ExactCandidates:
+    """Exact, case-sensitive alias match (spaCy's behaviour), as a generator
+    object usable for get_candidates and get_candidates_batch."""
+    return ExactCandidates()
+
+
+@registry.misc("entity_linker.NormalizedCandidates.v1")
+def normalized_candidates(max_candidates: Optional[int] = None) -> NormalizedCandidates:
+    """Exact matches, then matches of the normalised mention (case, accents,
+    punctuation, "St." -> "Saint"); at most max_candidates per mention."""
+    return NormalizedCandidates(max_candidates=max_candidates)
+
+
+@registry.misc("entity_linker.FuzzyCandidates.v1")
+def fuzzy_candidates(
+    min_score: float = 0.7, max_keys: int = 10, max_candidates: Optional[int] = None
+) -> FuzzyCandidates:
+    """Character-trigram search over the normalised aliases (cosine >= min_score,
+    the max_keys most similar aliases)."""
+    return FuzzyCandidates(min_score=min_score, max_keys=max_keys,
+                           max_candidates=max_candidates)
+
+
+@registry.misc("entity_linker.CascadeCandidates.v1")
+def cascade_candidates(
+    k: int = 30, min_score: float = 0.7, max_keys: int = 10, fuzzy_below: Optional[int] = 1
+) -> CascadeCandidates:
+    """Exact -> normalised -> fuzzy until k candidates per mention; the fuzzy
+    stage runs for mentions with fewer than fuzzy_below candidates."""
+    return CascadeCandidates(k=k, min_score=min_score, max_keys=max_keys,
+                             fuzzy_below=fuzzy_below)
 
 
 @registry.misc("entity_linker.EmptyKB.v1")

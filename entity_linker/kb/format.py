@@ -1,7 +1,8 @@
 """The KB binary file format: write, open (zero-copy), validate.
 
-One little-endian file: a 512-byte header, then 13 sections, each starting at a
-64-byte aligned offset. The header holds the counts, the vector length, the
+One little-endian file: a 1024-byte header, then 25 sections, each starting at
+a 64-byte aligned offset (format version 1, still read: a 512-byte header and
+the first 13 sections, without the alias index). The header holds the counts, the vector length, the
 offset, length and CRC-32 of every section, and a CRC-32 of itself. Opening a
 file checks the header and every offset and length against the file size
 before any view is formed (O(1): no section is read); ``validate(deep=True)``
@@ -22,9 +23,13 @@ import numpy
 from ..errors import KBFormatError
 
 MAGIC = b"ELKBFMT\x00"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 ENDIAN_MARKER = 0x01020304
-HEADER_SIZE = 512
+# Header size of each version this module reads (the header grew with the index).
+HEADER_SIZES = {1: 512, 2: 1024}
+HEADER_SIZE = HEADER_SIZES[FORMAT_VERSION]
+MIN_HEADER_SIZE = min(HEADER_SIZES.values())
+_CRC_OFFSET = HEADER_SIZE - 4  # the header checksum of the current version
 ALIGNMENT = 64
 FILE_NAME = "kb.bin"
 # Longest entity vector a KB may hold (a header with more is corrupt).
@@ -32,8 +37,8 @@ MAX_VECTOR_LENGTH = 1 << 16
 # spaCy accepts prior sums up to this (rounding errors).
 PROB_SUM_TOLERANCE = 1.00001
 
-# name, dtype (None: raw bytes). Order is the order in the file.
-SECTIONS = (
+# name, dtype. Order is the order in the file.
+BASE_SECTIONS = (
     ("entity_hashes", numpy.dtype("<u8")),
     ("entity_freqs", numpy.dtype("<f4")),
     ("vectors", numpy.dtype("<f4")),
@@ -48,14 +53,30 @@ SECTIONS = (
     ("entity_cells", numpy.dtype("<u8")),  # (key, row + 1) pairs
     ("alias_cells", numpy.dtype("<u8")),
 )
+# The alias index (alias_index.pyx): all empty when the KB has none.
+INDEX_SECTIONS = (
+    ("index_config", numpy.dtype("u1")),  # JSON settings; empty: no index
+    ("norm_hashes", numpy.dtype("<u8")),
+    ("norm_offsets", numpy.dtype("<u8")),
+    ("norm_entity_rows", numpy.dtype("<u4")),
+    ("norm_priors", numpy.dtype("<f4")),
+    ("norm_alias_rows", numpy.dtype("<u4")),
+    ("norm_cells", numpy.dtype("<u8")),  # (key hash, key row + 1) pairs
+    ("norm_gram_counts", numpy.dtype("<u4")),
+    ("gram_keys", numpy.dtype("<u8")),
+    ("gram_offsets", numpy.dtype("<u8")),
+    ("gram_postings", numpy.dtype("<u4")),
+    ("gram_cells", numpy.dtype("<u8")),  # (trigram key, gram row + 1) pairs
+)
+SECTIONS = BASE_SECTIONS + INDEX_SECTIONS
 SECTION_NAMES = tuple(name for name, _ in SECTIONS)
+VERSION_SECTIONS = {1: BASE_SECTIONS, 2: SECTIONS}
 
 # magic, version, endian, file_size, n_entities, n_aliases, n_candidates,
 # vector_length, entity_cells_length, alias_cells_length, n_sections, flags
 _HEAD = struct.Struct("<8sIIQQQQQQQII")
 # section id, crc32, offset, length, reserved
 _SECTION = struct.Struct("<IIQQQ")
-_CRC_OFFSET = HEADER_SIZE - 4
 
 if sys.byteorder != "little":  # pragma: no cover - no big-endian CI machine
     raise ImportError("entity_linker's KB format needs a little-endian machine.")
@@ -73,6 +94,12 @@ class Header(NamedTuple):
     entity_cells_length: int
     alias_cells_length: int
     sections: Dict[str, tuple]  # name -> (offset, length, crc32)
+
+    @property
+    def has_alias_index(self) -> bool:
+        """Whether the file holds the normalised/trigram alias index."""
+        section = self.sections.get("index_config")
+        return section is not None and section[1] > 0
 
 
 def _align(offset: int) -> int:
@@ -95,7 +122,7 @@ def _expected_items(name: str, h: Header) -> Union[int, None]:
         "candidate_priors": h.n_candidates,
         "entity_cells": 2 * h.entity_cells_length,
         "alias_cells": 2 * h.alias_cells_length,
-    }[name]
+    }.get(name)  # the index sections are checked by _check_index_shapes
 
 
 def write(out: IO[bytes], arrays: Dict[str, numpy.ndarray], vector_length: int) -> int:
@@ -111,7 +138,7 @@ def write(out: IO[bytes], arrays: Dict[str, numpy.ndarray], vector_length: int) 
     offset = HEADER_SIZE
     table = []
     for index, (name, dtype) in enumerate(SECTIONS):
-        array = numpy.ascontiguousarray(arrays[name], dtype=dtype)
+        array = numpy.ascontiguousarray(arrays.get(name, ()), dtype=dtype)
         data = memoryview(array.reshape(-1)).cast("B") if array.size else memoryview(b"")
         offset = _align(offset)
         table.append(_SECTION.pack(index, zlib.crc32(data), offset, data.nbytes, 0))
@@ -136,7 +163,8 @@ def write(out: IO[bytes], arrays: Dict[str, numpy.ndarray], vector_length: int) 
     header[: _HEAD.size] = head
     table_bytes = b"".join(table)
     header[_HEAD.size : _HEAD.size + len(table_bytes)] = table_bytes
-    header[_CRC_OFFSET:] = struct.pack("<I", zlib.crc32(bytes(header[:_CRC_OFFSET])))
+    crc_offset = HEADER_SIZE - 4
+    header[crc_offset:] = struct.pack("<I", zlib.crc32(bytes(header[:crc_offset])))
     out.write(header)
     position = HEADER_SIZE
     for start, data in blobs:
@@ -189,12 +217,12 @@ def read_header(buffer, source: str) -> Header:
     Raises KBFormatError naming ``source`` when anything is wrong.
     """
     size = len(buffer)
-    if size < HEADER_SIZE:
+    if size < MIN_HEADER_SIZE:
         raise KBFormatError(
-            f"{source} is truncated: a KB file starts with a {HEADER_SIZE}-byte header, "
-            f"found only {size:,} bytes. Was the file fully written?"
+            f"{source} is truncated: a KB file starts with a {MIN_HEADER_SIZE}-byte "
+            f"header at least, found only {size:,} bytes. Was the file fully written?"
         )
-    raw = bytes(buffer[:HEADER_SIZE])
+    raw = bytes(buffer[:MIN_HEADER_SIZE])
     (magic, version, endian, file_size, n_entities, n_aliases, n_candidates, vector_length,
      entity_cells_length, alias_cells_length, n_sections, _flags) = _HEAD.unpack_from(raw)
     if magic != MAGIC:
@@ -210,27 +238,37 @@ def read_header(buffer, source: str) -> Header:
             f"{source}: vector length {vector_length:,} exceeds the maximum "
             f"({MAX_VECTOR_LENGTH:,}); the header is corrupt."
         )
-    if version != FORMAT_VERSION:
+    if version not in HEADER_SIZES:
         raise KBFormatError(
             f"{source} uses KB format version {version}; this entity_linker reads "
-            f"version {FORMAT_VERSION}. Upgrade entity_linker or rebuild the KB."
+            f"versions {', '.join(map(str, HEADER_SIZES))}. Upgrade entity_linker or "
+            "rebuild the KB."
         )
-    (stored_crc,) = struct.unpack_from("<I", raw, _CRC_OFFSET)
-    if zlib.crc32(raw[:_CRC_OFFSET]) != stored_crc:
+    header_size = HEADER_SIZES[version]
+    if size < header_size:
+        raise KBFormatError(
+            f"{source} is truncated: a version {version} KB file starts with a "
+            f"{header_size}-byte header, found only {size:,} bytes."
+        )
+    raw = bytes(buffer[:header_size])
+    crc_offset = header_size - 4
+    (stored_crc,) = struct.unpack_from("<I", raw, crc_offset)
+    if zlib.crc32(raw[:crc_offset]) != stored_crc:
         raise KBFormatError(f"{source} has a corrupt header (checksum mismatch).")
     if file_size != size:
         raise KBFormatError(
             f"{source} is truncated or padded: the header says {file_size:,} bytes, "
             f"found {size:,}. Was the file fully written?"
         )
-    if n_sections != len(SECTIONS):
+    layout = VERSION_SECTIONS[version]
+    if n_sections != len(layout):
         raise KBFormatError(
-            f"{source} has {n_sections} sections, format version {FORMAT_VERSION} has "
-            f"{len(SECTIONS)}."
+            f"{source} has {n_sections} sections, format version {version} has "
+            f"{len(layout)}."
         )
     sections = {}
-    previous_end = HEADER_SIZE
-    for index, name in enumerate(SECTION_NAMES):
+    previous_end = header_size
+    for index, (name, _) in enumerate(layout):
         section_id, crc, offset, length, _ = _SECTION.unpack_from(
             raw, _HEAD.size + index * _SECTION.size
         )
@@ -256,9 +294,14 @@ def read_header(buffer, source: str) -> Header:
                 f"{source}: the {name} hash table has {cells:,} cells for {count:,} rows; "
                 "it needs a power of two larger than the row count."
             )
-    for name, dtype in SECTIONS:
+    for name, dtype in layout:
         items = _expected_items(name, header)
         length = sections[name][1]
+        if length % dtype.itemsize:
+            raise KBFormatError(
+                f"{source}: section {name} holds {length:,} bytes, not a whole number of "
+                f"{dtype.itemsize}-byte items."
+            )
         if items is not None and items * dtype.itemsize != length:
             raise KBFormatError(
                 f"{source}: section {name} holds {length:,} bytes, the header's counts "
@@ -276,9 +319,12 @@ def open_views(buffer, source: str) -> tuple:
     header = read_header(buffer, source)
     views = {}
     for name, dtype in SECTIONS:
-        offset, length, _ = header.sections[name]
-        view = numpy.frombuffer(buffer, dtype=dtype, count=length // dtype.itemsize,
-                                offset=offset)
+        if name in header.sections:
+            offset, length, _ = header.sections[name]
+            view = numpy.frombuffer(buffer, dtype=dtype, count=length // dtype.itemsize,
+                                    offset=offset)
+        else:  # a version 1 file: no alias index
+            view = numpy.zeros(0, dtype=dtype)
         view.flags.writeable = False
         views[name] = view
     for offsets, blob in (
@@ -296,14 +342,51 @@ def open_views(buffer, source: str) -> tuple:
             f"{source}: alias_offsets must run from 0 to the candidate count "
             f"({header.n_candidates:,})."
         )
+    _check_index_shapes(views, header, source)
     return header, views
 
 
-def _check_table(views, source, kind, n_rows):
+def _check_index_shapes(views, header: Header, source: str) -> None:
+    """The alias index sections agree in length with each other (O(1))."""
+    names = [name for name, _ in INDEX_SECTIONS]
+    if not header.has_alias_index:
+        if any(len(views[name]) for name in names):
+            raise KBFormatError(f"{source}: alias index sections without index settings.")
+        return
+    n_keys = len(views["norm_hashes"])
+    n_slots = len(views["norm_entity_rows"])
+    n_grams = len(views["gram_keys"])
+    problems = []
+    if len(views["norm_offsets"]) != n_keys + 1:
+        problems.append("norm_offsets needs one more item than norm_hashes")
+    elif int(views["norm_offsets"][0]) != 0 or int(views["norm_offsets"][-1]) != n_slots:
+        problems.append("norm_offsets must run from 0 to the slot count")
+    if len(views["norm_priors"]) != n_slots or len(views["norm_alias_rows"]) != n_slots:
+        problems.append("the slot arrays differ in length")
+    for cells, count in (("norm_cells", n_keys), ("gram_cells", n_grams)):
+        length = len(views[cells]) // 2
+        if len(views[cells]) % 2 or (length & (length - 1)) or length <= count:
+            if cells == "gram_cells" and not n_grams and not len(views[cells]):
+                continue
+            problems.append(f"{cells} is not a power-of-two table larger than its keys")
+    if n_grams or len(views["gram_offsets"]) or len(views["norm_gram_counts"]):
+        if len(views["norm_gram_counts"]) != n_keys:
+            problems.append("norm_gram_counts needs one item per key")
+        if len(views["gram_offsets"]) != n_grams + 1:
+            problems.append("gram_offsets needs one more item than gram_keys")
+        elif (int(views["gram_offsets"][0]) != 0
+              or int(views["gram_offsets"][-1]) != len(views["gram_postings"])):
+            problems.append("gram_offsets must run from 0 to the posting count")
+    if problems:
+        raise KBFormatError(f"{source}: the alias index is corrupt: {'; '.join(problems)}.")
+
+
+def _check_table(views, source, kind, n_rows, hashes_name=None):
     """Every row's hash is stored once, in a cell that a lookup reaches."""
-    hashes = views[f"{kind}_hashes"]
+    hashes_name = hashes_name or f"{kind}_hashes"
+    hashes = views[hashes_name]
     if n_rows and (int(hashes.min()) < 2 or len(numpy.unique(hashes)) != n_rows):
-        raise KBFormatError(f"{source}: {kind}_hashes holds a reserved (0, 1) or repeated hash.")
+        raise KBFormatError(f"{source}: {hashes_name} holds a reserved (0, 1) or repeated hash.")
     cells = views[f"{kind}_cells"].reshape(-1, 2)
     used = numpy.flatnonzero(cells[:, 0] != 0)
     values = cells[used, 1]
@@ -312,7 +395,7 @@ def _check_table(views, source, kind, n_rows):
     if not n_rows:
         return
     if not numpy.array_equal(hashes[(values - 1).astype(numpy.int64)], cells[used, 0]):
-        raise KBFormatError(f"{source}: the {kind} hash table disagrees with {kind}_hashes.")
+        raise KBFormatError(f"{source}: the {kind} hash table disagrees with {hashes_name}.")
     if len(numpy.unique(values)) != n_rows:
         raise KBFormatError(f"{source}: the {kind} hash table maps two keys to one row.")
     # Linear probing finds a key only if no empty cell lies between its home cell and it.
@@ -345,7 +428,7 @@ def validate_buffer(buffer, source: str, deep: bool = True) -> Header:
     header, views = open_views(buffer, source)
     if not deep:
         return header
-    for name, _ in SECTIONS:
+    for name, _ in VERSION_SECTIONS[header.format_version]:
         offset, length, crc = header.sections[name]
         if zlib.crc32(memoryview(buffer)[offset : offset + length]) != crc:
             raise KBFormatError(
@@ -372,7 +455,32 @@ def validate_buffer(buffer, source: str, deep: bool = True) -> Header:
     _check_table(views, source, "alias", header.n_aliases)
     _check_strings(views, source, "entity", header.n_entities)
     _check_strings(views, source, "alias", header.n_aliases)
+    if header.has_alias_index:
+        _check_index(views, header, source)
     return header
+
+
+def _check_index(views, header: Header, source: str) -> None:
+    """Every index stored in the alias index lies in range (deep validation)."""
+    n_keys = len(views["norm_hashes"])
+    for name, limit in (
+        ("norm_entity_rows", header.n_entities),
+        ("norm_alias_rows", header.n_aliases),
+        ("gram_postings", n_keys),
+    ):
+        if len(views[name]) and int(views[name].max()) >= limit:
+            raise KBFormatError(f"{source}: {name} points past the end of its table.")
+    for name in ("norm_offsets", "gram_offsets"):
+        if numpy.any(numpy.diff(views[name].astype(numpy.int64)) < 0):
+            raise KBFormatError(f"{source}: {name} is not monotonic.")
+    priors = views["norm_priors"]
+    if not numpy.all((priors >= 0) & (priors <= 1)):
+        raise KBFormatError(f"{source}: an alias index prior is outside [0, 1] or NaN.")
+    if len(views["norm_gram_counts"]) and int(views["norm_gram_counts"].min()) < 1:
+        raise KBFormatError(f"{source}: a normalised alias has no trigrams.")
+    _check_table(views, source, "norm", n_keys)
+    if len(views["gram_keys"]):
+        _check_table(views, source, "gram", len(views["gram_keys"]), "gram_keys")
 
 
 def validate(path: Union[str, Path], deep: bool = True) -> Header:

@@ -32,6 +32,10 @@ cdef class InMemoryLookupKB(KnowledgeBase):
     # The object that owns mapped memory (an mmap or bytes), and where it came from.
     cdef object _buffer
     cdef object _path
+    # The normalised/trigram alias index (alias_index.pyx), or None.
+    cdef object _index
+    # Whether _index is the one stored in the mapped file (to_disk can copy the file).
+    cdef bint _index_in_file
 
     cdef void _sync(self)
     cdef void _sync_maps(self)

@@ -18,7 +18,7 @@ import mmap
 import numbers
 import warnings
 from pathlib import Path
-from typing import Iterable, Optional, Sequence, Tuple, Union
+from typing import Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy
 
@@ -44,9 +44,13 @@ from ..errors import (
     VectorError,
 )
 from . import format as kb_format
+from .normalize import AliasNormalizer
 
+from .alias_index cimport AliasIndex
 from .candidate cimport Candidate
 from .hashing cimport hash_string, hash_utf8
+
+from .hashing import hash_strings
 from .kb cimport KnowledgeBase
 from .structs cimport CORRUPT, NOT_FOUND, KBData, alias_slots_ok, find_row
 
@@ -149,6 +153,8 @@ cdef class InMemoryLookupKB(KnowledgeBase):
         self._n_dead_slots = 0
         self._buffer = None
         self._path = None
+        self._index = None
+        self._index_in_file = False
         self.c.n_entities = 0
         self.c.n_aliases = 0
         self.c.n_slots = 0
@@ -301,6 +307,16 @@ cdef class InMemoryLookupKB(KnowledgeBase):
                 f"This KB is a read-only memory map of {self._path or 'bytes'} and cannot "
                 "change. Call kb.copy() for a writable in-memory copy."
             )
+
+    def _aliases_changed(self):
+        """Drop the alias index: it describes the aliases as they were."""
+        if self._index is not None:
+            warnings.warn(
+                "The KB's aliases changed, so its normalised/fuzzy alias index was "
+                "dropped. Call kb.build_alias_index() again once the aliases are final.",
+                KBWarning,
+            )
+        self._index = None
 
     def _checked_vectors(self, vectors, int64_t n, what):
         """vectors as a C-contiguous float32 (n, L) array, or a clear error."""
@@ -549,6 +565,7 @@ cdef class InMemoryLookupKB(KnowledgeBase):
                     "Add the entity with add_entity first."
                 )
             rows.append(row)
+        self._aliases_changed()
         self.vocab.strings.add(alias)
         cdef uint64_t n = self.c.n_aliases
         cdef uint64_t slots = self.c.n_slots
@@ -594,6 +611,7 @@ cdef class InMemoryLookupKB(KnowledgeBase):
 
     def _append_aliases(self, hashes, strings, offsets, rows, priors):
         """Append validated aliases; offsets (len(hashes) + 1) index rows/priors."""
+        self._aliases_changed()
         cdef uint64_t n = self.c.n_aliases
         cdef uint64_t k = len(hashes)
         cdef uint64_t slots = self.c.n_slots
@@ -664,6 +682,7 @@ cdef class InMemoryLookupKB(KnowledgeBase):
                     KBWarning,
                 )
             return
+        self._aliases_changed()
         slots = self.c.n_slots
         count = end - start
         self._candidate_rows = _grown(self._candidate_rows, slots, slots + count + 1)
@@ -1066,7 +1085,11 @@ cdef class InMemoryLookupKB(KnowledgeBase):
             "candidate_priors": self._candidate_priors[index],
             "entity_cells": _cells_array(self._entity_map, self._entity_cells),
             "alias_cells": _cells_array(self._alias_map, self._alias_cells),
+            **self._index_arrays(),
         }
+
+    def _index_arrays(self):
+        return self._index.arrays() if self._index is not None else {}
 
     def _mapped_arrays(self):
         """The sections of a mapped KB, after checking every offset (they are read whole)."""
@@ -1101,11 +1124,12 @@ cdef class InMemoryLookupKB(KnowledgeBase):
             "candidate_priors": self._candidate_priors,
             "entity_cells": self._entity_cells,
             "alias_cells": self._alias_cells,
+            **self._index_arrays(),
         }
 
     def to_bytes(self, **kwargs) -> bytes:
         """The KB as bytes: exactly the bytes ``to_disk`` writes to kb.bin."""
-        if self._buffer is not None:
+        if self._buffer is not None and self._index_in_file:
             return bytes(self._buffer)
         out = io.BytesIO()
         kb_format.write(out, self._compact_arrays(), self.entity_vector_length)
@@ -1125,7 +1149,7 @@ cdef class InMemoryLookupKB(KnowledgeBase):
             raise KBError(f"{path} is a file; to_disk writes a directory. Pass a directory path.")
         path.mkdir(parents=True, exist_ok=True)
         target = path / kb_format.FILE_NAME
-        if self._buffer is not None:
+        if self._buffer is not None and self._index_in_file:
             kb_format.copy_file(target, self._buffer)
         else:
             kb_format.write_file(target, self._compact_arrays(), self.entity_vector_length)
@@ -1187,6 +1211,8 @@ cdef class InMemoryLookupKB(KnowledgeBase):
         self.c.n_slots = header.n_candidates
         self._buffer = buffer
         self._path = path
+        self._index = AliasIndex.from_views(views, header.n_entities, header.n_aliases, source)
+        self._index_in_file = True
         self._sync()
         if add_to_vocab:
             for text in self.get_entity_strings() + self.get_alias_strings():
@@ -1214,7 +1240,68 @@ cdef class InMemoryLookupKB(KnowledgeBase):
             rows,
             numpy.array(arrays["candidate_priors"]),
         )
+        if self._index is not None:
+            kb._index = self._index.copy()
         return kb
+
+    # ------------------------------------------------------------ alias index
+
+    def build_alias_index(self, normalizer: Optional[AliasNormalizer] = None,
+                          fuzzy: bool = True) -> AliasIndex:
+        """Build the normalised (and trigram) alias index used by the normalised,
+        fuzzy and cascade candidate generators; ``to_disk`` stores it in the file.
+
+        Build it once the aliases are final: adding aliases drops it. On a
+        memory-mapped KB the index is built in memory (the KB stays read-only)
+        and ``to_disk`` writes a new file holding it.
+        normalizer (Optional[AliasNormalizer]): How aliases are normalised
+            (default: AliasNormalizer() with its place-name expansions).
+        fuzzy (bool): Also build the character-trigram index for fuzzy search.
+        RETURNS (AliasIndex): The index (also kept as ``kb.alias_index``).
+        """
+        arrays = self._compact_arrays()
+        self._index = AliasIndex.build(
+            self.get_alias_strings(), arrays["alias_offsets"], arrays["candidate_rows"],
+            arrays["candidate_priors"], self.c.n_entities, normalizer=normalizer,
+            fuzzy=fuzzy,
+        )
+        self._index_in_file = False
+        return self._index
+
+    @property
+    def alias_index(self) -> Optional[AliasIndex]:
+        """The normalised/trigram alias index, or None when the KB has none."""
+        return self._index
+
+    def candidates_from_arrays(self, offsets, entity_rows, priors,
+                               alias_rows) -> List[List[Candidate]]:
+        """Candidate objects for flat lookup results (CSR by mention).
+
+        offsets (ndarray): int64 [n + 1]; mention i owns items offsets[i]:offsets[i + 1].
+        entity_rows, priors, alias_rows (ndarray): one item per candidate; the
+            alias row names the KB alias the candidate was found under.
+        RETURNS (List[List[Candidate]]): One list per mention.
+        """
+        vectors = self._read_only_vectors()
+        entity_list = numpy.asarray(entity_rows, dtype=numpy.int64).tolist()
+        alias_list = numpy.asarray(alias_rows, dtype=numpy.int64).tolist()
+        prior_list = numpy.asarray(priors, dtype=numpy.float32).tolist()
+        bounds = numpy.asarray(offsets, dtype=numpy.int64).tolist()
+        cdef int64_t n_e = self.c.n_entities, n_a = self.c.n_aliases
+        for row in entity_list:
+            if not 0 <= row < n_e:
+                raise KBError(f"Entity row {row} is out of range (the KB has {n_e:,}).")
+        for row in alias_list:
+            if not 0 <= row < n_a:
+                raise KBError(f"Alias row {row} is out of range (the KB has {n_a:,}).")
+        return [
+            [
+                self._candidate(vectors, entity_list[j], self.c.alias_hashes[alias_list[j]],
+                                alias_list[j], prior_list[j])
+                for j in range(bounds[i], bounds[i + 1])
+            ]
+            for i in range(len(bounds) - 1)
+        ]
 
     @property
     def path(self) -> Optional[Path]:
@@ -1337,17 +1424,7 @@ def _cells_array(PreshMap table, mapped_cells):
 
 def _hash_strings(strings, hashes):
     """Fill the uint64 array ``hashes`` with the spaCy hash of each string."""
-    cdef uint64_t[::1] out = hashes
-    cdef Py_ssize_t length, i = 0
-    cdef const char* utf8
-    for text in strings:
-        if not isinstance(text, str):
-            raise KBTypeError(
-                f"Expected str, got {type(text).__name__} {text!r} at position {i}."
-            )
-        utf8 = PyUnicode_AsUTF8AndSize(text, &length)
-        out[i] = hash_utf8(utf8, length)
-        i += 1
+    hashes[:] = hash_strings(strings)
 
 
 cdef int _find_aliases(const KBData* kb, const uint64_t* keys, int64_t n,

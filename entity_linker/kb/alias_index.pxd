@@ -1,0 +1,32 @@
+from libc.stdint cimport uint32_t, uint64_t
+from preshed.maps cimport Cell
+
+
+cdef struct IndexData:
+    uint64_t n_keys             # distinct normalised aliases
+    uint64_t n_slots            # (key, entity) candidate slots
+    uint64_t n_grams            # distinct character trigrams (0 without the fuzzy index)
+    uint64_t n_postings
+    uint64_t n_entities         # bounds for the rows stored in the slots
+    uint64_t n_aliases
+    const uint64_t* key_offsets       # [n_keys + 1] CSR into the slots
+    const uint32_t* entity_rows       # [n_slots]
+    const float* priors               # [n_slots] max p(entity | alias) over the key's aliases
+    const uint32_t* alias_rows        # [n_slots] the alias that gave the prior
+    const Cell* key_cells             # normalised-key hash -> key row + 1
+    uint64_t key_cells_length
+    const uint32_t* key_gram_counts   # [n_keys] distinct trigrams of each key
+    const uint64_t* gram_offsets      # [n_grams + 1] CSR into the postings
+    const uint32_t* postings          # [n_postings] key rows, ascending within a gram
+    const Cell* gram_cells            # trigram key -> gram row + 1
+    uint64_t gram_cells_length
+
+
+cdef class AliasIndex:
+    cdef IndexData c
+    cdef dict _arrays
+    cdef readonly object normalizer
+    cdef readonly bint has_fuzzy
+    cdef object _source
+
+    cdef void _sync(self)

@@ -1,0 +1,504 @@
+# cython: boundscheck=False, wraparound=False
+"""Candidate lookup beyond exact string match: normalised keys and trigrams.
+
+Two indexes over the KB's aliases, built together and stored in the KB file:
+
+- the **normalised index** maps the normalised form of an alias (see
+  normalize.py: "St. Louis" and "SAINT-LOUIS" -> "saint louis") to the union of
+  the candidates of every alias with that form, each with the highest prior it
+  has under any of them (CSR: key row -> slots of entity row, prior, alias row);
+- the **trigram index** maps each character trigram of a normalised key
+  (padded with one space on each side) to the ascending list of keys holding it.
+  A fuzzy search scores keys by the cosine of the trigram sets,
+  |q & k| / sqrt(|q| |k|), and returns those at or above ``min_score``.
+
+The search reads only the rarest trigrams of the query in full ("prefix
+filtering": a key that shares none of the q - ceil(t^2 q) + 1 rarest trigrams
+cannot reach score t), then checks the surviving keys against the common
+trigrams by merge or binary search. All of it runs without the GIL.
+
+Every index read from the tables is bounds-checked before use, so a corrupt
+file raises KBFormatError instead of reading out of bounds.
+"""
+import json
+
+import numpy
+
+from cymem.cymem cimport Pool
+from libc.math cimport sqrt
+from libc.stdint cimport int64_t, uint32_t, uint64_t, uintptr_t
+from preshed.maps cimport Cell
+
+from ..errors import KBError, KBFormatError
+from .format import INDEX_SECTIONS
+from .hashing import hash_strings
+from .normalize import AliasNormalizer
+
+from .structs cimport CORRUPT, find_row
+
+# Normalised mentions longer than this get no fuzzy candidates (names are
+# short; a paragraph-long "mention" would cost a scan of most of the index).
+MAX_FUZZY_LENGTH = 128
+_MIX1 = numpy.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = numpy.uint64(0x94D049BB133111EB)
+
+
+def trigram_keys(strings):
+    """The distinct trigram keys of each string (padded with a space each side).
+
+    RETURNS (Tuple[ndarray, ndarray]): (owners int64, keys uint64), sorted by
+        owner then key; owners index ``strings``. Empty strings have none.
+    A trigram's key mixes its three code points (21 bits each) with the
+    splitmix64 finaliser, so keys spread evenly over a hash table.
+    """
+    present = [i for i, text in enumerate(strings) if text]
+    if not present:
+        return numpy.zeros(0, dtype=numpy.int64), numpy.zeros(0, dtype=numpy.uint64)
+    joined = "\0".join([" " + strings[i] + " " for i in present])
+    points = numpy.frombuffer(joined.encode("utf-32-le"), dtype=numpy.uint32)
+    points = points.astype(numpy.uint64)
+    first, second, third = points[:-2], points[1:-1], points[2:]
+    valid = (first != 0) & (second != 0) & (third != 0)
+    local_owner = numpy.cumsum(points == 0)[:-2][valid]
+    codes = (first[valid] << 42) | (second[valid] << 21) | third[valid]
+    keys = codes ^ (codes >> numpy.uint64(30))
+    keys *= _MIX1
+    keys ^= keys >> numpy.uint64(27)
+    keys *= _MIX2
+    keys ^= keys >> numpy.uint64(31)
+    keys[keys < 2] += numpy.uint64(2)  # 0 and 1 mark empty/deleted hash cells
+    owners = numpy.asarray(present, dtype=numpy.int64)[local_owner]
+    order = numpy.lexsort((keys, owners))
+    owners, keys = owners[order], keys[order]
+    keep = numpy.ones(len(keys), dtype=bool)
+    keep[1:] = (owners[1:] != owners[:-1]) | (keys[1:] != keys[:-1])
+    return owners[keep], keys[keep]
+
+
+def build_cells(hashes) -> numpy.ndarray:
+    """An open-addressing table (preshed's Cell layout) mapping hashes[i] -> i + 1.
+
+    Power-of-two length at least twice the number of keys; linear probing from
+    ``key & (length - 1)``, as ``structs.find_row`` reads it.
+    """
+    cdef const uint64_t[::1] keys = numpy.ascontiguousarray(hashes, dtype=numpy.uint64)
+    cdef uint64_t n = keys.shape[0]
+    cdef uint64_t length = 8
+    while length < 2 * n:
+        length *= 2
+    cells = numpy.zeros(2 * length, dtype=numpy.uint64)
+    cdef uint64_t[::1] out = cells
+    cdef uint64_t mask = length - 1, i, slot
+    with nogil:
+        for i in range(n):
+            slot = keys[i] & mask
+            while out[2 * slot] != 0:
+                slot = (slot + 1) & mask
+            out[2 * slot] = keys[i]
+            out[2 * slot + 1] = i + 1
+    return cells
+
+
+cdef class AliasIndex:
+    """The normalised and trigram indexes of a KB's aliases (see module docs).
+
+    Built with ``AliasIndex.build`` (usually through
+    ``InMemoryLookupKB.build_alias_index``) or read in place from a KB file.
+    """
+
+    def __init__(self):
+        raise TypeError("Use AliasIndex.build() or InMemoryLookupKB.build_alias_index().")
+
+    @classmethod
+    def build(cls, alias_strings, alias_offsets, candidate_rows, candidate_priors,
+              uint64_t n_entities, normalizer=None, bint fuzzy=True) -> "AliasIndex":
+        """Index aliases given as compact CSR arrays (alias a owns slots
+        alias_offsets[a]:alias_offsets[a + 1] of candidate_rows/candidate_priors).
+        """
+        normalizer = normalizer if normalizer is not None else AliasNormalizer()
+        if not isinstance(normalizer, AliasNormalizer):
+            raise KBError(f"normalizer must be an AliasNormalizer, got {normalizer!r}.")
+        forms = normalizer.normalize_many(alias_strings)
+        key_rows = {}
+        key_of_alias = numpy.fromiter(
+            (key_rows.setdefault(form, len(key_rows)) if form else -1 for form in forms),
+            dtype=numpy.int64, count=len(forms),
+        )
+        keys = list(key_rows)
+        n_keys = len(keys)
+        # One (key, entity) slot per pair, with the best prior and its alias.
+        counts = numpy.diff(numpy.asarray(alias_offsets, dtype=numpy.int64))
+        slot_key = numpy.repeat(key_of_alias, counts)
+        slot_alias = numpy.repeat(numpy.arange(len(forms), dtype=numpy.int64), counts)
+        slot_entity = numpy.asarray(candidate_rows, dtype=numpy.int64)
+        slot_prior = numpy.asarray(candidate_priors, dtype=numpy.float32)
+        used = slot_key >= 0
+        slot_key, slot_alias = slot_key[used], slot_alias[used]
+        slot_entity, slot_prior = slot_entity[used], slot_prior[used]
+        order = numpy.lexsort((slot_alias, -slot_prior, slot_entity, slot_key))
+        slot_key, slot_alias = slot_key[order], slot_alias[order]
+        slot_entity, slot_prior = slot_entity[order], slot_prior[order]
+        first = numpy.ones(len(slot_key), dtype=bool)
+        first[1:] = (slot_key[1:] != slot_key[:-1]) | (slot_entity[1:] != slot_entity[:-1])
+        slot_key, slot_alias = slot_key[first], slot_alias[first]
+        slot_entity, slot_prior = slot_entity[first], slot_prior[first]
+        order = numpy.lexsort((slot_entity, -slot_prior, slot_key))
+        norm_offsets = numpy.zeros(n_keys + 1, dtype=numpy.uint64)
+        numpy.cumsum(numpy.bincount(slot_key, minlength=n_keys), out=norm_offsets[1:])
+        hashes = hash_strings(keys)
+        if len(numpy.unique(hashes)) != n_keys:
+            raise KBError("Two normalised aliases share a 64-bit hash; cannot index them.")
+        config = {"normalizer": normalizer.to_dict(), "fuzzy": bool(fuzzy)}
+        arrays = {
+            "index_config": numpy.frombuffer(json.dumps(config).encode("utf8"), dtype="u1"),
+            "norm_hashes": hashes,
+            "norm_offsets": norm_offsets,
+            "norm_entity_rows": slot_entity[order].astype(numpy.uint32),
+            "norm_priors": slot_prior[order],
+            "norm_alias_rows": slot_alias[order].astype(numpy.uint32),
+            "norm_cells": build_cells(hashes),
+        }
+        arrays.update(_trigram_arrays(keys) if fuzzy else _no_trigrams())
+        return _make_index(arrays, normalizer, fuzzy, n_entities, len(forms), "the alias index")
+
+    @classmethod
+    def from_views(cls, views, uint64_t n_entities, uint64_t n_aliases, source):
+        """The index held in the (already checked) sections of a KB file, or None."""
+        if len(views["index_config"]) == 0:
+            return None
+        try:
+            config = json.loads(views["index_config"].tobytes().decode("utf8"))
+            normalizer = AliasNormalizer.from_dict(config["normalizer"])
+            fuzzy = bool(config["fuzzy"])
+        except (ValueError, KeyError, TypeError) as err:
+            raise KBFormatError(f"{source}: the alias index settings are corrupt ({err}).")
+        arrays = {name: views[name] for name, _ in INDEX_SECTIONS}
+        return _make_index(arrays, normalizer, fuzzy, n_entities, n_aliases, source)
+
+    cdef void _sync(self):
+        a = self._arrays
+        self.c.n_keys = len(a["norm_hashes"])
+        self.c.n_slots = len(a["norm_entity_rows"])
+        self.c.n_grams = len(a["gram_keys"])
+        self.c.n_postings = len(a["gram_postings"])
+        self.c.key_offsets = <const uint64_t*>_address(a["norm_offsets"])
+        self.c.entity_rows = <const uint32_t*>_address(a["norm_entity_rows"])
+        self.c.priors = <const float*>_address(a["norm_priors"])
+        self.c.alias_rows = <const uint32_t*>_address(a["norm_alias_rows"])
+        self.c.key_cells = <const Cell*>_address(a["norm_cells"])
+        self.c.key_cells_length = len(a["norm_cells"]) // 2
+        self.c.key_gram_counts = <const uint32_t*>_address(a["norm_gram_counts"])
+        self.c.gram_offsets = <const uint64_t*>_address(a["gram_offsets"])
+        self.c.postings = <const uint32_t*>_address(a["gram_postings"])
+        self.c.gram_cells = <const Cell*>_address(a["gram_cells"])
+        self.c.gram_cells_length = len(a["gram_cells"]) // 2
+
+    def copy(self) -> "AliasIndex":
+        """An in-memory copy (e.g. of an index read from a mapped file)."""
+        arrays = {name: numpy.array(array) for name, array in self._arrays.items()}
+        return _make_index(arrays, self.normalizer, self.has_fuzzy, self.c.n_entities,
+                           self.c.n_aliases, "the alias index")
+
+    def arrays(self) -> dict:
+        """The index as one array per KB file section (see INDEX_SECTIONS)."""
+        return dict(self._arrays)
+
+    @property
+    def n_keys(self) -> int:
+        """Number of distinct normalised aliases."""
+        return self.c.n_keys
+
+    @property
+    def n_grams(self) -> int:
+        """Number of distinct trigrams (0 without the fuzzy index)."""
+        return self.c.n_grams
+
+    def normalize(self, text: str) -> str:
+        """The normalised key of text, as this index computes it."""
+        return self.normalizer(text)
+
+    def _corrupt(self):
+        return KBFormatError(
+            f"{self._source}: the alias index is corrupt (an index points outside its "
+            "table). Rebuild it with kb.copy().build_alias_index() and save the KB again."
+        )
+
+    def key_rows(self, texts) -> numpy.ndarray:
+        """The key row of each text's normalised form; -1 where there is none."""
+        hashes = hash_strings(self.normalizer.normalize_many(texts))
+        cdef const uint64_t[::1] keys = hashes
+        cdef int64_t n = len(hashes), i
+        rows = numpy.empty(n, dtype=numpy.int64)
+        cdef int64_t[::1] out = rows
+        cdef bint corrupt = False
+        with nogil:
+            for i in range(n):
+                out[i] = find_row(self.c.key_cells, self.c.key_cells_length, keys[i],
+                                  self.c.n_keys)
+                if out[i] == CORRUPT:
+                    corrupt = True
+        if corrupt:
+            raise self._corrupt()
+        return rows
+
+    def gather(self, key_rows):
+        """The candidate slots of many key rows (-1: none) as flat arrays.
+
+        RETURNS (Tuple[ndarray, ...]): (offsets int64 [n + 1], entity_rows uint32,
+            priors float32, alias_rows uint32); key i's slots are
+            [offsets[i], offsets[i + 1]), best prior first.
+        """
+        cdef const int64_t[::1] rows = numpy.ascontiguousarray(key_rows, dtype=numpy.int64)
+        cdef int64_t n = rows.shape[0], i
+        offsets = numpy.zeros(n + 1, dtype=numpy.int64)
+        cdef int64_t[::1] offs = offsets
+        cdef bint corrupt = False
+        cdef uint64_t start, end
+        with nogil:
+            for i in range(n):
+                offs[i + 1] = offs[i]
+                if rows[i] < 0:
+                    continue
+                if <uint64_t>rows[i] >= self.c.n_keys:
+                    corrupt = True
+                    break
+                start = self.c.key_offsets[rows[i]]
+                end = self.c.key_offsets[rows[i] + 1]
+                if start > end or end > self.c.n_slots:
+                    corrupt = True
+                    break
+                offs[i + 1] += <int64_t>(end - start)
+        if corrupt:
+            raise self._corrupt()
+        total = offsets[n]
+        entity_rows = numpy.empty(total, dtype=numpy.uint32)
+        priors = numpy.empty(total, dtype=numpy.float32)
+        alias_rows = numpy.empty(total, dtype=numpy.uint32)
+        cdef uint32_t[::1] entity_out = entity_rows
+        cdef float[::1] prior_out = priors
+        cdef uint32_t[::1] alias_out = alias_rows
+        cdef int64_t out
+        cdef uint64_t j
+        with nogil:
+            for i in range(n):
+                if rows[i] < 0:
+                    continue
+                out = offs[i]
+                for j in range(self.c.key_offsets[rows[i]], self.c.key_offsets[rows[i] + 1]):
+                    if (self.c.entity_rows[j] >= self.c.n_entities
+                            or self.c.alias_rows[j] >= self.c.n_aliases):
+                        corrupt = True
+                        break
+                    entity_out[out] = self.c.entity_rows[j]
+                    prior_out[out] = self.c.priors[j]
+                    alias_out[out] = self.c.alias_rows[j]
+                    out += 1
+        if corrupt:
+            raise self._corrupt()
+        return offsets, entity_rows, priors, alias_rows
+
+    def search(self, texts, double min_score=0.7, int64_t max_keys=10):
+        """The normalised keys most similar to each text by trigram cosine.
+
+        texts (Sequence[str]): Mention texts (normalised here).
+        min_score (float): Keep keys scoring at least this, in (0, 1].
+        max_keys (int): Keep at most this many keys per text (best first).
+        RETURNS (Tuple[ndarray, ndarray, ndarray]): (offsets int64 [n + 1],
+            key_rows int64, scores float32); text i's keys are
+            key_rows[offsets[i]:offsets[i + 1]], best first.
+        """
+        if not self.has_fuzzy:
+            raise KBError(
+                "This KB's alias index was built without the trigram index. Rebuild it "
+                "with kb.build_alias_index(fuzzy=True) (on a copy if the KB is mapped)."
+            )
+        if not 0.0 < min_score <= 1.0:
+            raise KBError(f"min_score must lie in (0, 1], got {min_score}.")
+        if max_keys < 1:
+            raise KBError(f"max_keys must be at least 1, got {max_keys}.")
+        forms = [form if len(form) <= MAX_FUZZY_LENGTH else ""
+                 for form in self.normalizer.normalize_many(texts)]
+        cdef int64_t n = len(forms)
+        owners, gram_array = trigram_keys(forms)
+        query_offsets = numpy.zeros(n + 1, dtype=numpy.int64)
+        numpy.cumsum(numpy.bincount(owners, minlength=n), out=query_offsets[1:])
+        found = numpy.zeros(n, dtype=numpy.int64)
+        key_out = numpy.empty(max(1, n * max_keys), dtype=numpy.int64)
+        score_out = numpy.empty(max(1, n * max_keys), dtype=numpy.float32)
+        cdef const uint64_t[::1] grams = gram_array if len(gram_array) else numpy.ones(1, numpy.uint64)
+        cdef const int64_t[::1] q_offsets = query_offsets
+        cdef int64_t[::1] found_view = found
+        cdef int64_t[::1] key_view = key_out
+        cdef float[::1] score_view = score_out
+        cdef Pool mem = Pool()
+        cdef uint64_t n_keys = max(self.c.n_keys, 1)
+        cdef uint32_t* stamps = <uint32_t*>mem.alloc(n_keys, sizeof(uint32_t))
+        cdef uint32_t* counts = <uint32_t*>mem.alloc(n_keys, sizeof(uint32_t))
+        cdef uint32_t* touched = <uint32_t*>mem.alloc(n_keys, sizeof(uint32_t))
+        cdef int64_t longest = int(numpy.diff(query_offsets).max()) if n else 0
+        cdef int64_t* gram_rows = <int64_t*>mem.alloc(max(longest, 1), sizeof(int64_t))
+        cdef int64_t i, result = 0
+        with nogil:
+            for i in range(n):
+                result = _search(&self.c, &grams[q_offsets[i]], q_offsets[i + 1] - q_offsets[i],
+                                 min_score, max_keys, stamps, <uint32_t>(i + 1), counts,
+                                 touched, gram_rows, &key_view[i * max_keys],
+                                 &score_view[i * max_keys])
+                if result < 0:
+                    break
+                found_view[i] = result
+        if result < 0:
+            raise self._corrupt()
+        offsets = numpy.zeros(n + 1, dtype=numpy.int64)
+        numpy.cumsum(found, out=offsets[1:])
+        take = (numpy.arange(offsets[n]) - numpy.repeat(offsets[:-1], found)
+                + numpy.repeat(numpy.arange(n) * max_keys, found))
+        return offsets, key_out[take], score_out[take]
+
+
+def _trigram_arrays(keys) -> dict:
+    owners, grams = trigram_keys(keys)
+    unique_grams, gram_ids = numpy.unique(grams, return_inverse=True)
+    order = numpy.lexsort((owners, gram_ids))
+    gram_offsets = numpy.zeros(len(unique_grams) + 1, dtype=numpy.uint64)
+    numpy.cumsum(numpy.bincount(gram_ids, minlength=len(unique_grams)), out=gram_offsets[1:])
+    return {
+        "norm_gram_counts": numpy.bincount(owners, minlength=len(keys)).astype(numpy.uint32),
+        "gram_keys": unique_grams,
+        "gram_offsets": gram_offsets,
+        "gram_postings": owners[order].astype(numpy.uint32),
+        "gram_cells": build_cells(unique_grams),
+    }
+
+
+_TRIGRAM_SECTIONS = ("norm_gram_counts", "gram_keys", "gram_offsets", "gram_postings",
+                     "gram_cells")
+
+
+def _no_trigrams() -> dict:
+    return {name: numpy.zeros(0, dtype=dtype) for name, dtype in INDEX_SECTIONS
+            if name in _TRIGRAM_SECTIONS}
+
+
+def _make_index(arrays, normalizer, fuzzy, n_entities, n_aliases, source):
+    cdef AliasIndex index = AliasIndex.__new__(AliasIndex)
+    index._arrays = {name: arrays[name] for name, _ in INDEX_SECTIONS}
+    index.normalizer = normalizer
+    index.has_fuzzy = fuzzy and len(arrays["gram_offsets"]) > 0
+    index._source = source
+    index.c.n_entities = n_entities
+    index.c.n_aliases = n_aliases
+    index._sync()
+    return index
+
+
+cdef const void* _address(array) except NULL:
+    """Address of a C-contiguous array's data (a valid dummy for empty arrays)."""
+    cdef const unsigned char[::1] view
+    if array.size == 0:
+        return <const void*>&_EMPTY
+    view = array.reshape(-1).view(numpy.uint8)
+    return <const void*>&view[0]
+
+
+cdef uint64_t _EMPTY = 0
+
+
+cdef int64_t _search(const IndexData* ix, const uint64_t* query, int64_t q,
+                     double min_score, int64_t max_keys, uint32_t* stamps, uint32_t stamp,
+                     uint32_t* counts, uint32_t* touched, int64_t* gram_rows,
+                     int64_t* out_keys, float* out_scores) noexcept nogil:
+    """Top keys for one query's distinct trigram keys; the number found, or -1 if corrupt."""
+    cdef int64_t known = 0, i, j, row, need, scan, n_touched = 0, n_out = 0
+    cdef uint64_t start, end, p, key, lo, hi, mid, length, gram_count
+    cdef double score
+    cdef float fscore
+    if q == 0 or ix.n_grams == 0:
+        return 0
+    for i in range(q):
+        row = find_row(ix.gram_cells, ix.gram_cells_length, query[i], ix.n_grams)
+        if row == CORRUPT:
+            return -1
+        if row >= 0:
+            if ix.gram_offsets[row] > ix.gram_offsets[row + 1] or \
+                    ix.gram_offsets[row + 1] > ix.n_postings:
+                return -1
+            gram_rows[known] = row
+            known += 1
+    # Rarest trigrams first (insertion sort: a query has a few dozen at most).
+    for i in range(1, known):
+        row = gram_rows[i]
+        length = ix.gram_offsets[row + 1] - ix.gram_offsets[row]
+        j = i - 1
+        while j >= 0 and ix.gram_offsets[gram_rows[j] + 1] - ix.gram_offsets[gram_rows[j]] > length:
+            gram_rows[j + 1] = gram_rows[j]
+            j -= 1
+        gram_rows[j + 1] = row
+    # A key scoring >= t shares at least ceil(t^2 q) trigrams with the query, so
+    # it holds one of the q - need + 1 rarest (unknown trigrams are the rarest).
+    need = <int64_t>(min_score * min_score * q - 1e-9) + 1
+    if need < 1:
+        need = 1
+    scan = (q - need + 1) - (q - known)
+    if scan <= 0:
+        return 0
+    if scan > known:
+        scan = known
+    for i in range(scan):
+        for p in range(ix.gram_offsets[gram_rows[i]], ix.gram_offsets[gram_rows[i] + 1]):
+            key = ix.postings[p]
+            if key >= ix.n_keys:
+                return -1
+            if stamps[key] != stamp:
+                stamps[key] = stamp
+                counts[key] = 0
+                touched[n_touched] = <uint32_t>key
+                n_touched += 1
+            counts[key] += 1
+    for i in range(scan, known):
+        start = ix.gram_offsets[gram_rows[i]]
+        end = ix.gram_offsets[gram_rows[i] + 1]
+        if end - start <= <uint64_t>(n_touched * 16):
+            for p in range(start, end):  # merge: walk the (short) posting list
+                key = ix.postings[p]
+                if key < ix.n_keys and stamps[key] == stamp:
+                    counts[key] += 1
+        else:
+            for j in range(n_touched):  # binary search each surviving key
+                key = touched[j]
+                lo = start
+                hi = end
+                while lo < hi:
+                    mid = lo + (hi - lo) // 2
+                    if ix.postings[mid] < key:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                if lo < end and ix.postings[lo] == key:
+                    counts[key] += 1
+    for j in range(n_touched):
+        key = touched[j]
+        gram_count = ix.key_gram_counts[key]
+        if gram_count == 0:
+            return -1
+        score = counts[key] / sqrt(<double>q * gram_count)
+        if score < min_score:
+            continue
+        fscore = <float>score
+        # Insert into the best-first list (ties: lower key row first).
+        i = n_out
+        if i == max_keys:
+            if fscore < out_scores[i - 1] or (fscore == out_scores[i - 1]
+                                            and <int64_t>key > out_keys[i - 1]):
+                continue
+            i -= 1
+        else:
+            n_out += 1
+        while i > 0 and (out_scores[i - 1] < fscore or (out_scores[i - 1] == fscore
+                                                       and out_keys[i - 1] > <int64_t>key)):
+            out_scores[i] = out_scores[i - 1]
+            out_keys[i] = out_keys[i - 1]
+            i -= 1
+        out_scores[i] = fscore
+        out_keys[i] = <int64_t>key
+    return n_out
