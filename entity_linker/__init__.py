@@ -11,6 +11,7 @@ from .errors import (
 )
 from .kb import Candidate, InMemoryLookupKB, KnowledgeBase
 from .pipeline import EntityLinker
+from .spotter import KBSpotter  # noqa: F401  (registers the kb_spotter factory)
 
 __all__ = [
     "Candidate",
