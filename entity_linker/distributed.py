@@ -381,10 +381,13 @@ def worker_state() -> Dict[str, Any]:
 
 
 def process_memory(pid: Optional[int] = None) -> Dict[str, int]:
-    """RSS, PSS and USS (private pages) of a process in bytes, from /proc (Linux).
+    """RSS, PSS, USS and anonymous memory of a process in bytes, from /proc (Linux).
 
+    USS counts the pages only this process maps, including clean pages of a
+    mapped KB file that no other process has touched yet; "anonymous" is the
+    memory not backed by any file (what a process cannot share or drop).
     pid (Optional[int]): The process; None for this one.
-    RETURNS (Dict[str, int]): Keys "rss", "pss", "uss".
+    RETURNS (Dict[str, int]): Keys "rss", "pss", "uss", "anonymous".
     """
     fields: Dict[str, int] = {}
     with open(f"/proc/{pid or 'self'}/smaps_rollup") as file:
@@ -393,7 +396,8 @@ def process_memory(pid: Optional[int] = None) -> Dict[str, int]:
             if len(parts) == 3 and parts[2] == "kB":
                 fields[parts[0].rstrip(":")] = int(parts[1]) * 1024
     return {"rss": fields["Rss"], "pss": fields["Pss"],
-            "uss": fields["Private_Clean"] + fields["Private_Dirty"]}
+            "uss": fields["Private_Clean"] + fields["Private_Dirty"],
+            "anonymous": fields.get("Anonymous", 0)}
 
 
 # ---------------------------------------------------------- worker: linking
