@@ -7,11 +7,16 @@ Usage::
     python bin/fuzz_kb_format.py --reproduce FILE [FILE ...]
 
 What is fuzzed: ``InMemoryLookupKB(vocab, 0).from_bytes(data)`` on arbitrary
-bytes and, when that accepts them, the whole read API on the result
+bytes (KB format version 2, and version 1 files, which have no alias index)
+and, when that accepts them, the whole read API on the result
 (``get_entity_strings``, ``get_alias_strings``, ``get_alias_candidates`` of every
 alias and of random strings, ``Candidate.entity_`` / ``alias_`` /
 ``entity_vector``, ``lookup_aliases``, ``get_entity_rows``, ``get_vector(s)``,
-``get_prior_prob``, ``get_entity_id``, ``copy()``, ``to_bytes()``) plus
+``get_prior_prob``, ``get_entity_id``, ``copy()``, ``to_bytes()``), the alias
+index (``kb.alias_index.key_rows``, ``gather``, ``search`` at three
+thresholds, ``copy``) and the candidate generators of
+``entity_linker.generators`` (exact, normalized, fuzzy, cascade; on a KB
+without index they build one in memory from the mapped arrays), plus
 ``entity_linker.kb.format.validate_buffer(data, "fuzz", deep=True)``.
 
 Outcomes:
@@ -30,7 +35,8 @@ Outcomes:
 * validation gap (reported separately): ``validate_buffer(deep=True)`` accepted
   the input but reading it failed or was inconsistent (a read raised, a stored
   hash is unreachable by probing, a string does not hash to its stored hash,
-  ``copy()`` does not round-trip, ...).
+  ``copy()`` does not round-trip, ...), or accepted an input that ``from_bytes``
+  rejects.
 
 Mutation (``--mode``): ``plain`` is libFuzzer's byte-level mutator alone; most
 of its mutations die at the header CRC-32. ``structured`` knows the layout: it
@@ -39,8 +45,13 @@ offsets, lengths, ids, CRCs) with boundary values and recomputes the header
 CRC; it edits section contents element by element (by dtype) and recomputes
 the section CRC, so mutants also pass deep validation's checksums; and it
 re-lays out whole files after adding or dropping entities, aliases or
-candidate slots, rebuilding, misplacing or filling the hash tables and
-changing the vector length. ``mixed`` (the default) alternates both.
+candidate slots, rebuilding, misplacing or filling the hash tables,
+changing the vector length, and editing the alias index (its JSON settings,
+dropping keys with their slots, unsorted / duplicate / out-of-range postings,
+trigram counts that are zero, huge or out of order, dropping the whole index
+or its trigram part, offsets that skip or go back, rebuilt index tables).
+``mixed`` (the default) alternates both. Header offsets follow the version
+field: a version 1 mutant keeps its 512-byte header and 13 sections.
 
 Coverage: ``atheris.instrument_imports`` instruments the pure-Python modules
 of entity_linker (``kb/format.py`` with the header checks and the deep
@@ -50,11 +61,16 @@ Cython extensions (``in_memory``, ``candidate``, ``hashing``) are compiled
 without sanitizer coverage and are not instrumented: inside them the fuzzer is
 blind and relies on the structure-aware mutator to reach their branches.
 
-The seed corpus (written to ``--corpus``) is made in-process: an empty KB,
-an empty KB with vectors of length 64, a small KB with unicode entity ids and
-aliases and several candidates, KBs from ``InMemoryLookupKB.from_arrays`` with
-0-candidate aliases and vector lengths 0, 1 and 7, a KB grown with
-``append_alias`` (non-compact slots) and a ``copy()`` of a loaded KB.
+The seed corpus (written to ``--corpus``) is made in-process, and all but the
+first four seeds hold an alias index (``kb.build_alias_index()`` before
+``to_bytes()``): an empty KB (without and with index), an empty KB with
+vectors of length 64, a small KB with unicode entity ids and aliases (without
+index, as a version 1 file, and with aliases that share a normalised key or
+normalise to nothing; with the trigram index, without it, and with its own
+word expansions), KBs from ``InMemoryLookupKB.from_arrays`` with 0-candidate
+aliases and vector lengths 0, 1 and 7 (place names that normalise alike or are
+misspelt), a KB grown with ``append_alias`` (non-compact slots) and a
+``copy()`` of a loaded KB.
 
 At the end the supervisor prints run time, executions, exec/s, crashes, hangs,
 out-of-memory kills, findings and validation gaps; it exits 1 if any of these
@@ -88,13 +104,16 @@ if str(ROOT) not in sys.path:
 
 # Filled in by _import_target() (instrumented in the worker, plain elsewhere).
 F = None  # entity_linker.kb.format
-KBError = KBFormatError = InMemoryLookupKB = hash_string = None
+G = None  # entity_linker.generators
+KBError = KBFormatError = InMemoryLookupKB = hash_string = AliasNormalizer = None
 VOCAB = None
 
 # --------------------------------------------------------------------------- layout
 # Mirrors entity_linker.kb.format (checked against it in _check_layout()).
-HEADER_SIZE = 512
-CRC_OFFSET = 508
+FORMAT_VERSION = 2
+HEADER_SIZES = {1: 512, 2: 1024}  # per format version; the CRC is the last 4 bytes
+HEADER_SIZE = HEADER_SIZES[FORMAT_VERSION]
+CRC_OFFSET = HEADER_SIZE - 4
 ALIGNMENT = 64
 HEAD_FIELDS = (  # name, struct code (little-endian, no padding)
     ("magic", "8s"),
@@ -125,7 +144,22 @@ SECTIONS = (
     ("candidate_priors", "<f4"),
     ("entity_cells", "<u8"),
     ("alias_cells", "<u8"),
+    # version 2: the alias index (all empty when the KB has none)
+    ("index_config", "u1"),
+    ("norm_hashes", "<u8"),
+    ("norm_offsets", "<u8"),
+    ("norm_entity_rows", "<u4"),
+    ("norm_priors", "<f4"),
+    ("norm_alias_rows", "<u4"),
+    ("norm_cells", "<u8"),
+    ("norm_gram_counts", "<u4"),
+    ("gram_keys", "<u8"),
+    ("gram_offsets", "<u8"),
+    ("gram_postings", "<u4"),
+    ("gram_cells", "<u8"),
 )
+VERSION_N_SECTIONS = {1: 13, 2: len(SECTIONS)}
+INDEX_NAMES = tuple(name for name, _ in SECTIONS[VERSION_N_SECTIONS[1]:])
 SECTION_INDEX = {name: i for i, (name, _) in enumerate(SECTIONS)}
 DTYPES = {name: numpy.dtype(code) for name, code in SECTIONS}
 
@@ -141,17 +175,20 @@ def _offsets(fields):
 HEAD, HEAD_SIZE = _offsets(HEAD_FIELDS)
 ENTRY, ENTRY_SIZE = _offsets(ENTRY_FIELDS)
 TABLE_OFFSET = HEAD_SIZE
-N_SECTIONS = len(SECTIONS)
 
 
 def _check_layout():
     """Fail loudly if the format module and this fuzzer's idea of it disagree."""
+    assert F.FORMAT_VERSION == FORMAT_VERSION and F.HEADER_SIZES == HEADER_SIZES
     assert F.HEADER_SIZE == HEADER_SIZE and F._CRC_OFFSET == CRC_OFFSET
     assert F.ALIGNMENT == ALIGNMENT
+    assert {v: len(s) for v, s in F.VERSION_SECTIONS.items()} == VERSION_N_SECTIONS
+    assert tuple(name for name, _ in F.INDEX_SECTIONS) == INDEX_NAMES
     assert F._HEAD.format.lstrip("<") == "".join(code for _, code in HEAD_FIELDS)
     assert F._SECTION.format.lstrip("<") == "".join(code for _, code in ENTRY_FIELDS)
     assert [(n, numpy.dtype(d)) for n, d in SECTIONS] == list(F.SECTIONS)
-    assert TABLE_OFFSET + N_SECTIONS * ENTRY_SIZE <= CRC_OFFSET
+    for version, size in HEADER_SIZES.items():
+        assert TABLE_OFFSET + VERSION_N_SECTIONS[version] * ENTRY_SIZE <= size - 4
 
 
 # --------------------------------------------------------------------------- import
@@ -159,7 +196,7 @@ def _check_layout():
 
 def _import_target(instrument):
     """Import entity_linker (instrumented for coverage when ``instrument``)."""
-    global F, KBError, KBFormatError, InMemoryLookupKB, hash_string, VOCAB
+    global F, G, KBError, KBFormatError, InMemoryLookupKB, hash_string, AliasNormalizer, VOCAB
     import spacy.vocab  # not instrumented: keep spaCy out of the coverage map
 
     if instrument:
@@ -167,16 +204,20 @@ def _import_target(instrument):
 
         with atheris.instrument_imports(include=["entity_linker"]):
             import entity_linker.errors as errors
+            import entity_linker.generators as generators
             import entity_linker.kb.format as fmt
             from entity_linker.kb import InMemoryLookupKB as KB
             from entity_linker.kb import hash_string as hs
+            from entity_linker.kb.normalize import AliasNormalizer as normalizer
     else:
         import entity_linker.errors as errors
+        import entity_linker.generators as generators
         import entity_linker.kb.format as fmt
         from entity_linker.kb import InMemoryLookupKB as KB
         from entity_linker.kb import hash_string as hs
-    F, KBError, KBFormatError = fmt, errors.KBError, errors.KBFormatError
-    InMemoryLookupKB, hash_string = KB, hs
+        from entity_linker.kb.normalize import AliasNormalizer as normalizer
+    F, G, KBError, KBFormatError = fmt, generators, errors.KBError, errors.KBFormatError
+    InMemoryLookupKB, hash_string, AliasNormalizer = KB, hs, normalizer
     VOCAB = spacy.vocab.Vocab()
     _check_layout()
     # numpy's RuntimeWarnings (NaN casts in mutants) and KBWarnings are not outcomes.
@@ -186,10 +227,29 @@ def _import_target(instrument):
 # --------------------------------------------------------------------------- seeds
 
 
+def indexed(kb, **settings):
+    """kb's bytes with an alias index (normalised and, by default, trigram)."""
+    kb.build_alias_index(**settings)
+    return kb.to_bytes()
+
+
+def to_version1(data):
+    """The version 1 image of a version 2 image without alias index: 512-byte
+    header, 13 sections re-packed at 64-aligned offsets after it."""
+    if len(data) < HEADER_SIZE or len(data) < get_field(data, "file_size"):
+        raise ValueError("not a complete version 2 image")
+    fields, bodies = parse(data)
+    if any(bodies[VERSION_N_SECTIONS[1]:]):
+        raise ValueError("a version 1 file cannot hold the alias index")
+    fields["version"], fields["n_sections"] = 1, VERSION_N_SECTIONS[1]
+    return bytes(build(fields, bodies[: VERSION_N_SECTIONS[1]], random.Random(0)))
+
+
 def make_seeds():
-    """Valid KB images of different shapes: {name: bytes}."""
+    """Valid KB images of different shapes: {name: bytes}. Most hold an alias index."""
     vocab = VOCAB
     seeds = {"empty": InMemoryLookupKB(vocab, 0).to_bytes()}
+    seeds["empty_indexed"] = indexed(InMemoryLookupKB(vocab, 0))
     seeds["empty_vec64"] = InMemoryLookupKB(vocab, 64).to_bytes()
 
     kb = InMemoryLookupKB(vocab, 3)
@@ -202,24 +262,35 @@ def make_seeds():
     kb.add_alias("Zürich", ["Q_Zürich_é"], [1.0])
     kb.add_alias("東京", ["Q東京", "Q90", "Q😀"], [0.7, 0.2, 0.05])
     kb.add_alias("😀 face", ["Q😀"], [0.5])
-    seeds["small_unicode"] = kb.to_bytes()
+    seeds["small_unicode_no_index"] = kb.to_bytes()
+    seeds["small_unicode_v1"] = to_version1(seeds["small_unicode_no_index"])
+    # Aliases that share a normalised key, and some that normalise to nothing.
+    kb.add_alias("PARIS", ["Q830149", "Q90"], [0.6, 0.3])
+    kb.add_alias("St. Zürich", ["Q_Zürich_é", "Q90"], [0.5, 0.5])
+    kb.add_alias("Saint-Zurich", ["Q90"], [0.8])
+    kb.add_alias("...", ["Q90"], [0.1])
+    kb.add_alias("'", [], [])
+    seeds["small_unicode"] = indexed(kb)
+    seeds["small_normalised_only"] = indexed(kb, fuzzy=False)
+    seeds["small_own_expansions"] = indexed(
+        kb, normalizer=AliasNormalizer({"paris": "city of light", "face": "visage"}))
 
     # Grown with append_alias: the in-memory slots are not compact.
     kb.append_alias("Paris", "Q東京", 0.0)
     kb.append_alias("Zürich", "Q90", 0.0)
-    seeds["appended"] = kb.to_bytes()
+    seeds["appended"] = indexed(kb)
 
     copied = InMemoryLookupKB(vocab, 0).from_bytes(seeds["small_unicode"]).copy()
     seeds["copy_of_loaded"] = copied.to_bytes()
 
-    seeds["zero_candidates_vec1"] = InMemoryLookupKB.from_arrays(
+    seeds["zero_candidates_vec1"] = indexed(InMemoryLookupKB.from_arrays(
         vocab, ["E1", "E2", "E3"], [1, 2, 3], numpy.ones((3, 1), dtype=numpy.float32),
         ["nothing", "one", "none either", "two"], [0, 0, 1, 1, 3], [0, 1, 2], [1.0, 0.5, 0.5],
-    ).to_bytes()
-    seeds["vec0"] = InMemoryLookupKB.from_arrays(
+    ))
+    seeds["vec0"] = indexed(InMemoryLookupKB.from_arrays(
         vocab, ["a", "b"], [1, 1], numpy.zeros((2, 0), dtype=numpy.float32),
         ["x", "y"], [0, 2, 2], [0, 1], [0.25, 0.75],
-    ).to_bytes()
+    ))
     rng = numpy.random.default_rng(7)
     n, m, length = 40, 30, 7
     counts = rng.integers(0, 4, size=m)
@@ -228,11 +299,12 @@ def make_seeds():
     priors = numpy.concatenate([rng.dirichlet(numpy.ones(c)) * 0.99 if c else [] for c in counts])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        seeds["medium_vec7"] = InMemoryLookupKB.from_arrays(
+        places = ["Saint Louis", "St. Louis", "Pittsburgh", "Pittsburg", "Mt. Hood", "Mount Hood"]
+        seeds["medium_vec7"] = indexed(InMemoryLookupKB.from_arrays(
             vocab, [f"Q{i}·{'ß' * (i % 3)}" for i in range(n)], rng.random(n) * 100,
             rng.standard_normal((n, length)).astype(numpy.float32),
-            [f"alias {i} ñ" for i in range(m)], offsets, cands, priors,
-        ).to_bytes()
+            places + [f"alias {i} ñ" for i in range(m - len(places))], offsets, cands, priors,
+        ))
     for name, data in seeds.items():
         F.validate_buffer(data, name, deep=True)
     return seeds
@@ -257,9 +329,24 @@ def _u(fmt_code, value):
     return value % (1 << bits)
 
 
+def version_of(buf):
+    """The format version a header claims (the current one when unknown or cut)."""
+    version = struct.unpack_from("<I", buf, 8)[0] if len(buf) >= 12 else FORMAT_VERSION
+    return version if version in HEADER_SIZES else FORMAT_VERSION
+
+
+def header_size(buf):
+    return HEADER_SIZES[version_of(buf)]
+
+
+def n_sections(buf):
+    return VERSION_N_SECTIONS[version_of(buf)]
+
+
 def fix_header_crc(buf):
-    if len(buf) >= HEADER_SIZE:
-        struct.pack_into("<I", buf, CRC_OFFSET, zlib.crc32(bytes(buf[:CRC_OFFSET])))
+    size = header_size(buf)
+    if len(buf) >= size:
+        struct.pack_into("<I", buf, size - 4, zlib.crc32(bytes(buf[: size - 4])))
 
 
 def get_field(buf, name):
@@ -292,11 +379,11 @@ def set_entry(buf, index, field, value):
 
 def parse(data):
     """(fields, bodies) of a KB image; sections out of range are cut to what exists."""
-    if len(data) < HEADER_SIZE:
+    if len(data) < header_size(data):
         return None
     fields = {name: get_field(data, name) for name, _ in HEAD_FIELDS}
     bodies = []
-    for i in range(N_SECTIONS):
+    for i in range(n_sections(data)):
         offset, length = get_entry(data, i, "offset"), get_entry(data, i, "length")
         bodies.append(bytes(data[offset : offset + length]) if offset < len(data) else b"")
     return fields, bodies
@@ -304,7 +391,8 @@ def parse(data):
 
 def build(fields, bodies, rng, fix_crcs=True, old=None):
     """Lay out a KB image: header fields as given, sections aligned and in order."""
-    entries, offset = [], HEADER_SIZE
+    version = fields["version"] if fields["version"] in HEADER_SIZES else FORMAT_VERSION
+    entries, offset = [], HEADER_SIZES[version]
     for i, body in enumerate(bodies):
         offset = (offset + ALIGNMENT - 1) // ALIGNMENT * ALIGNMENT
         if rng.random() < 0.03:
@@ -395,7 +483,7 @@ def random_text(rng):
 def m_header_field(data, rng):
     """Rewrite one header field with a boundary value; recompute the header CRC."""
     buf = bytearray(data)
-    if len(buf) < HEADER_SIZE:
+    if len(buf) < header_size(buf):
         return buf
     weights = {
         "n_entities": 6, "n_aliases": 6, "n_candidates": 6, "vector_length": 6,
@@ -417,13 +505,14 @@ def m_header_field(data, rng):
 def m_section_entry(data, rng):
     """Rewrite a section table entry (offset, length, id, crc, reserved); fix the CRC."""
     buf = bytearray(data)
-    if len(buf) < HEADER_SIZE:
+    if len(buf) < header_size(buf):
         return buf
-    index = rng.randrange(N_SECTIONS)
+    count = n_sections(buf)
+    index = rng.randrange(count)
     field = rng.choices(("offset", "length", "id", "crc", "reserved"), (5, 5, 1, 1, 1))[0]
     current = get_entry(buf, index, field)
-    extra = [len(buf), len(buf) - HEADER_SIZE]
-    for i in range(N_SECTIONS):
+    extra = [len(buf), len(buf) - header_size(buf)]
+    for i in range(count):
         start, length = get_entry(buf, i, "offset"), get_entry(buf, i, "length")
         extra += [start, start + length, length]
     if field in ("offset", "length") and rng.random() < 0.4:
@@ -442,11 +531,12 @@ def m_section_entry(data, rng):
 def m_resize_file(data, rng):
     """Cut or pad the file and make file_size agree (so the size check passes)."""
     buf = bytearray(data)
-    if rng.random() < 0.5 and len(buf) > HEADER_SIZE:
-        del buf[rng.randrange(HEADER_SIZE, len(buf) + 1) :]
+    size = header_size(buf)
+    if rng.random() < 0.5 and len(buf) > size:
+        del buf[rng.randrange(size, len(buf) + 1) :]
     else:
         buf += bytes(rng.choice((1, 4, 8, 63, 64, 128)))
-    if len(buf) >= HEADER_SIZE:
+    if len(buf) >= size:
         set_field(buf, "file_size", len(buf))
         fix_header_crc(buf)
     return buf
@@ -455,7 +545,7 @@ def m_resize_file(data, rng):
 def m_repair_header(data, rng):
     """Make file_size and the header CRC agree with whatever the bytes now are."""
     buf = bytearray(data)
-    if len(buf) >= HEADER_SIZE:
+    if len(buf) >= header_size(buf):
         if rng.random() < 0.7:
             set_field(buf, "file_size", len(buf))
         fix_header_crc(buf)
@@ -491,7 +581,8 @@ def _e_element(fields, bodies, rng):
         if rng.random() < 0.3:
             value = int(array[rng.randrange(len(array))])  # a value from elsewhere
         else:
-            extra = (fields["n_entities"], fields["n_aliases"], fields["n_candidates"])
+            extra = (fields["n_entities"], fields["n_aliases"], fields["n_candidates"],
+                     *(len(body) // 4 for body in bodies[VERSION_N_SECTIONS[1]:]))
             value = pick_int(rng, int(array[pos]), extra)
         array[pos] = value % limit
     put_array(bodies, name, array)
@@ -614,8 +705,9 @@ def _e_candidates(fields, bodies, rng):
 
 def _e_rehash(fields, bodies, rng, kind=None):
     """Rebuild a hash table from the stored hashes: right, misplaced, full or resized."""
-    kind = kind or rng.choice(("entity", "alias"))
-    hashes = get_array(bodies, f"{kind}_hashes")
+    kinds = ("entity", "alias") + (("norm", "gram") if len(bodies) == len(SECTIONS) else ())
+    kind = kind or rng.choice(kinds)
+    hashes = get_array(bodies, "gram_keys" if kind == "gram" else f"{kind}_hashes")
     n = len(hashes)
     need = 1
     while need <= n:
@@ -633,7 +725,8 @@ def _e_rehash(fields, bodies, rng, kind=None):
         i = rng.randrange(length)
         cells[i, rng.randrange(2)] = rng.choice(U64_INTERESTING)
     put_array(bodies, f"{kind}_cells", cells.reshape(-1))
-    fields[f"{kind}_cells_length"] = length
+    if kind in ("entity", "alias"):  # the index tables' lengths come from their sections
+        fields[f"{kind}_cells_length"] = length
 
 
 def _e_vector_length(fields, bodies, rng):
@@ -669,16 +762,113 @@ def _e_strings(fields, bodies, rng):
 def _e_swap(fields, bodies, rng):
     """Swap the contents of two sections of the same dtype."""
     by_dtype = {}
-    for name, code in SECTIONS:
+    for name, code in SECTIONS[: len(bodies)]:
         by_dtype.setdefault(code, []).append(SECTION_INDEX[name])
     group = rng.choice([g for g in by_dtype.values() if len(g) > 1])
     a, b = rng.sample(group, 2)
     bodies[a], bodies[b] = bodies[b], bodies[a]
 
 
+def _index_config(rng):
+    """Settings JSON for the index_config section: valid, odd or broken."""
+    expansions = rng.choice(({}, {"st": "saint"}, {"a": "b c"}, {"a b": "c"}, {"": "x"},
+                             {"st": 5}, ["st"], None))
+    normalizer = rng.choice(({"version": 1, "expansions": expansions}, {"version": 2},
+                             {"version": True}, {}, [], "x", None))
+    config = rng.choice(({"normalizer": normalizer, "fuzzy": rng.choice((True, False, 0, None))},
+                         {"normalizer": normalizer}, {"fuzzy": True}, [normalizer], 1, None))
+    choice = rng.random()
+    if choice < 0.6:
+        return json.dumps(config).encode("utf8")
+    if choice < 0.8:  # deeply nested: a recursion limit, not a ValueError
+        depth = rng.choice((100, 1000, 5000, 20000))
+        return rng.choice((b"[" * depth + b"]" * depth, b"[" * depth, b'{"a":' * depth))
+    return rng.choice((b"", b"{", b"\xff\xfe", b"\0", b"{}", b"nul", b'{"normalizer": 1e999}'))
+
+
+def _e_index(fields, bodies, rng):
+    """Edit the alias index consistently or not: settings, keys, slots, postings, counts."""
+    if len(bodies) < len(SECTIONS):
+        return  # version 1: no index sections
+    norm_offsets = get_array(bodies, "norm_offsets")
+    n_keys = len(bodies[SECTION_INDEX["norm_hashes"]]) // 8
+    choice = rng.random()
+    if choice < 0.2:
+        bodies[SECTION_INDEX["index_config"]] = _index_config(rng)
+    elif choice < 0.35 and n_keys:
+        # Drop the last keys with their slots and trigram counts.
+        k = rng.randrange(1, n_keys + 1)
+        norm_offsets = norm_offsets[: n_keys - k + 1]
+        end = int(norm_offsets[-1]) if len(norm_offsets) else 0
+        put_array(bodies, "norm_hashes", get_array(bodies, "norm_hashes")[: n_keys - k])
+        put_array(bodies, "norm_offsets", norm_offsets)
+        for name in ("norm_entity_rows", "norm_priors", "norm_alias_rows"):
+            put_array(bodies, name, get_array(bodies, name)[:end])
+        if rng.random() < 0.7:
+            put_array(bodies, "norm_gram_counts",
+                      get_array(bodies, "norm_gram_counts")[: n_keys - k])
+        if rng.random() < 0.7:
+            _e_rehash(fields, bodies, rng, kind="norm")
+    elif choice < 0.5:
+        postings = get_array(bodies, "gram_postings")
+        if not len(postings):
+            return
+        i, j = sorted(rng.randrange(len(postings)) for _ in range(2))
+        how = rng.random()
+        if how < 0.3:
+            postings[i : j + 1] = postings[i : j + 1][::-1]  # not ascending
+        elif how < 0.6:
+            postings[i] = postings[j]  # a duplicate
+        else:
+            postings[i] = rng.choice((n_keys, n_keys - 1, 2**32 - 1, 0))
+        put_array(bodies, "gram_postings", postings)
+    elif choice < 0.62:
+        counts = get_array(bodies, "norm_gram_counts")
+        if not len(counts):
+            return
+        how = rng.random()
+        if how < 0.4:
+            counts = counts[::-1].copy()  # breaks the ascending order of key rows
+        elif how < 0.7:
+            counts[rng.randrange(len(counts))] = rng.choice((0, 1, 2**31, 2**32 - 1))
+        else:
+            rng.shuffle(counts)
+        put_array(bodies, "norm_gram_counts", counts)
+    elif choice < 0.7:
+        # No index at all, or settings without sections, or sections without settings.
+        how = rng.random()
+        names = INDEX_NAMES if how < 0.4 else INDEX_NAMES[:1] if how < 0.7 else INDEX_NAMES[1:]
+        for name in names:
+            bodies[SECTION_INDEX[name]] = b""
+    elif choice < 0.8:
+        # The trigram part only: dropped (normalised index alone) or cut.
+        trigram = ("norm_gram_counts", "gram_keys", "gram_offsets", "gram_postings", "gram_cells")
+        if rng.random() < 0.6:
+            for name in trigram:
+                bodies[SECTION_INDEX[name]] = b""
+        else:
+            name = rng.choice(trigram)
+            array = get_array(bodies, name)
+            put_array(bodies, name, array[: rng.randrange(len(array) + 1)])
+    elif choice < 0.9:
+        name = rng.choice(("norm_offsets", "gram_offsets"))
+        offsets = get_array(bodies, name)
+        if len(offsets) < 2:
+            return
+        i = rng.randrange(1, len(offsets))
+        how = rng.random()
+        if how < 0.5 and i < len(offsets) - 1:
+            offsets[i] = rng.choice((0, int(offsets[-1]), int(offsets[i]) + 1, 2**63, 2**64 - 1))
+        else:
+            offsets[i:] += numpy.uint64(rng.randrange(1, 3))  # slots or postings missing
+        put_array(bodies, name, offsets)
+    else:
+        _e_rehash(fields, bodies, rng, kind=rng.choice(("norm", "gram")))
+
+
 EDITS = (
     (_e_element, 8), (_e_entities, 3), (_e_aliases, 3), (_e_candidates, 3), (_e_rehash, 3),
-    (_e_vector_length, 2), (_e_strings, 2), (_e_swap, 1),
+    (_e_vector_length, 2), (_e_strings, 2), (_e_swap, 1), (_e_index, 6),
 )
 
 
@@ -808,7 +998,66 @@ def _dump(kb, aliases):
     out = []
     for alias in aliases:
         out.append([(c.entity_, round(c.prior_prob, 6)) for c in kb.get_alias_candidates(alias)])
-    return sorted(kb.get_entity_strings()), sorted(aliases), sorted(map(repr, out))
+    index = kb.alias_index
+    lookups = None
+    if index is not None:
+        rows = index.key_rows(aliases)
+        lookups = [array.tolist() for array in (rows, *index.gather(rows))]
+        if index.has_fuzzy:
+            lookups += [array.tolist() for array in index.search(aliases, 0.5, 5)]
+    return sorted(kb.get_entity_strings()), sorted(aliases), sorted(map(repr, out)), lookups
+
+
+def _check(condition, what):
+    if not condition:
+        raise AssertionError(what)
+
+
+def exercise_index(kb, run, texts):
+    """The alias index and the candidate generators on an accepted KB."""
+    index = kb.alias_index
+    n_e, n_a = len(kb), kb.get_size_aliases()
+    if index is not None:
+        n_keys = index.n_keys
+
+        def key_rows_and_gather():
+            rows = index.key_rows(texts)
+            _check(rows.shape == (len(texts),) and ((rows >= -1) & (rows < n_keys)).all(),
+                   f"key_rows out of range: {rows.tolist()} for {n_keys} keys")
+            offsets, entity_rows, priors, alias_rows = index.gather(rows)
+            _check(len(offsets) == len(texts) + 1 and offsets[0] == 0
+                   and (numpy.diff(offsets) >= 0).all()
+                   and len(entity_rows) == len(priors) == len(alias_rows) == offsets[-1],
+                   "gather returned inconsistent arrays")
+            _check(((entity_rows < n_e) & (alias_rows < n_a)).all(),
+                   "gather returned an entity or alias row out of range")
+            kb.candidates_from_arrays(offsets, entity_rows, priors, alias_rows)
+            index.gather(numpy.arange(min(n_keys, 64)))
+
+        run.step("alias_index.key_rows/gather", key_rows_and_gather)
+
+        def search(min_score, max_keys):
+            offsets, rows, scores = index.search(texts, min_score, max_keys)
+            counts = numpy.diff(offsets)
+            _check(len(offsets) == len(texts) + 1 and (counts >= 0).all()
+                   and (counts <= max_keys).all() and len(rows) == len(scores) == offsets[-1],
+                   "search returned inconsistent arrays")
+            _check(((rows >= 0) & (rows < n_keys)).all(), "search returned a key row out of range")
+            _check((scores >= numpy.float32(min_score) - 1e-6).all(),
+                   "search returned a score below min_score")
+            index.gather(rows)
+
+        if index.has_fuzzy:
+            for min_score, max_keys in ((0.5, 5), (1.0, 2), (0.1, 50)):
+                run.step("alias_index.search", search, min_score, max_keys)
+        run.step("alias_index.copy", lambda: index.copy().key_rows(texts))
+    # Without a stored index, a generator builds one in memory from the mapped arrays.
+    generators = [G.ExactCandidates(), G.NormalizedCandidates(max_candidates=4)]
+    if index is None or index.has_fuzzy:
+        generators += [G.FuzzyCandidates(0.5, 5), G.CascadeCandidates(k=5, min_score=0.5)]
+    for generator in generators:
+        run.step(f"generators.{generator.name}",
+                 lambda g=generator: kb.candidates_from_arrays(*g.arrays(kb, texts)))
 
 
 def exercise(kb, data, deep_ok):
@@ -878,6 +1127,8 @@ def exercise(kb, data, deep_ok):
         clean = sum(entry["count"] for entry in STATS["gaps"].values()) == gaps_before
         if ok and deep_ok and clean:  # else the round trip only repeats the known gap
             _round_trip(kb, copied, image, aliases, data)
+    # Last: a generator may build an index in memory, which changes what to_bytes() writes.
+    exercise_index(kb, run, sample_a + randoms + ["St Louis", "pitsburgh", "", "..."])
 
 
 def _round_trip(kb, copied, image, aliases, data):
@@ -956,8 +1207,9 @@ def test_one_input(data):
 def _run_one(data, now):
     try:
         kb = InMemoryLookupKB(VOCAB, 0).from_bytes(data)
-    except KBFormatError:
+    except KBFormatError as err:
         STATS["rejected"] += 1
+        _deep_accepts_rejected(data, err)
         return
     except KBError as err:
         tolerated("from_bytes", err)
@@ -984,6 +1236,20 @@ def _run_one(data, now):
         finding(data, "harness", err)
     if time.time() - now > 1.0:
         STATS["slow"] += 1
+
+
+def _deep_accepts_rejected(data, rejection):
+    """Deep validation should never pass a file that opening refuses."""
+    try:
+        F.validate_buffer(data, "fuzz", deep=True)
+    except KBFormatError:
+        return
+    except Exception as err:  # noqa: BLE001
+        finding(data, "validate_buffer", err)
+        return
+    # One entry per kind of rejection, not per message detail.
+    gap(data, "deep validation accepts a file that from_bytes rejects: "
+              + _message(rejection).split(" (")[0])
 
 
 # --------------------------------------------------------------------------- worker
