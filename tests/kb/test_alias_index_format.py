@@ -478,3 +478,17 @@ def test_random_byte_flip_in_index_area_gives_lookups_or_only_kb_errors(
         exercise_index(kb)
     except KBError:  # KBFormatError, or another deliberate KBError (both ValueErrors)
         pass
+
+
+@pytest.mark.xfail(strict=True, raises=IndexError,
+                   reason="bug: AliasIndex.build with fuzzy=True raises IndexError when every "
+                   "alias normalises to the empty key (no keys): numpy.where(key_of_alias >= 0, "
+                   "new_row[key_of_alias], -1) reads new_row[-1] of an empty array "
+                   "(found by fuzz_kb_format)")
+def test_index_of_aliases_that_all_normalise_to_nothing_has_no_keys(vocab):
+    kb = InMemoryLookupKB(vocab, 1)
+    kb.add_entity("Q1", 1.0, [1.0])
+    kb.add_alias("...", ["Q1"], [0.5])
+    index = kb.build_alias_index()
+    assert index.n_keys == 0 and index.key_rows(["..."]).tolist() == [-1]
+    assert load(vocab, kb.to_bytes()).alias_index.n_keys == 0
