@@ -23,7 +23,18 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 import numpy
 import srsly
 from spacy import util
-from spacy.attrs import IDX, IS_PUNCT, IS_SPACE, IS_STOP, IS_UPPER, LENGTH, LOWER, ORTH, SENT_START
+from spacy.attrs import (
+    IDX,
+    IS_PUNCT,
+    IS_SPACE,
+    IS_STOP,
+    IS_UPPER,
+    LENGTH,
+    LOWER,
+    ORTH,
+    SENT_START,
+    SPACY,
+)
 from spacy.language import Language
 from spacy.pipeline import Pipe
 from spacy.pipeline.pipe import deserialize_config
@@ -36,8 +47,9 @@ from spacy.vocab import Vocab
 from .generators import alias_index
 from .kb import InMemoryLookupKB, KnowledgeBase
 
-_TOKEN_ATTRS = [IDX, LENGTH, IS_PUNCT, IS_SPACE, IS_STOP, IS_UPPER, ORTH, LOWER, SENT_START]
-(_IDX, _LENGTH, _PUNCT, _SPACE, _STOP, _UPPER, _ORTH, _LOWER, _SENT) = range(len(_TOKEN_ATTRS))
+_TOKEN_ATTRS = [IDX, LENGTH, IS_PUNCT, IS_SPACE, IS_STOP, IS_UPPER, ORTH, LOWER, SENT_START, SPACY]
+(_IDX, _LENGTH, _PUNCT, _SPACE, _STOP, _UPPER, _ORTH, _LOWER, _SENT, _SPACY) = range(
+    len(_TOKEN_ATTRS))
 
 
 @registry.scorers("entity_linker.spotter_scorer.v1")
@@ -66,6 +78,7 @@ def spotter_score(examples: Iterable[Example], **kwargs) -> Dict[str, Any]:
         "case_sensitive_below": 3,
         "skip_lowercase": True,
         "skip_stop_words": True,
+        "exclude": [],
         "overwrite_ents": False,
         "annotate_ents": True,
         "spans_key": None,
@@ -86,6 +99,7 @@ def make_kb_spotter(
     case_sensitive_below: int,
     skip_lowercase: bool,
     skip_stop_words: bool,
+    exclude: List[str],
     overwrite_ents: bool,
     annotate_ents: bool,
     spans_key: Optional[str],
@@ -104,8 +118,10 @@ def make_kb_spotter(
     case_sensitive_below (int): Mentions of at most this many characters must
         equal an alias exactly, case included ("US" matches the alias "US", "us" does not).
     skip_lowercase (bool): Skip mentions without an uppercase letter ("reading").
-    skip_stop_words (bool): Skip one-token mentions that are stop words, unless
-        written in capitals ("May" is skipped, "US" is not).
+    skip_stop_words (bool): Skip mentions made only of stop words ("May",
+        "We're"), except one-token mentions in capitals ("US").
+    exclude (List[str]): Texts never matched, e.g. month names (compared in
+        normalised form when ``normalized``, else exactly).
     overwrite_ents (bool): Replace the doc's entities; False keeps them and adds
         only the matches that do not overlap them.
     annotate_ents (bool): Write the matches to ``doc.ents``.
@@ -127,6 +143,7 @@ def make_kb_spotter(
         case_sensitive_below=case_sensitive_below,
         skip_lowercase=skip_lowercase,
         skip_stop_words=skip_stop_words,
+        exclude=exclude,
         overwrite_ents=overwrite_ents,
         annotate_ents=annotate_ents,
         spans_key=spans_key,
@@ -161,6 +178,7 @@ class KBSpotter(Pipe):
         case_sensitive_below: int = 3,
         skip_lowercase: bool = True,
         skip_stop_words: bool = True,
+        exclude: Sequence[str] = (),
         overwrite_ents: bool = False,
         annotate_ents: bool = True,
         spans_key: Optional[str] = None,
@@ -199,11 +217,14 @@ class KBSpotter(Pipe):
             "case_sensitive_below": case_sensitive_below,
             "skip_lowercase": skip_lowercase,
             "skip_stop_words": skip_stop_words,
+            "exclude": list(exclude),
             "overwrite_ents": overwrite_ents,
             "annotate_ents": annotate_ents,
             "spans_key": spans_key,
         }
         self._kb: Optional[KnowledgeBase] = None
+        # (exclude, its normalised forms), made on first use.
+        self._exclude_keys: Optional[Tuple[tuple, set]] = None
         # Where the KB comes from: "set" (set_kb: saved with the component),
         # "disk" (mapped from the component's folder), "loader" (kb_loader:
         # not saved) or "shared" (the nel component's: not saved).
@@ -349,11 +370,15 @@ class KBSpotter(Pipe):
         if not any(len(doc) for doc in docs):
             return [[] for _ in docs]
         kb = self._checked_kb()
-        ngrams = [self._ngrams(doc) for doc in docs]
+        ngrams = []
         texts: List[str] = []
-        for doc, (_, _, char_starts, char_ends) in zip(docs, ngrams):
-            text = doc.text
-            texts.extend(text[a:b] for a, b in zip(char_starts.tolist(), char_ends.tolist()))
+        for doc in docs:
+            attrs = doc.to_array(_TOKEN_ATTRS)
+            ngrams.append(self._ngrams(doc, attrs.view(numpy.int64)))
+            _, _, char_starts, char_ends = ngrams[-1]
+            if len(char_starts):
+                text = _doc_text(doc, attrs)
+                texts += [text[a:b] for a, b in zip(char_starts.tolist(), char_ends.tolist())]
         owners = numpy.repeat(numpy.arange(len(docs)), [len(item[0]) for item in ngrams])
         starts = numpy.concatenate([item[0] for item in ngrams])
         ends = numpy.concatenate([item[1] for item in ngrams])
@@ -366,16 +391,20 @@ class KBSpotter(Pipe):
             freqs = numpy.zeros(len(keep), dtype=numpy.float32)
             freqs[keep] = kb.entity_freqs[entity_rows[keep]]
             keep &= freqs >= self.cfg["min_freq"]
-        return _resolve(docs, owners[keep], starts[keep], ends[keep], priors[keep])
+        # Excluded matches still claim their tokens, so "New York" is not split into "York".
+        shown = numpy.ones(len(texts), dtype=bool)
+        if self.cfg["exclude"]:
+            matched = numpy.flatnonzero(keep)
+            shown[matched] = self._excluded(kb, [texts[i] for i in matched]) == 0
+        return _resolve(docs, owners[keep], starts[keep], ends[keep], priors[keep], shown[keep])
 
-    def _ngrams(self, doc: Doc):
+    def _ngrams(self, doc: Doc, attrs: numpy.ndarray):
         """(token starts, token ends, char starts, char ends) of the doc's n-grams
-        that pass the token-level filters, longest first."""
+        that pass the token-level filters, longest first (attrs: _TOKEN_ATTRS)."""
         empty = numpy.zeros(0, dtype=numpy.int64)
         n = len(doc)
         if n == 0:
             return empty, empty, empty, empty
-        attrs = doc.to_array(_TOKEN_ATTRS).view(numpy.int64)
         char_starts = attrs[:, _IDX]
         char_ends = char_starts + attrs[:, _LENGTH]
         can_edge = (attrs[:, _PUNCT] == 0) & (attrs[:, _SPACE] == 0)
@@ -386,7 +415,8 @@ class KBSpotter(Pipe):
         block = numpy.cumsum(breaks)
         uppers = numpy.zeros(n + 1, dtype=numpy.int64)
         numpy.cumsum(attrs[:, _ORTH] != attrs[:, _LOWER], out=uppers[1:])
-        stop = (attrs[:, _STOP] != 0) & (attrs[:, _UPPER] == 0)
+        stops = numpy.zeros(n + 1, dtype=numpy.int64)
+        numpy.cumsum((attrs[:, _STOP] != 0) & (attrs[:, _UPPER] == 0), out=stops[1:])
         parts = []
         for width in range(min(self.cfg["max_words"], n), 0, -1):
             first = numpy.arange(n - width + 1)
@@ -395,8 +425,8 @@ class KBSpotter(Pipe):
             ok &= char_ends[last] - char_starts[first] >= self.cfg["min_length"]
             if self.cfg["skip_lowercase"]:
                 ok &= uppers[last + 1] > uppers[first]
-            if width == 1 and self.cfg["skip_stop_words"]:
-                ok &= ~stop[first]
+            if self.cfg["skip_stop_words"]:
+                ok &= stops[last + 1] - stops[first] < width
             first = first[ok]
             parts.append((first, first + width))
         token_starts = numpy.concatenate([part[0] for part in parts])
@@ -427,6 +457,18 @@ class KBSpotter(Pipe):
             offsets, rows, slot_priors, _ = index.gather(index.key_rows([texts[i] for i in loose]))
             priors[loose], entity_rows[loose] = _best_per_segment(offsets, rows, slot_priors)
         return priors, entity_rows
+
+    def _excluded(self, kb: InMemoryLookupKB, texts: List[str]) -> numpy.ndarray:
+        """1 where a text is in ``exclude`` (normalised forms if ``normalized``)."""
+        if self.cfg["normalized"]:
+            normalize = alias_index(kb).normalize
+            source = tuple(self.cfg["exclude"])
+            if self._exclude_keys is None or self._exclude_keys[0] != source:
+                self._exclude_keys = (source, {normalize(text) for text in source})
+            keys = self._exclude_keys[1]
+            return numpy.array([normalize(text) in keys for text in texts], dtype=numpy.int8)
+        excluded = set(self.cfg["exclude"])
+        return numpy.array([text in excluded for text in texts], dtype=numpy.int8)
 
     def set_annotations(self, docs: Sequence[Doc], matches: List[List[Tuple[int, int]]]) -> None:
         """Write the matches of ``predict`` to the docs (``doc.ents`` and/or the span group).
@@ -516,6 +558,17 @@ class KBSpotter(Pipe):
         # Otherwise: the factory's kb_loader, or the nel component's KB, on first use.
 
 
+def _doc_text(doc: Doc, attrs: numpy.ndarray) -> str:
+    """doc.text, from the distinct token strings (doc.text makes a Token object
+    per token, which costs more than the whole spotter)."""
+    orths, inverse = numpy.unique(attrs[:, _ORTH], return_inverse=True)
+    strings = doc.vocab.strings
+    words = [strings[orth] for orth in orths.tolist()]
+    pieces = words + [word + " " for word in words]
+    choice = inverse.reshape(-1) + len(words) * (attrs[:, _SPACY] != 0)
+    return "".join([pieces[i] for i in choice.tolist()])
+
+
 def _best_per_segment(offsets: numpy.ndarray, entity_rows: numpy.ndarray,
                       priors: numpy.ndarray) -> Tuple[numpy.ndarray, numpy.ndarray]:
     """The highest prior of each CSR segment and its entity row (-1 if empty);
@@ -536,21 +589,23 @@ def _best_per_segment(offsets: numpy.ndarray, entity_rows: numpy.ndarray,
 
 
 def _resolve(docs: Sequence[Doc], owners: numpy.ndarray, starts: numpy.ndarray,
-             ends: numpy.ndarray, priors: numpy.ndarray) -> List[List[Tuple[int, int]]]:
+             ends: numpy.ndarray, priors: numpy.ndarray,
+             shown: numpy.ndarray) -> List[List[Tuple[int, int]]]:
     """Greedy non-overlapping matches per doc: more tokens, then higher prior,
-    then leftmost first."""
+    then leftmost first; a chosen match that is not ``shown`` only blocks others."""
     order = numpy.lexsort((starts, -priors, starts - ends, owners))
     results: List[List[Tuple[int, int]]] = [[] for _ in docs]
     taken: Dict[int, bytearray] = {}
-    for owner, start, end in zip(owners[order].tolist(), starts[order].tolist(),
-                                 ends[order].tolist()):
+    for owner, start, end, show in zip(owners[order].tolist(), starts[order].tolist(),
+                                       ends[order].tolist(), shown[order].tolist()):
         used = taken.get(owner)
         if used is None:
             used = taken[owner] = bytearray(len(docs[owner]))
         if any(used[start:end]):
             continue
         used[start:end] = b"\x01" * (end - start)
-        results[owner].append((start, end))
+        if show:
+            results[owner].append((start, end))
     for matches in results:
         matches.sort()
     return results
