@@ -192,8 +192,10 @@ def worker_kb_memory(spec: dict) -> dict:
     print("ready", flush=True)
     sys.stdin.readline()
     after = smaps()
-    return {"load_s": load_s, "candidates": n_candidates,
-            **{f"{k}_increase": after[k] - before[k] for k in after}}
+    print(json.dumps({"load_s": load_s, "candidates": n_candidates,
+                      **{f"{k}_increase": after[k] - before[k] for k in after}}), flush=True)
+    sys.stdin.readline()  # stay alive (and mapped) until the other process has measured too
+    return {}
 
 
 def worker_pipe(spec: dict) -> dict:
@@ -265,10 +267,12 @@ def run_kb_memory_pair(spec: dict) -> list:
              for _ in range(2)]
     for proc in procs:
         assert proc.stdout.readline().strip() == "ready"
-    results = []
     for proc in procs:
-        out, _ = proc.communicate("measure\n")
-        results.append(json.loads(out.strip().splitlines()[-1]))
+        proc.stdin.write("measure\n")
+        proc.stdin.flush()
+    results = [json.loads(proc.stdout.readline()) for proc in procs]
+    for proc in procs:
+        proc.communicate("exit\n")
     return results
 
 
