@@ -29,12 +29,17 @@ from entity_linker.geonames import load_geonames_kb
 
 CORPORA = {"lgl": "lgl.xml", "trnews": "TR-News.xml"}
 # Spotter settings compared (besides the defaults of the factory).
+# Month and day names: GeoNames has places called "March", "Friday", ...
+CALENDAR = ["January", "February", "March", "April", "May", "June", "July", "August",
+            "September", "October", "November", "December", "Monday", "Tuesday",
+            "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 SPOTTER_CONFIGS: Dict[str, dict] = {
     "spotter (defaults)": {},
     "spotter, exact aliases": {"normalized": False},
     "spotter, min_freq 1k": {"min_freq": 1000.0},
     "spotter, min_freq 10k": {"min_freq": 10000.0},
-    "spotter, min_freq 10k, min_prior 0.1": {"min_freq": 10000.0, "min_prior": 0.1},
+    "spotter, min_freq 10k, exclude calendar": {"min_freq": 10000.0, "exclude": CALENDAR},
+    "spotter, min_freq 100k, exclude calendar": {"min_freq": 100000.0, "exclude": CALENDAR},
 }
 Spans = List[Tuple[int, int]]
 
