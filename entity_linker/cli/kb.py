@@ -82,6 +82,8 @@ def build_command(
         False, "--skip-invalid", help="Skip bad rows (counted and listed) instead of "
         "stopping at the first one.",
     ),
+    index: bool = typer.Option(True, "--index/--no-index", help="Also build the alias index "
+                               "(normalised and fuzzy candidate lookup) into kb.bin."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ) -> None:
     """Build a KB from entity and alias files, or the GeoNames KB.
@@ -108,7 +110,7 @@ def build_command(
             if output is None:
                 raise typer.BadParameter("give the KB folder to write with --output.")
             _build_from_files(entities, aliases, output, encoder, _parse_options(encoder_options),
-                              vector_length, max_candidates, skip_invalid, progress)
+                              vector_length, max_candidates, skip_invalid, index, progress)
     except (KBError, OSError) as err:
         _fail(err)
 
@@ -116,7 +118,7 @@ def build_command(
 def _build_from_files(entities_path: Path, alias_paths: List[Path], output: Path,
                       encoder_name: str, encoder_options: Dict[str, Any],
                       vector_length: Optional[int], max_candidates: Optional[int],
-                      skip_invalid: bool, progress: bool) -> None:
+                      skip_invalid: bool, index: bool, progress: bool) -> None:
     from spacy.vocab import Vocab
 
     from ..encoders import get_encoder
@@ -166,6 +168,9 @@ def _build_from_files(entities_path: Path, alias_paths: List[Path], output: Path
         "max_candidates": max(counts) if counts else 0,
     }
     meta["stats"] = stats
+    if index:
+        msg.info("Building the alias index (normalised and fuzzy lookup)")
+        kb.build_alias_index()
     write_kb_directory(kb, output, meta)
     if skipped:
         msg.warn(f"Skipped {len(skipped):,} invalid row(s) or alias(es):")
@@ -274,9 +279,20 @@ def kb_info(path: Path, top: int = 10) -> Dict[str, Any]:
         "ambiguous_aliases": int((counts > 1).sum()),
         "max_candidates": int(counts.max()) if n_aliases else 0,
         "most_ambiguous": most,
+        "alias_index": _index_info(views) if header.has_alias_index else None,
         "meta": read_kb_meta(file_path.parent),
     }
     return info
+
+
+def _index_info(views) -> Dict[str, Any]:
+    config = json.loads(views["index_config"].tobytes().decode("utf8"))
+    return {
+        "normalized_keys": len(views["norm_hashes"]),
+        "trigrams": len(views["gram_keys"]),
+        "fuzzy": bool(config.get("fuzzy")),
+        "expansions": config.get("normalizer", {}).get("expansions", {}),
+    }
 
 
 @kb_app.command("info")
@@ -317,6 +333,7 @@ def info_command(
          f"{info['ambiguous_aliases']:,} ({100 * info['ambiguous_aliases'] / n_aliases:.1f}%)"),
         ("Most candidates of an alias", f"{info['max_candidates']:,}"),
         ("Vector length", str(info["vector_length"])),
+        ("Alias index", _describe_index(info["alias_index"])),
     ]
     if meta:
         rows.append(("Kind", str(meta.get("kind", "?"))))
@@ -360,6 +377,65 @@ def _geonames_labels(folder: Path):
 
 
 # --------------------------------------------------------------- validate
+
+
+def _describe_index(index: Optional[Dict[str, Any]]) -> str:
+    if index is None:
+        return "none (exact lookup only; add one with `entity-linker kb index`)"
+    fuzzy = f", {index['trigrams']:,} trigrams" if index["fuzzy"] else ", no fuzzy index"
+    return f"{index['normalized_keys']:,} normalised aliases{fuzzy}"
+
+
+@kb_app.command("index")
+def index_command(
+    path: Optional[Path] = typer.Argument(
+        None, help="KB folder (or its kb.bin).", show_default=False
+    ),
+    geonames: bool = typer.Option(False, "--geonames", help="Index the cached GeoNames KB."),
+    vector_length: int = typer.Option(64, "--vector-length", "-L", min=1,
+                                      help="Vector length of the GeoNames KB (--geonames)."),
+    fuzzy: bool = typer.Option(True, "--fuzzy/--no-fuzzy", help="Also build the character "
+                               "trigram index for fuzzy lookup."),
+    expansions: List[str] = typer.Option(
+        [], "--expansion", "-x", help="Word expansion WORD=REPLACEMENT applied after "
+        "folding (repeatable), e.g. -x rd=road. Replaces the default place-name table.",
+        show_default=False,
+    ),
+) -> None:
+    """(Re)build the alias index of a KB: normalised and fuzzy candidate lookup.
+
+    The KB file is rewritten atomically with the index in it; processes that
+    have the old file mapped keep reading the old version.
+    """
+    from spacy.vocab import Vocab
+
+    from ..errors import KBError
+    from ..kb import InMemoryLookupKB
+    from ..kb import format as kb_format
+    from ..kb.normalize import AliasNormalizer
+
+    try:
+        file_path = _resolve_kb_path(path, geonames, vector_length)
+        table = None
+        if expansions:
+            table = {}
+            for item in expansions:
+                word, sep, replacement = item.partition("=")
+                if not sep:
+                    raise typer.BadParameter(f"--expansion {item!r}: use WORD=REPLACEMENT.")
+                table[word.strip()] = replacement.strip()
+        started = time.perf_counter()
+        kb = InMemoryLookupKB(Vocab(), 1).from_disk(file_path)
+        index = kb.build_alias_index(AliasNormalizer(table), fuzzy=fuzzy)
+        kb_format.copy_file(file_path, kb.to_bytes())
+    except (KBError, OSError) as err:
+        _fail(err)
+        return
+    msg.good(
+        f"Indexed {kb.get_size_aliases():,} aliases as {index.n_keys:,} normalised keys"
+        + (f" and {index.n_grams:,} trigrams" if fuzzy else "")
+        + f" in {time.perf_counter() - started:.1f} s: {file_path}"
+    )
 
 
 @kb_app.command("validate")

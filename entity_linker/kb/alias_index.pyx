@@ -24,16 +24,19 @@ import json
 
 import numpy
 
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 from cymem.cymem cimport Pool
+from libc.string cimport memcpy
 from libc.math cimport sqrt
 from libc.stdint cimport int64_t, uint32_t, uint64_t, uintptr_t
 from preshed.maps cimport Cell
 
 from ..errors import KBError, KBFormatError
-from .format import INDEX_SECTIONS
+from .format import INDEX_SECTIONS, read_index_config
 from .hashing import hash_strings
 from .normalize import AliasNormalizer
 
+from .hashing cimport hash_string, hash_utf8
 from .structs cimport CORRUPT, find_row
 
 # Normalised mentions longer than this get no fuzzy candidates (names are
@@ -126,6 +129,18 @@ cdef class AliasIndex:
         )
         keys = list(key_rows)
         n_keys = len(keys)
+        trigrams = (numpy.zeros(0, dtype=numpy.int64), numpy.zeros(0, dtype=numpy.uint64))
+        if fuzzy and n_keys:
+            # Number the keys by ascending trigram count: a posting list is then
+            # sorted by key length too, so a search reads only the length window
+            # of keys that can reach min_score.
+            owners, grams = trigram_keys(keys)
+            order = numpy.argsort(numpy.bincount(owners, minlength=n_keys), kind="stable")
+            new_row = numpy.empty(n_keys, dtype=numpy.int64)
+            new_row[order] = numpy.arange(n_keys, dtype=numpy.int64)
+            keys = [keys[i] for i in order]
+            key_of_alias = numpy.where(key_of_alias >= 0, new_row[key_of_alias], -1)
+            trigrams = (new_row[owners], grams)
         # One (key, entity) slot per pair, with the best prior and its alias.
         counts = numpy.diff(numpy.asarray(alias_offsets, dtype=numpy.int64))
         slot_key = numpy.repeat(key_of_alias, counts)
@@ -158,7 +173,7 @@ cdef class AliasIndex:
             "norm_alias_rows": slot_alias[order].astype(numpy.uint32),
             "norm_cells": build_cells(hashes),
         }
-        arrays.update(_trigram_arrays(keys) if fuzzy else _no_trigrams())
+        arrays.update(_trigram_arrays(n_keys, *trigrams) if fuzzy else _no_trigrams())
         return _make_index(arrays, normalizer, fuzzy, n_entities, len(forms), "the alias index")
 
     @classmethod
@@ -166,12 +181,7 @@ cdef class AliasIndex:
         """The index held in the (already checked) sections of a KB file, or None."""
         if len(views["index_config"]) == 0:
             return None
-        try:
-            config = json.loads(views["index_config"].tobytes().decode("utf8"))
-            normalizer = AliasNormalizer.from_dict(config["normalizer"])
-            fuzzy = bool(config["fuzzy"])
-        except (ValueError, KeyError, TypeError) as err:
-            raise KBFormatError(f"{source}: the alias index settings are corrupt ({err}).")
+        normalizer, fuzzy = read_index_config(views["index_config"].tobytes(), source)
         arrays = {name: views[name] for name, _ in INDEX_SECTIONS}
         return _make_index(arrays, normalizer, fuzzy, n_entities, n_aliases, source)
 
@@ -223,9 +233,41 @@ cdef class AliasIndex:
             "table). Rebuild it with kb.copy().build_alias_index() and save the KB again."
         )
 
+    def key_hashes(self, texts) -> numpy.ndarray:
+        """The hash of each text's normalised form (uint64; 0 for an empty form).
+
+        ASCII texts (most mentions) are folded and hashed in C, without a
+        Python string per text; others go through the normaliser.
+        """
+        texts = texts if isinstance(texts, (list, tuple)) else list(texts)
+        cdef int64_t n = len(texts), i
+        hashes = numpy.empty(n, dtype=numpy.uint64)
+        cdef uint64_t[::1] out = hashes
+        expansions = {key.encode("ascii"): value.encode("utf8")
+                      for key, value in self.normalizer.expansions.items() if key.isascii()}
+        cdef Py_ssize_t longest_key = max(map(len, expansions), default=0)
+        cdef Py_ssize_t longest_value = max(map(len, expansions.values()), default=0)
+        cdef Py_ssize_t length, longest = 0
+        for text in texts:
+            if not isinstance(text, str):
+                raise KBError(f"Expected str, got {type(text).__name__} {text!r}.")
+            longest = max(longest, len(text))
+        cdef Pool mem = Pool()
+        cdef char* buffer = <char*>mem.alloc(longest * (longest_value + 2) + 1, 1)
+        cdef const char* utf8
+        cdef Py_ssize_t size
+        for i in range(n):
+            utf8 = PyUnicode_AsUTF8AndSize(texts[i], &length)
+            size = _fold_ascii(utf8, length, buffer, expansions, longest_key)
+            if size < 0:  # not ASCII: the full Unicode normalisation
+                out[i] = hash_string(self.normalizer(texts[i]))
+            else:
+                out[i] = hash_utf8(buffer, size)
+        return hashes
+
     def key_rows(self, texts) -> numpy.ndarray:
         """The key row of each text's normalised form; -1 where there is none."""
-        hashes = hash_strings(self.normalizer.normalize_many(texts))
+        hashes = self.key_hashes(texts)
         cdef const uint64_t[::1] keys = hashes
         cdef int64_t n = len(hashes), i
         rows = numpy.empty(n, dtype=numpy.int64)
@@ -332,17 +374,17 @@ cdef class AliasIndex:
         cdef float[::1] score_view = score_out
         cdef Pool mem = Pool()
         cdef uint64_t n_keys = max(self.c.n_keys, 1)
-        cdef uint32_t* stamps = <uint32_t*>mem.alloc(n_keys, sizeof(uint32_t))
-        cdef uint32_t* counts = <uint32_t*>mem.alloc(n_keys, sizeof(uint32_t))
+        cdef uint64_t* state = <uint64_t*>mem.alloc(n_keys, sizeof(uint64_t))
         cdef uint32_t* touched = <uint32_t*>mem.alloc(n_keys, sizeof(uint32_t))
+        cdef uint64_t stamp = 0
         cdef int64_t longest = int(numpy.diff(query_offsets).max()) if n else 0
-        cdef int64_t* gram_rows = <int64_t*>mem.alloc(max(longest, 1), sizeof(int64_t))
+        cdef int64_t* ranges = <int64_t*>mem.alloc(3 * max(longest, 1), sizeof(int64_t))
         cdef int64_t i, result = 0
         with nogil:
             for i in range(n):
                 result = _search(&self.c, &grams[q_offsets[i]], q_offsets[i + 1] - q_offsets[i],
-                                 min_score, max_keys, stamps, <uint32_t>(i + 1), counts,
-                                 touched, gram_rows, &key_view[i * max_keys],
+                                 min_score, max_keys, state, &stamp,
+                                 touched, ranges, &key_view[i * max_keys],
                                  &score_view[i * max_keys])
                 if result < 0:
                     break
@@ -356,14 +398,13 @@ cdef class AliasIndex:
         return offsets, key_out[take], score_out[take]
 
 
-def _trigram_arrays(keys) -> dict:
-    owners, grams = trigram_keys(keys)
+def _trigram_arrays(n_keys, owners, grams) -> dict:
     unique_grams, gram_ids = numpy.unique(grams, return_inverse=True)
     order = numpy.lexsort((owners, gram_ids))
     gram_offsets = numpy.zeros(len(unique_grams) + 1, dtype=numpy.uint64)
     numpy.cumsum(numpy.bincount(gram_ids, minlength=len(unique_grams)), out=gram_offsets[1:])
     return {
-        "norm_gram_counts": numpy.bincount(owners, minlength=len(keys)).astype(numpy.uint32),
+        "norm_gram_counts": numpy.bincount(owners, minlength=n_keys).astype(numpy.uint32),
         "gram_keys": unique_grams,
         "gram_offsets": gram_offsets,
         "gram_postings": owners[order].astype(numpy.uint32),
@@ -402,103 +443,177 @@ cdef const void* _address(array) except NULL:
 
 
 cdef uint64_t _EMPTY = 0
+cdef uint64_t _COUNT_MASK = 0xFFFFFFFFUL  # the shared-trigram count in a search state word
+
+
+cdef Py_ssize_t _fold_ascii(const char* text, Py_ssize_t length, char* out,
+                            dict expansions, Py_ssize_t longest_key) except -2:
+    """normalize.py's folding of an ASCII text into out; its length, or -1 if
+    the text is not ASCII. ``out`` holds length * (longest expansion + 2) bytes."""
+    cdef Py_ssize_t i, size = 0, token = 0
+    cdef unsigned char c
+    cdef bint in_token = False
+    for i in range(length + 1):
+        c = <unsigned char>text[i] if i < length else 32
+        if c >= 128:
+            return -1
+        if c == 46 or c == 39 or c == 96:  # . ' ` sit inside words: deleted
+            continue
+        if (48 <= c <= 57) or (97 <= c <= 122) or (65 <= c <= 90):
+            if not in_token:
+                if size:
+                    out[size] = 32
+                    size += 1
+                token = size
+                in_token = True
+            out[size] = <char>(c + 32 if 65 <= c <= 90 else c)
+            size += 1
+        elif in_token:
+            in_token = False
+            if size - token <= longest_key:
+                replacement = expansions.get(out[token:size])
+                if replacement is not None:
+                    size = token + len(replacement)
+                    memcpy(out + token, <const char*>replacement, len(replacement))
+    return size
+
+
+cdef inline uint64_t _lower_bound(const uint32_t* values, uint64_t lo, uint64_t hi,
+                                  uint64_t value) noexcept nogil:
+    """First position in [lo, hi) whose value is >= value (values ascending)."""
+    cdef uint64_t mid
+    while lo < hi:
+        mid = lo + (hi - lo) // 2
+        if values[mid] < value:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 cdef int64_t _search(const IndexData* ix, const uint64_t* query, int64_t q,
-                     double min_score, int64_t max_keys, uint32_t* stamps, uint32_t stamp,
-                     uint32_t* counts, uint32_t* touched, int64_t* gram_rows,
+                     double min_score, int64_t max_keys, uint64_t* state, uint64_t* stamp,
+                     uint32_t* touched, int64_t* ranges,
                      int64_t* out_keys, float* out_scores) noexcept nogil:
-    """Top keys for one query's distinct trigram keys; the number found, or -1 if corrupt."""
-    cdef int64_t known = 0, i, j, row, need, scan, n_touched = 0, n_out = 0
-    cdef uint64_t start, end, p, key, lo, hi, mid, length, gram_count
-    cdef double score
+    """Top keys for one query's q distinct trigram keys; the number found, or -1
+    if the tables are corrupt. ``ranges`` is scratch space for 3q items;
+    state[key] holds (stamp << 32 | shared trigrams), one random access per
+    posting; ``stamp`` is a counter that is unique per (query, key length).
+
+    Keys are numbered by ascending trigram count, so the keys of one length k
+    are one row range, and so is each posting list's part for them. Keys are
+    searched one length at a time: a key of k trigrams scores >= t only if it
+    shares need = ceil(t sqrt(q k)) trigrams with the query, so it holds one of
+    any q - need + 1 of them ("prefix filtering"; unknown trigrams count as the
+    rarest). Only the rarest known ones are read in full; each key found is then
+    checked against the other trigrams and dropped as soon as it cannot reach need.
+    """
+    cdef int64_t known = 0, i, j, g, row, need, scan, n_touched, n_out = 0, kept
+    cdef uint64_t start, end, p, key, lo, first_key, end_key, band_end, length
+    cdef double score, t2 = min_score * min_score
     cdef float fscore
-    if q == 0 or ix.n_grams == 0:
+    cdef int64_t* starts = ranges
+    cdef int64_t* ends = ranges + q
+    cdef int64_t* cursors = ranges + 2 * q
+    if q == 0 or ix.n_grams == 0 or ix.n_keys == 0:
         return 0
+    # Keys of t^2 q to q / t^2 trigrams can score >= t.
+    first_key = _lower_bound(ix.key_gram_counts, 0, ix.n_keys,
+                             <uint64_t>(t2 * q - 1e-9) + 1)
+    end_key = _lower_bound(ix.key_gram_counts, first_key, ix.n_keys,
+                           <uint64_t>(q / t2 + 1e-9) + 1)
     for i in range(q):
         row = find_row(ix.gram_cells, ix.gram_cells_length, query[i], ix.n_grams)
         if row == CORRUPT:
             return -1
-        if row >= 0:
-            if ix.gram_offsets[row] > ix.gram_offsets[row + 1] or \
-                    ix.gram_offsets[row + 1] > ix.n_postings:
-                return -1
-            gram_rows[known] = row
-            known += 1
-    # Rarest trigrams first (insertion sort: a query has a few dozen at most).
-    for i in range(1, known):
-        row = gram_rows[i]
-        length = ix.gram_offsets[row + 1] - ix.gram_offsets[row]
-        j = i - 1
-        while j >= 0 and ix.gram_offsets[gram_rows[j] + 1] - ix.gram_offsets[gram_rows[j]] > length:
-            gram_rows[j + 1] = gram_rows[j]
-            j -= 1
-        gram_rows[j + 1] = row
-    # A key scoring >= t shares at least ceil(t^2 q) trigrams with the query, so
-    # it holds one of the q - need + 1 rarest (unknown trigrams are the rarest).
-    need = <int64_t>(min_score * min_score * q - 1e-9) + 1
-    if need < 1:
-        need = 1
-    scan = (q - need + 1) - (q - known)
-    if scan <= 0:
-        return 0
-    if scan > known:
-        scan = known
-    for i in range(scan):
-        for p in range(ix.gram_offsets[gram_rows[i]], ix.gram_offsets[gram_rows[i] + 1]):
-            key = ix.postings[p]
-            if key >= ix.n_keys:
-                return -1
-            if stamps[key] != stamp:
-                stamps[key] = stamp
-                counts[key] = 0
-                touched[n_touched] = <uint32_t>key
-                n_touched += 1
-            counts[key] += 1
-    for i in range(scan, known):
-        start = ix.gram_offsets[gram_rows[i]]
-        end = ix.gram_offsets[gram_rows[i] + 1]
-        if end - start <= <uint64_t>(n_touched * 16):
-            for p in range(start, end):  # merge: walk the (short) posting list
-                key = ix.postings[p]
-                if key < ix.n_keys and stamps[key] == stamp:
-                    counts[key] += 1
-        else:
-            for j in range(n_touched):  # binary search each surviving key
-                key = touched[j]
-                lo = start
-                hi = end
-                while lo < hi:
-                    mid = lo + (hi - lo) // 2
-                    if ix.postings[mid] < key:
-                        lo = mid + 1
-                    else:
-                        hi = mid
-                if lo < end and ix.postings[lo] == key:
-                    counts[key] += 1
-    for j in range(n_touched):
-        key = touched[j]
-        gram_count = ix.key_gram_counts[key]
-        if gram_count == 0:
-            return -1
-        score = counts[key] / sqrt(<double>q * gram_count)
-        if score < min_score:
+        if row < 0:
             continue
-        fscore = <float>score
-        # Insert into the best-first list (ties: lower key row first).
-        i = n_out
-        if i == max_keys:
-            if fscore < out_scores[i - 1] or (fscore == out_scores[i - 1]
-                                            and <int64_t>key > out_keys[i - 1]):
+        if ix.gram_offsets[row] > ix.gram_offsets[row + 1] or \
+                ix.gram_offsets[row + 1] > ix.n_postings:
+            return -1
+        start = _lower_bound(ix.postings, ix.gram_offsets[row], ix.gram_offsets[row + 1],
+                             first_key)
+        end = _lower_bound(ix.postings, start, ix.gram_offsets[row + 1], end_key)
+        j = known - 1  # insert, keeping the ranges ordered by length (rarest first)
+        while j >= 0 and ends[j] - starts[j] > <int64_t>(end - start):
+            starts[j + 1] = starts[j]
+            ends[j + 1] = ends[j]
+            j -= 1
+        starts[j + 1] = <int64_t>start
+        ends[j + 1] = <int64_t>end
+        known += 1
+    for g in range(known):
+        cursors[g] = starts[g]
+    while first_key < end_key:
+        length = ix.key_gram_counts[first_key]
+        band_end = _lower_bound(ix.key_gram_counts, first_key, end_key, length + 1)
+        if band_end <= first_key:  # counts not ascending: a corrupt file
+            return -1
+        # This length's part of every posting list (they advance together).
+        for g in range(known):
+            end = _lower_bound(ix.postings, <uint64_t>cursors[g], <uint64_t>ends[g], band_end)
+            starts[g] = cursors[g]
+            cursors[g] = <int64_t>end
+        need = <int64_t>(min_score * sqrt(<double>q * length) - 1e-9) + 1
+        scan = known - need + 1
+        first_key = band_end
+        if scan <= 0:
+            continue
+        stamp[0] += 1
+        n_touched = 0
+        for g in range(scan):
+            for p in range(<uint64_t>starts[g], <uint64_t>cursors[g]):
+                key = ix.postings[p]
+                if key >= ix.n_keys:
+                    return -1
+                if state[key] >> 32 != stamp[0]:
+                    state[key] = stamp[0] << 32
+                    touched[n_touched] = <uint32_t>key
+                    n_touched += 1
+                state[key] += 1
+        for g in range(scan, known + 1):
+            kept = 0
+            for j in range(n_touched):
+                key = touched[j]
+                if <int64_t>(state[key] & _COUNT_MASK) + (known - g) >= need:
+                    touched[kept] = <uint32_t>key
+                    kept += 1
+            n_touched = kept
+            if g == known or n_touched == 0:
+                break
+            start = <uint64_t>starts[g]
+            end = <uint64_t>cursors[g]
+            if end - start <= <uint64_t>(n_touched * 16):
+                for p in range(start, end):  # merge: walk this part of the posting list
+                    key = ix.postings[p]
+                    if key < ix.n_keys and state[key] >> 32 == stamp[0]:
+                        state[key] += 1
+            else:
+                for j in range(n_touched):  # binary search each surviving key
+                    key = touched[j]
+                    lo = _lower_bound(ix.postings, start, end, key)
+                    if lo < end and ix.postings[lo] == key:
+                        state[key] += 1
+        for j in range(n_touched):
+            key = touched[j]
+            score = (state[key] & _COUNT_MASK) / sqrt(<double>q * length)
+            if score < min_score:
                 continue
-            i -= 1
-        else:
-            n_out += 1
-        while i > 0 and (out_scores[i - 1] < fscore or (out_scores[i - 1] == fscore
-                                                       and out_keys[i - 1] > <int64_t>key)):
-            out_scores[i] = out_scores[i - 1]
-            out_keys[i] = out_keys[i - 1]
-            i -= 1
-        out_scores[i] = fscore
-        out_keys[i] = <int64_t>key
+            fscore = <float>score
+            # Insert into the best-first list (ties: lower key row first).
+            i = n_out
+            if i == max_keys:
+                if fscore < out_scores[i - 1] or (fscore == out_scores[i - 1]
+                                                 and <int64_t>key > out_keys[i - 1]):
+                    continue
+                i -= 1
+            else:
+                n_out += 1
+            while i > 0 and (out_scores[i - 1] < fscore or (out_scores[i - 1] == fscore
+                                                            and out_keys[i - 1] > <int64_t>key)):
+                out_scores[i] = out_scores[i - 1]
+                out_keys[i] = out_keys[i - 1]
+                i -= 1
+            out_scores[i] = fscore
+            out_keys[i] = <int64_t>key
     return n_out

@@ -10,6 +10,7 @@ also checks every checksum and every index in the tables. The layout is
 documented field by field in docs/FORMAT.md.
 """
 
+import json
 import os
 import struct
 import sys
@@ -233,16 +234,16 @@ def read_header(buffer, source: str) -> Header:
         )
     if endian != ENDIAN_MARKER:
         raise KBFormatError(f"{source} has a bad byte-order marker {endian:#010x}.")
-    if vector_length > MAX_VECTOR_LENGTH:
-        raise KBFormatError(
-            f"{source}: vector length {vector_length:,} exceeds the maximum "
-            f"({MAX_VECTOR_LENGTH:,}); the header is corrupt."
-        )
     if version not in HEADER_SIZES:
         raise KBFormatError(
             f"{source} uses KB format version {version}; this entity_linker reads "
             f"versions {', '.join(map(str, HEADER_SIZES))}. Upgrade entity_linker or "
             "rebuild the KB."
+        )
+    if vector_length > MAX_VECTOR_LENGTH:
+        raise KBFormatError(
+            f"{source}: vector length {vector_length:,} exceeds the maximum "
+            f"({MAX_VECTOR_LENGTH:,}); the header is corrupt."
         )
     header_size = HEADER_SIZES[version]
     if size < header_size:
@@ -460,8 +461,23 @@ def validate_buffer(buffer, source: str, deep: bool = True) -> Header:
     return header
 
 
+def read_index_config(raw: bytes, source: str) -> tuple:
+    """The (normalizer, fuzzy) settings stored in an index_config section."""
+    from .normalize import AliasNormalizer
+
+    try:
+        config = json.loads(raw.decode("utf8"))
+        return AliasNormalizer.from_dict(config["normalizer"]), bool(config["fuzzy"])
+    except (ValueError, KeyError, TypeError, RecursionError) as err:
+        raise KBFormatError(
+            f"{source}: the alias index settings are corrupt ({type(err).__name__}: "
+            f"{str(err)[:200]})."
+        ) from None
+
+
 def _check_index(views, header: Header, source: str) -> None:
     """Every index stored in the alias index lies in range (deep validation)."""
+    read_index_config(views["index_config"].tobytes(), source)
     n_keys = len(views["norm_hashes"])
     for name, limit in (
         ("norm_entity_rows", header.n_entities),

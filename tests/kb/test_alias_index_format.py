@@ -423,17 +423,12 @@ def test_corrupt_index_settings_raise_kb_format_error_at_open(vocab, places_data
         load(vocab, with_index_config(places_data, config))
 
 
-@pytest.mark.xfail(strict=True, reason="bug: validate(deep=True) does not parse index_config, "
-                   "so it accepts a file that from_bytes/from_disk refuse")
 def test_deep_validation_catches_corrupt_index_settings(places_data):
     bad = with_index_config(places_data, b"{")
     with pytest.raises(KBFormatError):
         kb_format.validate_buffer(bad, "test", deep=True)
 
 
-@pytest.mark.xfail(strict=True, raises=RecursionError,
-                   reason="bug: AliasIndex.from_views lets json's RecursionError out of "
-                   "from_bytes for deeply nested index settings (found by fuzz_kb_format)")
 def test_deeply_nested_index_settings_raise_kb_format_error(vocab, places_data):
     bad = with_index_config(places_data, b"[" * 5000)
     with pytest.raises(KBFormatError):
@@ -480,11 +475,6 @@ def test_random_byte_flip_in_index_area_gives_lookups_or_only_kb_errors(
         pass
 
 
-@pytest.mark.xfail(strict=True, raises=IndexError,
-                   reason="bug: AliasIndex.build with fuzzy=True raises IndexError when every "
-                   "alias normalises to the empty key (no keys): numpy.where(key_of_alias >= 0, "
-                   "new_row[key_of_alias], -1) reads new_row[-1] of an empty array "
-                   "(found by fuzz_kb_format)")
 def test_index_of_aliases_that_all_normalise_to_nothing_has_no_keys(vocab):
     kb = InMemoryLookupKB(vocab, 1)
     kb.add_entity("Q1", 1.0, [1.0])
@@ -494,9 +484,6 @@ def test_index_of_aliases_that_all_normalise_to_nothing_has_no_keys(vocab):
     assert load(vocab, kb.to_bytes()).alias_index.n_keys == 0
 
 
-@pytest.mark.xfail(strict=True, reason="deviation: read_header checks vector_length (offset 48) "
-                   "before format_version, so another version's header is judged by this "
-                   "version's vector length limit")
 def test_file_of_another_version_is_reported_by_its_version_whatever_its_header_holds(vocab):
     data = bytearray(InMemoryLookupKB(vocab, 2).to_bytes())
     struct.pack_into("<I", data, 8, 3)  # format_version
