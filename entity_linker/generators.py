@@ -173,7 +173,7 @@ def merge_stages(stages: Sequence[CandidateArrays], n: int,
     mention, entity, prior, alias = mention[keep], entity[keep], prior[keep], alias[keep]
     counts = numpy.bincount(mention, minlength=n)
     if limit is not None:
-        starts = numpy.concatenate([[0], numpy.cumsum(counts)[:-1]])
+        starts = numpy.cumsum(counts) - counts
         rank = numpy.arange(len(mention)) - numpy.repeat(starts, counts)
         keep = rank < limit
         mention, entity, prior, alias = mention[keep], entity[keep], prior[keep], alias[keep]

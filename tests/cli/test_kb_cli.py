@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from entity_linker import InMemoryLookupKB
 from entity_linker import geonames as geonames_module
 from entity_linker.cli import app
+from entity_linker.kb import format as kb_format
 from entity_linker.kb_sources import read_kb_meta
 
 runner = CliRunner()
@@ -223,7 +224,8 @@ def test_info_json(built):
     assert result.exit_code == 0, result.output
     info = json.loads(result.raw_output)
     assert (info["entities"], info["aliases"], info["candidates"]) == (3, 2, 3)
-    assert info["vector_length"] == 64 and info["format_version"] == kb_format.FORMAT_VERSION
+    assert info["vector_length"] == 64
+    assert info["format_version"] == kb_format.FORMAT_VERSION
     assert info["file_size"] == (built / "kb.bin").stat().st_size
     assert info["most_ambiguous"] == [
         {"alias": "Paris", "candidates": 2, "top": [["Q90", 0.9], ["Q830149", 0.1]]}
