@@ -240,18 +240,22 @@ class EntityLinker(TrainablePipe):
         self._context_encoders: Dict[int, Callable] = {}
         self.n_sents = n_sents
 
-        def score_with_ents(examples: Iterable[Example], **kwargs):
-            # Language.evaluate runs pipe() on docs without entities when there
-            # is no NER; with use_gold_ents the gold entities are set first.
-            if not self.use_gold_ents:
-                return scorer(examples, **kwargs)
+        self._base_scorer = scorer
+        # A bound method, not a closure: the component (and nlp) must pickle for
+        # nlp.pipe(n_process=...) under spawn/forkserver.
+        self.scorer = self._score_with_ents if scorer else None
+
+    def _score_with_ents(self, examples: Iterable[Example], **kwargs) -> Dict[str, Any]:
+        """Score examples; with use_gold_ents, link the gold entities first.
+
+        Language.evaluate runs pipe() on docs without entities when there is no NER.
+        """
+        if self.use_gold_ents:
             examples = self._ensure_ents(examples)
             docs = self.pipe(eg.predicted for eg in examples)
             for eg, doc in zip(examples, docs):
                 eg.predicted = doc
-            return scorer(examples, **kwargs)
-
-        self.scorer = score_with_ents if scorer else None
+        return self._base_scorer(examples, **kwargs)
 
     @property
     def n_sents(self) -> int:

@@ -27,6 +27,7 @@ from entity_linker.geonames import (
     load_geonames_kb,
     load_geonames_metadata,
 )
+from entity_linker.kb import format as kb_format
 from entity_linker.kb_sources import read_kb_meta
 
 
@@ -249,7 +250,8 @@ def test_cache_dir_honours_the_environment(monkeypatch, tmp_path):
 
 def test_cache_folder_is_versioned(tmp_path):
     name = geonames_kb_dir(32, tmp_path).name
-    assert name.startswith(f"geonames-b{BUILDER_VERSION}-f1-gc") and name.endswith("-L32")
+    assert name.startswith(f"geonames-b{BUILDER_VERSION}-f{kb_format.FORMAT_VERSION}-gc")
+    assert name.endswith("-L32")
     assert geonames_kb_dir(64, tmp_path) != geonames_kb_dir(32, tmp_path)
 
 

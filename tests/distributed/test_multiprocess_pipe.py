@@ -8,13 +8,6 @@ import pytest
 import spacy
 from spacy.language import Language
 
-PICKLE_BUG = (
-    "BUG in entity_linker/pipeline.py: EntityLinker.__init__ stores a local closure "
-    "(score_with_ents) as self.scorer, so a nel pipeline cannot be pickled and "
-    "nlp.pipe(n_process>1) fails under the spawn/forkserver start methods (macOS, "
-    "Windows, Python >= 3.14 on Linux). spaCy's entity_linker has the same problem."
-)
-
 
 @Language.factory("corpus_test_kb_probe")
 def make_kb_probe(nlp, name):
@@ -77,8 +70,6 @@ def test_pipe_with_two_processes_equals_one_and_children_map_the_kb(
     assert all(doc.user_data["probe_kb_read_only"] for doc in two)
 
 
-@pytest.mark.xfail(strict=True, raises=(AttributeError, pickle.PicklingError),
-                   reason=PICKLE_BUG)
 def test_nel_pipeline_pickles_and_the_copy_maps_the_same_kb(pipeline_dir):
     nlp = spacy.load(pipeline_dir)
     copy = pickle.loads(pickle.dumps(nlp))
@@ -86,8 +77,6 @@ def test_nel_pipeline_pickles_and_the_copy_maps_the_same_kb(pipeline_dir):
     assert copy.get_pipe("nel").kb.is_read_only
 
 
-@pytest.mark.xfail(strict=True, raises=(AttributeError, pickle.PicklingError),
-                   reason=PICKLE_BUG)
 def test_pipe_with_two_spawned_processes_equals_one(
     pipeline_dir, corpus_texts, link_outputs, start_method
 ):
