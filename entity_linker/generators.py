@@ -90,8 +90,9 @@ class NormalizedCandidates(CandidateGenerator):
         self.max_candidates = _check_limit(max_candidates, "max_candidates")
 
     def arrays(self, kb: InMemoryLookupKB, texts: Sequence[str]) -> CandidateArrays:
-        stages = [ExactCandidates().arrays(kb, texts), _normalized(kb, texts)]
-        return merge_stages(stages, len(texts), self.max_candidates)
+        alias_index(kb)
+        limit = -1 if self.max_candidates is None else self.max_candidates
+        return CandidateArrays(*kb.lookup_normalized(texts, limit))
 
 
 class FuzzyCandidates(CandidateGenerator):
@@ -140,9 +141,8 @@ class CascadeCandidates(CandidateGenerator):
         self.fuzzy_below = _check_limit(fuzzy_below, "fuzzy_below")
 
     def arrays(self, kb: InMemoryLookupKB, texts: Sequence[str]) -> CandidateArrays:
-        exact = ExactCandidates().arrays(kb, texts)
-        stages = [_by_prior(exact), _normalized(kb, texts)]
-        merged = merge_stages(stages, len(texts), self.k)
+        alias_index(kb)
+        merged = CandidateArrays(*kb.lookup_normalized(texts, self.k, by_prior=True))
         threshold = self.k if self.fuzzy_below is None else self.fuzzy_below
         short = numpy.flatnonzero(numpy.diff(merged.offsets) < threshold)
         if not len(short):
@@ -198,12 +198,6 @@ def alias_index(kb: InMemoryLookupKB) -> AliasIndex:
     return index
 
 
-def _normalized(kb: InMemoryLookupKB, texts: Sequence[str]) -> CandidateArrays:
-    index = alias_index(kb)
-    offsets, entity_rows, priors, alias_rows = index.gather(index.key_rows(texts))
-    return CandidateArrays(offsets, entity_rows, priors, alias_rows.astype(numpy.int64))
-
-
 def _fuzzy(kb: InMemoryLookupKB, texts: Sequence[str], min_score: float,
            max_keys: int) -> CandidateArrays:
     """Candidates of the similar keys, prior x similarity, best first, one per entity."""
@@ -219,14 +213,6 @@ def _fuzzy(kb: InMemoryLookupKB, texts: Sequence[str], min_score: float,
         alias_rows[order].astype(numpy.int64),
     )
     return merge_stages([spread], len(texts))
-
-
-def _by_prior(arrays: CandidateArrays) -> CandidateArrays:
-    """The same candidates, best prior first within each mention."""
-    mention = _mention_ids(arrays.offsets)
-    order = numpy.lexsort((-arrays.priors, mention))
-    return CandidateArrays(arrays.offsets, arrays.entity_rows[order], arrays.priors[order],
-                           arrays.alias_rows[order])
 
 
 def _spread(arrays: CandidateArrays, mentions: numpy.ndarray, n: int) -> CandidateArrays:

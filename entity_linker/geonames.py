@@ -66,7 +66,7 @@ from .kb_sources import write_kb_directory
 PathLike = Union[str, Path]
 
 # Bump when the builder's output changes, so caches rebuild.
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2  # 2: the KB file holds the alias index
 DEFAULT_VECTOR_LENGTH = 64
 METADATA_FILE = "geonames.npz"
 CACHE_ENV = "ENTITY_LINKER_CACHE"

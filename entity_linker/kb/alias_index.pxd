@@ -28,5 +28,9 @@ cdef class AliasIndex:
     cdef readonly object normalizer
     cdef readonly bint has_fuzzy
     cdef object _source
+    # The normaliser's expansions as ASCII bytes, for the C folding of ASCII texts.
+    cdef dict _ascii_expansions
+    cdef Py_ssize_t _longest_key
+    cdef Py_ssize_t _longest_value
 
     cdef void _sync(self)

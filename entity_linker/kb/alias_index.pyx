@@ -233,34 +233,41 @@ cdef class AliasIndex:
             "table). Rebuild it with kb.copy().build_alias_index() and save the KB again."
         )
 
-    def key_hashes(self, texts) -> numpy.ndarray:
+    def key_hashes(self, texts, exact_hashes=None) -> numpy.ndarray:
         """The hash of each text's normalised form (uint64; 0 for an empty form).
 
         ASCII texts (most mentions) are folded and hashed in C, without a
         Python string per text; others go through the normaliser.
+        exact_hashes (Optional[numpy.ndarray]): A uint64 array to fill with the
+            hash of each text itself (its exact alias hash) in the same pass.
         """
         texts = texts if isinstance(texts, (list, tuple)) else list(texts)
         cdef int64_t n = len(texts), i
         hashes = numpy.empty(n, dtype=numpy.uint64)
         cdef uint64_t[::1] out = hashes
-        expansions = {key.encode("ascii"): value.encode("utf8")
-                      for key, value in self.normalizer.expansions.items() if key.isascii()}
-        cdef Py_ssize_t longest_key = max(map(len, expansions), default=0)
-        cdef Py_ssize_t longest_value = max(map(len, expansions.values()), default=0)
-        cdef Py_ssize_t length, longest = 0
-        for text in texts:
+        cdef uint64_t[::1] exact_out = exact_hashes if exact_hashes is not None else hashes
+        cdef bint with_exact = exact_hashes is not None
+        if with_exact and exact_out.shape[0] != n:
+            raise KBError(f"exact_hashes holds {exact_out.shape[0]} items for {n} texts.")
+        cdef Pool mem = Pool()
+        cdef size_t capacity = 256, needed
+        cdef char* buffer = <char*>mem.alloc(capacity, 1)
+        cdef const char* utf8
+        cdef Py_ssize_t size, length
+        for i in range(n):
+            text = texts[i]
             if not isinstance(text, str):
                 raise KBError(f"Expected str, got {type(text).__name__} {text!r}.")
-            longest = max(longest, len(text))
-        cdef Pool mem = Pool()
-        cdef char* buffer = <char*>mem.alloc(longest * (longest_value + 2) + 1, 1)
-        cdef const char* utf8
-        cdef Py_ssize_t size
-        for i in range(n):
-            utf8 = PyUnicode_AsUTF8AndSize(texts[i], &length)
-            size = _fold_ascii(utf8, length, buffer, expansions, longest_key)
+            utf8 = PyUnicode_AsUTF8AndSize(text, &length)
+            if with_exact:
+                exact_out[i] = hash_utf8(utf8, length)
+            needed = length * (self._longest_value + 2) + 1
+            if needed > capacity:
+                capacity = needed
+                buffer = <char*>mem.realloc(buffer, capacity)
+            size = _fold_ascii(utf8, length, buffer, self._ascii_expansions, self._longest_key)
             if size < 0:  # not ASCII: the full Unicode normalisation
-                out[i] = hash_string(self.normalizer(texts[i]))
+                out[i] = hash_string(self.normalizer(text))
             else:
                 out[i] = hash_utf8(buffer, size)
         return hashes
@@ -425,6 +432,10 @@ def _make_index(arrays, normalizer, fuzzy, n_entities, n_aliases, source):
     cdef AliasIndex index = AliasIndex.__new__(AliasIndex)
     index._arrays = {name: arrays[name] for name, _ in INDEX_SECTIONS}
     index.normalizer = normalizer
+    index._ascii_expansions = {key.encode("ascii"): value.encode("utf8")
+                               for key, value in normalizer.expansions.items() if key.isascii()}
+    index._longest_key = max(map(len, index._ascii_expansions), default=0)
+    index._longest_value = max(map(len, index._ascii_expansions.values()), default=0)
     index.has_fuzzy = fuzzy and len(arrays["gram_offsets"]) > 0
     index._source = source
     index.c.n_entities = n_entities

@@ -46,7 +46,7 @@ from ..errors import (
 from . import format as kb_format
 from .normalize import AliasNormalizer
 
-from .alias_index cimport AliasIndex
+from .alias_index cimport AliasIndex, IndexData
 from .candidate cimport Candidate
 from .hashing cimport hash_string, hash_utf8
 
@@ -1268,6 +1268,57 @@ cdef class InMemoryLookupKB(KnowledgeBase):
         self._index_in_file = False
         return self._index
 
+    def lookup_normalized(self, texts, int64_t limit=-1, bint by_prior=False):
+        """Exact matches, then the matches of each text's normalised form that are
+        not already there, in one nogil pass (the alias index must exist).
+
+        texts (Sequence[str]): Mention texts.
+        limit (int): Keep at most this many candidates per text (-1: all).
+        by_prior (bool): Order the exact matches by prior (default: KB order).
+        RETURNS (Tuple[ndarray, ...]): (offsets int64 [n + 1], entity_rows uint32,
+            priors float32, alias_rows int64), CSR by text.
+        """
+        if self._index is None:
+            raise KBError("This KB has no alias index; call kb.build_alias_index() first.")
+        cdef AliasIndex index = <AliasIndex>self._index
+        texts = texts if isinstance(texts, (list, tuple)) else list(texts)
+        cdef int64_t n = len(texts), i
+        exact_hashes = numpy.empty(n, dtype=numpy.uint64)
+        norm_hashes = index.key_hashes(texts, exact_hashes)
+        cdef const uint64_t[::1] exact_view = exact_hashes
+        cdef const uint64_t[::1] norm_view = norm_hashes
+        alias_rows = numpy.empty(n, dtype=numpy.int64)
+        key_rows = numpy.empty(n, dtype=numpy.int64)
+        bounds = numpy.zeros(n + 1, dtype=numpy.int64)
+        cdef int64_t[::1] alias_view = alias_rows
+        cdef int64_t[::1] key_view = key_rows
+        cdef int64_t[::1] bound_view = bounds
+        cdef int status = 0
+        if n:
+            with nogil:
+                status = _find_both(&self.c, &index.c, &exact_view[0], &norm_view[0], n,
+                                    &alias_view[0], &key_view[0], &bound_view[0])
+        if status < 0:
+            raise _corrupt(self)
+        total = int(bounds[n])
+        entity_rows = numpy.empty(total, dtype=numpy.uint32)
+        priors = numpy.empty(total, dtype=numpy.float32)
+        found_alias_rows = numpy.empty(total, dtype=numpy.int64)
+        offsets = numpy.zeros(n + 1, dtype=numpy.int64)
+        cdef uint32_t[::1] entity_out = entity_rows if total else numpy.zeros(1, numpy.uint32)
+        cdef float[::1] prior_out = priors if total else numpy.zeros(1, numpy.float32)
+        cdef int64_t[::1] alias_out = found_alias_rows if total else numpy.zeros(1, numpy.int64)
+        cdef int64_t[::1] offset_view = offsets
+        if n and total:
+            with nogil:
+                status = _merge_both(&self.c, &index.c, &alias_view[0], &key_view[0], n,
+                                     limit, by_prior, &entity_out[0], &prior_out[0],
+                                     &alias_out[0], &offset_view[0])
+        if status < 0:
+            raise _corrupt(self)
+        used = int(offsets[n])
+        return offsets, entity_rows[:used], priors[:used], found_alias_rows[:used]
+
     @property
     def alias_index(self) -> Optional[AliasIndex]:
         """The normalised/trigram alias index, or None when the KB has none."""
@@ -1462,4 +1513,100 @@ cdef int _gather_candidates(const KBData* kb, const int64_t* alias_rows, int64_t
             entity_rows[out] = kb.candidate_rows[j]
             priors[out] = kb.candidate_priors[j]
             out += 1
+    return 0
+
+
+cdef int _find_both(const KBData* kb, const IndexData* ix, const uint64_t* exact_keys,
+                    const uint64_t* norm_keys, int64_t n, int64_t* alias_rows,
+                    int64_t* key_rows, int64_t* bounds) noexcept nogil:
+    """Alias row and normalised key row of each text, and a running upper bound
+    of their candidates; -1 if a table is corrupt."""
+    cdef int64_t i, row
+    cdef uint64_t start, end
+    bounds[0] = 0
+    for i in range(n):
+        bounds[i + 1] = bounds[i]
+        row = find_row(kb.alias_cells, kb.alias_cells_length, exact_keys[i], kb.n_aliases)
+        if row == CORRUPT:
+            return -1
+        alias_rows[i] = row
+        if row >= 0:
+            if not alias_slots_ok(kb, row):
+                return -1
+            bounds[i + 1] += <int64_t>(kb.alias_ends[row] - kb.alias_starts[row])
+        row = find_row(ix.key_cells, ix.key_cells_length, norm_keys[i], ix.n_keys)
+        if row == CORRUPT:
+            return -1
+        key_rows[i] = row
+        if row >= 0:
+            start = ix.key_offsets[row]
+            end = ix.key_offsets[row + 1]
+            if start > end or end > ix.n_slots:
+                return -1
+            bounds[i + 1] += <int64_t>(end - start)
+    return 0
+
+
+cdef int _merge_both(const KBData* kb, const IndexData* ix, const int64_t* alias_rows,
+                     const int64_t* key_rows, int64_t n, int64_t limit, bint by_prior,
+                     uint32_t* entity_rows, float* priors,
+                     int64_t* found_alias_rows, int64_t* offsets) noexcept nogil:
+    """Exact candidates, then the normalised ones that are not among them, at
+    most limit per text; -1 if a stored row is corrupt.
+
+    A key lists each entity once, so a normalised candidate is checked against
+    the text's exact candidates only (a few: a linear scan beats any table).
+    """
+    cdef int64_t i, out = 0, first, exact_end, j, k, row
+    cdef uint64_t slot
+    cdef uint32_t entity
+    cdef float prior
+    cdef bint duplicate
+    offsets[0] = 0
+    for i in range(n):
+        first = out
+        row = alias_rows[i]
+        if row >= 0:
+            for slot in range(kb.alias_starts[row], kb.alias_ends[row]):
+                entity = kb.candidate_rows[slot]
+                if entity >= kb.n_entities:
+                    return -1
+                entity_rows[out] = entity
+                priors[out] = kb.candidate_priors[slot]
+                found_alias_rows[out] = row
+                out += 1
+            if by_prior:  # insertion sort, stable: a handful of candidates
+                for j in range(first + 1, out):
+                    entity = entity_rows[j]
+                    prior = priors[j]
+                    k = j - 1
+                    while k >= first and priors[k] < prior:
+                        entity_rows[k + 1] = entity_rows[k]
+                        priors[k + 1] = priors[k]
+                        k -= 1
+                    entity_rows[k + 1] = entity
+                    priors[k + 1] = prior
+        if limit >= 0 and out - first > limit:
+            out = first + limit
+        exact_end = out
+        row = key_rows[i]
+        if row >= 0:
+            for slot in range(ix.key_offsets[row], ix.key_offsets[row + 1]):
+                if limit >= 0 and out - first >= limit:
+                    break
+                entity = ix.entity_rows[slot]
+                if entity >= kb.n_entities or ix.alias_rows[slot] >= kb.n_aliases:
+                    return -1
+                duplicate = False
+                for j in range(first, exact_end):
+                    if entity_rows[j] == entity:
+                        duplicate = True
+                        break
+                if duplicate:
+                    continue
+                entity_rows[out] = entity
+                priors[out] = ix.priors[slot]
+                found_alias_rows[out] = ix.alias_rows[slot]
+                out += 1
+        offsets[i + 1] = out
     return 0
