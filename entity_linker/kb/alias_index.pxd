@@ -1,4 +1,4 @@
-from libc.stdint cimport uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint32_t, uint64_t
 from preshed.maps cimport Cell
 
 
@@ -20,6 +20,10 @@ cdef struct IndexData:
     const uint32_t* postings          # [n_postings] key rows, ascending within a gram
     const Cell* gram_cells            # trigram key -> gram row + 1
     uint64_t gram_cells_length
+
+
+cdef int find_keys(const IndexData* ix, const uint64_t* hashes, int64_t n, int64_t* key_rows,
+                   int64_t* offsets) noexcept nogil
 
 
 cdef class AliasIndex:

@@ -276,17 +276,16 @@ cdef class AliasIndex:
         """The key row of each text's normalised form; -1 where there is none."""
         hashes = self.key_hashes(texts)
         cdef const uint64_t[::1] keys = hashes
-        cdef int64_t n = len(hashes), i
+        cdef int64_t n = len(hashes)
         rows = numpy.empty(n, dtype=numpy.int64)
+        offsets = numpy.empty(n + 1, dtype=numpy.int64)
         cdef int64_t[::1] out = rows
-        cdef bint corrupt = False
-        with nogil:
-            for i in range(n):
-                out[i] = find_row(self.c.key_cells, self.c.key_cells_length, keys[i],
-                                  self.c.n_keys)
-                if out[i] == CORRUPT:
-                    corrupt = True
-        if corrupt:
+        cdef int64_t[::1] counts = offsets
+        cdef int status = 0
+        if n:
+            with nogil:
+                status = find_keys(&self.c, &keys[0], n, &out[0], &counts[0])
+        if status < 0:
             raise self._corrupt()
         return rows
 
@@ -455,6 +454,28 @@ cdef const void* _address(array) except NULL:
 
 cdef uint64_t _EMPTY = 0
 cdef uint64_t _COUNT_MASK = 0xFFFFFFFFUL  # the shared-trigram count in a search state word
+
+
+cdef int find_keys(const IndexData* ix, const uint64_t* hashes, int64_t n, int64_t* key_rows,
+                   int64_t* offsets) noexcept nogil:
+    """Key row of each normalised-form hash (-1: none) and the running count of
+    their candidate slots (offsets[n + 1]); -1 if the index is corrupt."""
+    cdef int64_t i, row
+    cdef uint64_t start, end
+    offsets[0] = 0
+    for i in range(n):
+        offsets[i + 1] = offsets[i]
+        row = find_row(ix.key_cells, ix.key_cells_length, hashes[i], ix.n_keys)
+        if row == CORRUPT:
+            return -1
+        key_rows[i] = row
+        if row >= 0:
+            start = ix.key_offsets[row]
+            end = ix.key_offsets[row + 1]
+            if start > end or end > ix.n_slots:
+                return -1
+            offsets[i + 1] += <int64_t>(end - start)
+    return 0
 
 
 cdef Py_ssize_t _fold_ascii(const char* text, Py_ssize_t length, char* out,

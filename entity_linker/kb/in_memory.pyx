@@ -46,7 +46,7 @@ from ..errors import (
 from . import format as kb_format
 from .normalize import AliasNormalizer
 
-from .alias_index cimport AliasIndex, IndexData
+from .alias_index cimport AliasIndex, IndexData, find_keys
 from .candidate cimport Candidate
 from .hashing cimport hash_string, hash_utf8
 
@@ -1289,18 +1289,23 @@ cdef class InMemoryLookupKB(KnowledgeBase):
         cdef const uint64_t[::1] norm_view = norm_hashes
         alias_rows = numpy.empty(n, dtype=numpy.int64)
         key_rows = numpy.empty(n, dtype=numpy.int64)
-        bounds = numpy.zeros(n + 1, dtype=numpy.int64)
+        exact_counts = numpy.zeros(n + 1, dtype=numpy.int64)
+        key_counts = numpy.zeros(n + 1, dtype=numpy.int64)
         cdef int64_t[::1] alias_view = alias_rows
         cdef int64_t[::1] key_view = key_rows
-        cdef int64_t[::1] bound_view = bounds
+        cdef int64_t[::1] exact_count_view = exact_counts
+        cdef int64_t[::1] key_count_view = key_counts
         cdef int status = 0
         if n:
             with nogil:
-                status = _find_both(&self.c, &index.c, &exact_view[0], &norm_view[0], n,
-                                    &alias_view[0], &key_view[0], &bound_view[0])
+                status = _find_aliases(&self.c, &exact_view[0], n, &alias_view[0],
+                                       &exact_count_view[0])
+                if status == 0:
+                    status = find_keys(&index.c, &norm_view[0], n, &key_view[0],
+                                       &key_count_view[0])
         if status < 0:
             raise _corrupt(self)
-        total = int(bounds[n])
+        total = int(exact_counts[n] + key_counts[n])
         entity_rows = numpy.empty(total, dtype=numpy.uint32)
         priors = numpy.empty(total, dtype=numpy.float32)
         found_alias_rows = numpy.empty(total, dtype=numpy.int64)
@@ -1513,37 +1518,6 @@ cdef int _gather_candidates(const KBData* kb, const int64_t* alias_rows, int64_t
             entity_rows[out] = kb.candidate_rows[j]
             priors[out] = kb.candidate_priors[j]
             out += 1
-    return 0
-
-
-cdef int _find_both(const KBData* kb, const IndexData* ix, const uint64_t* exact_keys,
-                    const uint64_t* norm_keys, int64_t n, int64_t* alias_rows,
-                    int64_t* key_rows, int64_t* bounds) noexcept nogil:
-    """Alias row and normalised key row of each text, and a running upper bound
-    of their candidates; -1 if a table is corrupt."""
-    cdef int64_t i, row
-    cdef uint64_t start, end
-    bounds[0] = 0
-    for i in range(n):
-        bounds[i + 1] = bounds[i]
-        row = find_row(kb.alias_cells, kb.alias_cells_length, exact_keys[i], kb.n_aliases)
-        if row == CORRUPT:
-            return -1
-        alias_rows[i] = row
-        if row >= 0:
-            if not alias_slots_ok(kb, row):
-                return -1
-            bounds[i + 1] += <int64_t>(kb.alias_ends[row] - kb.alias_starts[row])
-        row = find_row(ix.key_cells, ix.key_cells_length, norm_keys[i], ix.n_keys)
-        if row == CORRUPT:
-            return -1
-        key_rows[i] = row
-        if row >= 0:
-            start = ix.key_offsets[row]
-            end = ix.key_offsets[row + 1]
-            if start > end or end > ix.n_slots:
-                return -1
-            bounds[i + 1] += <int64_t>(end - start)
     return 0
 
 
