@@ -382,6 +382,12 @@ def _check_index_shapes(views, header: Header, source: str) -> None:
         raise KBFormatError(f"{source}: the alias index is corrupt: {'; '.join(problems)}.")
 
 
+def _decreases(offsets: numpy.ndarray) -> bool:
+    """Whether an unsigned offsets array ever decreases (compared unsigned: a
+    cast to int64 would wrap values >= 2**63 and hide the decrease)."""
+    return bool(numpy.any(offsets[1:] < offsets[:-1]))
+
+
 def _check_table(views, source, kind, n_rows, hashes_name=None):
     """Every row's hash is stored once, in a cell that a lookup reaches."""
     hashes_name = hashes_name or f"{kind}_hashes"
@@ -437,7 +443,7 @@ def validate_buffer(buffer, source: str, deep: bool = True) -> Header:
                 f"{offset + length:,}). The file is corrupt; rebuild or re-copy it."
             )
     for name in ("entity_string_offsets", "alias_string_offsets", "alias_offsets"):
-        if numpy.any(numpy.diff(views[name].astype(numpy.int64)) < 0):
+        if _decreases(views[name]):
             raise KBFormatError(f"{source}: {name} is not monotonic.")
     if header.n_candidates and int(views["candidate_rows"].max()) >= header.n_entities:
         raise KBFormatError(f"{source}: a candidate points past the last entity.")
@@ -487,7 +493,7 @@ def _check_index(views, header: Header, source: str) -> None:
         if len(views[name]) and int(views[name].max()) >= limit:
             raise KBFormatError(f"{source}: {name} points past the end of its table.")
     for name in ("norm_offsets", "gram_offsets"):
-        if numpy.any(numpy.diff(views[name].astype(numpy.int64)) < 0):
+        if _decreases(views[name]):
             raise KBFormatError(f"{source}: {name} is not monotonic.")
     priors = views["norm_priors"]
     if not numpy.all((priors >= 0) & (priors <= 1)):

@@ -542,6 +542,9 @@ DEEP_CORRUPTIONS = {
     "vector-inf": ("vectors", lambda v: numpy.where(numpy.arange(len(v)) == 2, numpy.inf, v)),
     "entity-string-offsets-not-monotonic": ("entity_string_offsets", _non_monotonic),
     "alias-offsets-not-monotonic": ("alias_offsets", _non_monotonic),
+    # Found by the fuzzer: 2**63 wraps to a negative int64 and hid the decrease.
+    "alias-offsets-above-2**63": ("alias_offsets", lambda v: numpy.where(
+        numpy.arange(len(v)) == 1, numpy.uint64(2**63), v)),
     "entity-hash-disagrees-with-table": ("entity_hashes", lambda v: v[::-1]),
     "alias-table-row-out-of-range": ("alias_cells", lambda v: numpy.where(
         (numpy.arange(len(v)) % 2 == 1) & (v > 0), v + 100, v)),
