@@ -829,3 +829,11 @@ def test_invalid_utf8_in_string_section_raises_kb_format_error(nlp, flip_data, s
     kb = InMemoryLookupKB(nlp.vocab, 2).from_bytes(with_section(data, section, values))
     with pytest.raises(KBFormatError):
         read(kb)
+
+
+def test_offsets_that_wrap_around_int64_count_as_decreasing():
+    # The fuzzer's case: as int64 these diffs overflow and all look >= 0.
+    wrapped = numpy.array([0, 2, 3, 2**63, 2**64 - 1, 9], dtype=numpy.uint64)
+    assert numpy.all(numpy.diff(wrapped.astype(numpy.int64)) >= 0)
+    assert kb_format._decreases(wrapped)
+    assert not kb_format._decreases(numpy.array([0, 2, 2, 9], dtype=numpy.uint64))
