@@ -14,6 +14,7 @@ from spacy.vocab import Vocab
 
 from .candidates import get_candidates, get_candidates_batch
 from .generators import (
+    DEFAULT_DISCOUNT,
     CascadeCandidates,
     ExactCandidates,
     FuzzyCandidates,
@@ -47,10 +48,13 @@ def exact_candidates() -> ExactCandidates:
 
 
 @registry.misc("entity_linker.NormalizedCandidates.v1")
-def normalized_candidates(max_candidates: Optional[int] = None) -> NormalizedCandidates:
+def normalized_candidates(
+    max_candidates: Optional[int] = None, discount: float = DEFAULT_DISCOUNT
+) -> NormalizedCandidates:
     """Exact matches, then matches of the normalised mention (case, accents,
-    punctuation, "St." -> "Saint"); at most max_candidates per mention."""
-    return NormalizedCandidates(max_candidates=max_candidates)
+    punctuation, "St." -> "Saint"), their priors times discount where exact
+    matches exist; at most max_candidates per mention."""
+    return NormalizedCandidates(max_candidates=max_candidates, discount=discount)
 
 
 @registry.misc("entity_linker.FuzzyCandidates.v1")
@@ -65,12 +69,16 @@ def fuzzy_candidates(
 
 @registry.misc("entity_linker.CascadeCandidates.v1")
 def cascade_candidates(
-    k: int = 30, min_score: float = 0.7, max_keys: int = 10, fuzzy_below: Optional[int] = 1
+    k: int = 30,
+    min_score: float = 0.7,
+    max_keys: int = 10,
+    fuzzy_below: Optional[int] = 1,
+    discount: float = DEFAULT_DISCOUNT,
 ) -> CascadeCandidates:
     """Exact -> normalised -> fuzzy until k candidates per mention; the fuzzy
     stage runs for mentions with fewer than fuzzy_below candidates."""
     return CascadeCandidates(k=k, min_score=min_score, max_keys=max_keys,
-                             fuzzy_below=fuzzy_below)
+                             fuzzy_below=fuzzy_below, discount=discount)
 
 
 @registry.misc("entity_linker.EmptyKB.v1")

@@ -173,3 +173,16 @@ def test_nel_links_mentions_that_only_normalised_lookup_finds(nlp, kb):
         {"g": {"@misc": "entity_linker.CandidateBatchGenerator.v1"}})["g"]
     doc = nel(nlp.make_doc("x"))
     assert doc.ents == ()
+
+
+def test_normalised_priors_are_discounted_next_to_exact_matches(nlp, kb):
+    # "PARIS" has an exact alias: the other spellings' priors must not out-rank it.
+    [discounted] = NormalizedCandidates()(kb, mentions(nlp, "PARIS"))
+    assert [c.prior_prob for c in discounted] == pytest.approx([1.0, 0.009, 0.001])
+    [kept] = NormalizedCandidates(discount=1.0)(kb, mentions(nlp, "PARIS"))
+    assert [c.prior_prob for c in kept] == pytest.approx([1.0, 0.9, 0.1])
+    # Without an exact match the normalised priors are all there is: kept as they are.
+    [alone] = CascadeCandidates()(kb, mentions(nlp, "paris"))
+    assert [c.prior_prob for c in alone] == pytest.approx([1.0, 0.9, 0.1])
+    with pytest.raises(KBError, match="discount"):
+        NormalizedCandidates(discount=1.5)

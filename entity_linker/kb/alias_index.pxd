@@ -1,5 +1,4 @@
 from libc.stdint cimport int64_t, uint32_t, uint64_t
-from preshed.maps cimport Cell
 
 
 cdef struct IndexData:
@@ -13,13 +12,15 @@ cdef struct IndexData:
     const uint32_t* entity_rows       # [n_slots]
     const float* priors               # [n_slots] max p(entity | alias) over the key's aliases
     const uint32_t* alias_rows        # [n_slots] the alias that gave the prior
-    const Cell* key_cells             # normalised-key hash -> key row + 1
-    uint64_t key_cells_length
+    const uint64_t* key_hashes        # [n_keys] hash of each normalised key
+    const uint32_t* key_slots         # slot table: key row + 1 (tables.pyx)
+    uint64_t key_slots_length
     const uint32_t* key_gram_counts   # [n_keys] distinct trigrams of each key
     const uint64_t* gram_offsets      # [n_grams + 1] CSR into the postings
     const uint32_t* postings          # [n_postings] key rows, ascending within a gram
-    const Cell* gram_cells            # trigram key -> gram row + 1
-    uint64_t gram_cells_length
+    const uint64_t* gram_keys         # [n_grams]
+    const uint32_t* gram_slots        # slot table: gram row + 1
+    uint64_t gram_slots_length
 
 
 cdef int find_keys(const IndexData* ix, const uint64_t* hashes, int64_t n, int64_t* key_rows,

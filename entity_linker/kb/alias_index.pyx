@@ -29,15 +29,15 @@ from cymem.cymem cimport Pool
 from libc.string cimport memcpy
 from libc.math cimport sqrt
 from libc.stdint cimport int64_t, uint32_t, uint64_t, uintptr_t
-from preshed.maps cimport Cell
 
 from ..errors import KBError, KBFormatError
 from .format import INDEX_SECTIONS, read_index_config
 from .hashing import hash_strings
+from .tables import build_slots
 from .normalize import AliasNormalizer
 
 from .hashing cimport hash_string, hash_utf8
-from .structs cimport CORRUPT, find_row
+from .structs cimport CORRUPT, find_slot
 
 # Normalised mentions longer than this get no fuzzy candidates (names are
 # short; a paragraph-long "mention" would cost a scan of most of the index).
@@ -69,37 +69,13 @@ def trigram_keys(strings):
     keys ^= keys >> numpy.uint64(27)
     keys *= _MIX2
     keys ^= keys >> numpy.uint64(31)
-    keys[keys < 2] += numpy.uint64(2)  # 0 and 1 mark empty/deleted hash cells
+    keys[keys < 2] += numpy.uint64(2)  # 0 and 1 are never stored in a hash table
     owners = numpy.asarray(present, dtype=numpy.int64)[local_owner]
     order = numpy.lexsort((keys, owners))
     owners, keys = owners[order], keys[order]
     keep = numpy.ones(len(keys), dtype=bool)
     keep[1:] = (owners[1:] != owners[:-1]) | (keys[1:] != keys[:-1])
     return owners[keep], keys[keep]
-
-
-def build_cells(hashes) -> numpy.ndarray:
-    """An open-addressing table (preshed's Cell layout) mapping hashes[i] -> i + 1.
-
-    Power-of-two length at least twice the number of keys; linear probing from
-    ``key & (length - 1)``, as ``structs.find_row`` reads it.
-    """
-    cdef const uint64_t[::1] keys = numpy.ascontiguousarray(hashes, dtype=numpy.uint64)
-    cdef uint64_t n = keys.shape[0]
-    cdef uint64_t length = 8
-    while length < 2 * n:
-        length *= 2
-    cells = numpy.zeros(2 * length, dtype=numpy.uint64)
-    cdef uint64_t[::1] out = cells
-    cdef uint64_t mask = length - 1, i, slot
-    with nogil:
-        for i in range(n):
-            slot = keys[i] & mask
-            while out[2 * slot] != 0:
-                slot = (slot + 1) & mask
-            out[2 * slot] = keys[i]
-            out[2 * slot + 1] = i + 1
-    return cells
 
 
 cdef class AliasIndex:
@@ -171,7 +147,7 @@ cdef class AliasIndex:
             "norm_entity_rows": slot_entity[order].astype(numpy.uint32),
             "norm_priors": slot_prior[order],
             "norm_alias_rows": slot_alias[order].astype(numpy.uint32),
-            "norm_cells": build_cells(hashes),
+            "norm_slots": build_slots(hashes),
         }
         arrays.update(_trigram_arrays(n_keys, *trigrams) if fuzzy else _no_trigrams())
         return _make_index(arrays, normalizer, fuzzy, n_entities, len(forms), "the alias index")
@@ -195,13 +171,15 @@ cdef class AliasIndex:
         self.c.entity_rows = <const uint32_t*>_address(a["norm_entity_rows"])
         self.c.priors = <const float*>_address(a["norm_priors"])
         self.c.alias_rows = <const uint32_t*>_address(a["norm_alias_rows"])
-        self.c.key_cells = <const Cell*>_address(a["norm_cells"])
-        self.c.key_cells_length = len(a["norm_cells"]) // 2
+        self.c.key_hashes = <const uint64_t*>_address(a["norm_hashes"])
+        self.c.key_slots = <const uint32_t*>_address(a["norm_slots"])
+        self.c.key_slots_length = len(a["norm_slots"])
         self.c.key_gram_counts = <const uint32_t*>_address(a["norm_gram_counts"])
         self.c.gram_offsets = <const uint64_t*>_address(a["gram_offsets"])
         self.c.postings = <const uint32_t*>_address(a["gram_postings"])
-        self.c.gram_cells = <const Cell*>_address(a["gram_cells"])
-        self.c.gram_cells_length = len(a["gram_cells"]) // 2
+        self.c.gram_keys = <const uint64_t*>_address(a["gram_keys"])
+        self.c.gram_slots = <const uint32_t*>_address(a["gram_slots"])
+        self.c.gram_slots_length = len(a["gram_slots"])
 
     def copy(self) -> "AliasIndex":
         """An in-memory copy (e.g. of an index read from a mapped file)."""
@@ -414,12 +392,12 @@ def _trigram_arrays(n_keys, owners, grams) -> dict:
         "gram_keys": unique_grams,
         "gram_offsets": gram_offsets,
         "gram_postings": owners[order].astype(numpy.uint32),
-        "gram_cells": build_cells(unique_grams),
+        "gram_slots": build_slots(unique_grams),
     }
 
 
 _TRIGRAM_SECTIONS = ("norm_gram_counts", "gram_keys", "gram_offsets", "gram_postings",
-                     "gram_cells")
+                     "gram_slots")
 
 
 def _no_trigrams() -> dict:
@@ -465,7 +443,7 @@ cdef int find_keys(const IndexData* ix, const uint64_t* hashes, int64_t n, int64
     offsets[0] = 0
     for i in range(n):
         offsets[i + 1] = offsets[i]
-        row = find_row(ix.key_cells, ix.key_cells_length, hashes[i], ix.n_keys)
+        row = find_slot(ix.key_slots, ix.key_slots_length, hashes[i], ix.key_hashes, ix.n_keys)
         if row == CORRUPT:
             return -1
         key_rows[i] = row
@@ -555,7 +533,8 @@ cdef int64_t _search(const IndexData* ix, const uint64_t* query, int64_t q,
     end_key = _lower_bound(ix.key_gram_counts, first_key, ix.n_keys,
                            <uint64_t>(q / t2 + 1e-9) + 1)
     for i in range(q):
-        row = find_row(ix.gram_cells, ix.gram_cells_length, query[i], ix.n_grams)
+        row = find_slot(ix.gram_slots, ix.gram_slots_length, query[i], ix.gram_keys,
+                        ix.n_grams)
         if row == CORRUPT:
             return -1
         if row < 0:

@@ -38,8 +38,9 @@ MAX_VECTOR_LENGTH = 1 << 16
 # spaCy accepts prior sums up to this (rounding errors).
 PROB_SUM_TOLERANCE = 1.00001
 
-# name, dtype. Order is the order in the file.
-BASE_SECTIONS = (
+# name, dtype. Order is the order in the file. Version 2 stores the hash tables
+# as uint32 slot tables (tables.pyx); version 1 stored preshed-layout cells.
+BASE_SECTIONS_V1 = (
     ("entity_hashes", numpy.dtype("<u8")),
     ("entity_freqs", numpy.dtype("<f4")),
     ("vectors", numpy.dtype("<f4")),
@@ -54,6 +55,10 @@ BASE_SECTIONS = (
     ("entity_cells", numpy.dtype("<u8")),  # (key, row + 1) pairs
     ("alias_cells", numpy.dtype("<u8")),
 )
+BASE_SECTIONS = BASE_SECTIONS_V1[:11] + (
+    ("entity_slots", numpy.dtype("<u4")),  # row + 1 of entity_hashes[row]
+    ("alias_slots", numpy.dtype("<u4")),
+)
 # The alias index (alias_index.pyx): all empty when the KB has none.
 INDEX_SECTIONS = (
     ("index_config", numpy.dtype("u1")),  # JSON settings; empty: no index
@@ -62,19 +67,20 @@ INDEX_SECTIONS = (
     ("norm_entity_rows", numpy.dtype("<u4")),
     ("norm_priors", numpy.dtype("<f4")),
     ("norm_alias_rows", numpy.dtype("<u4")),
-    ("norm_cells", numpy.dtype("<u8")),  # (key hash, key row + 1) pairs
+    ("norm_slots", numpy.dtype("<u4")),  # key row + 1 of norm_hashes[row]
     ("norm_gram_counts", numpy.dtype("<u4")),
     ("gram_keys", numpy.dtype("<u8")),
     ("gram_offsets", numpy.dtype("<u8")),
     ("gram_postings", numpy.dtype("<u4")),
-    ("gram_cells", numpy.dtype("<u8")),  # (trigram key, gram row + 1) pairs
+    ("gram_slots", numpy.dtype("<u4")),  # gram row + 1 of gram_keys[row]
 )
 SECTIONS = BASE_SECTIONS + INDEX_SECTIONS
 SECTION_NAMES = tuple(name for name, _ in SECTIONS)
-VERSION_SECTIONS = {1: BASE_SECTIONS, 2: SECTIONS}
+VERSION_SECTIONS = {1: BASE_SECTIONS_V1, 2: SECTIONS}
 
 # magic, version, endian, file_size, n_entities, n_aliases, n_candidates,
 # vector_length, entity_cells_length, alias_cells_length, n_sections, flags
+# (the two table lengths count cells in version 1, slots in version 2)
 _HEAD = struct.Struct("<8sIIQQQQQQQII")
 # section id, crc32, offset, length, reserved
 _SECTION = struct.Struct("<IIQQQ")
@@ -123,6 +129,8 @@ def _expected_items(name: str, h: Header) -> Union[int, None]:
         "candidate_priors": h.n_candidates,
         "entity_cells": 2 * h.entity_cells_length,
         "alias_cells": 2 * h.alias_cells_length,
+        "entity_slots": h.entity_cells_length,
+        "alias_slots": h.alias_cells_length,
     }.get(name)  # the index sections are checked by _check_index_shapes
 
 
@@ -155,8 +163,8 @@ def write(out: IO[bytes], arrays: Dict[str, numpy.ndarray], vector_length: int) 
         n_aliases,
         n_candidates,
         vector_length,
-        len(arrays["entity_cells"]) // 2,
-        len(arrays["alias_cells"]) // 2,
+        len(arrays["entity_slots"]),
+        len(arrays["alias_slots"]),
         len(SECTIONS),
         0,
     )
@@ -319,15 +327,16 @@ def open_views(buffer, source: str) -> tuple:
     """
     header = read_header(buffer, source)
     views = {}
-    for name, dtype in SECTIONS:
-        if name in header.sections:
-            offset, length, _ = header.sections[name]
-            view = numpy.frombuffer(buffer, dtype=dtype, count=length // dtype.itemsize,
-                                    offset=offset)
-        else:  # a version 1 file: no alias index
-            view = numpy.zeros(0, dtype=dtype)
+    for name, dtype in VERSION_SECTIONS[header.format_version]:
+        offset, length, _ = header.sections[name]
+        view = numpy.frombuffer(buffer, dtype=dtype, count=length // dtype.itemsize,
+                                offset=offset)
         view.flags.writeable = False
         views[name] = view
+    for name, dtype in SECTIONS:  # a version 1 file: no alias index, no slot tables
+        if name not in views:
+            views[name] = numpy.zeros(0, dtype=dtype)
+            views[name].flags.writeable = False
     for offsets, blob in (
         ("entity_string_offsets", "entity_strings"),
         ("alias_string_offsets", "alias_strings"),
@@ -364,12 +373,12 @@ def _check_index_shapes(views, header: Header, source: str) -> None:
         problems.append("norm_offsets must run from 0 to the slot count")
     if len(views["norm_priors"]) != n_slots or len(views["norm_alias_rows"]) != n_slots:
         problems.append("the slot arrays differ in length")
-    for cells, count in (("norm_cells", n_keys), ("gram_cells", n_grams)):
-        length = len(views[cells]) // 2
-        if len(views[cells]) % 2 or (length & (length - 1)) or length <= count:
-            if cells == "gram_cells" and not n_grams and not len(views[cells]):
+    for table, count in (("norm_slots", n_keys), ("gram_slots", n_grams)):
+        length = len(views[table])
+        if (length & (length - 1)) or length <= count:
+            if table == "gram_slots" and not n_grams and not length:
                 continue
-            problems.append(f"{cells} is not a power-of-two table larger than its keys")
+            problems.append(f"{table} is not a power-of-two table larger than its keys")
     if n_grams or len(views["gram_offsets"]) or len(views["norm_gram_counts"]):
         if len(views["norm_gram_counts"]) != n_keys:
             problems.append("norm_gram_counts needs one item per key")
@@ -388,30 +397,36 @@ def _decreases(offsets: numpy.ndarray) -> bool:
     return bool(numpy.any(offsets[1:] < offsets[:-1]))
 
 
-def _check_table(views, source, kind, n_rows, hashes_name=None):
-    """Every row's hash is stored once, in a cell that a lookup reaches."""
-    hashes_name = hashes_name or f"{kind}_hashes"
+def _check_table(views, source, table_name, hashes_name, n_rows):
+    """Every row's hash is stored once, in a cell or slot that a lookup reaches."""
     hashes = views[hashes_name]
     if n_rows and (int(hashes.min()) < 2 or len(numpy.unique(hashes)) != n_rows):
         raise KBFormatError(f"{source}: {hashes_name} holds a reserved (0, 1) or repeated hash.")
-    cells = views[f"{kind}_cells"].reshape(-1, 2)
-    used = numpy.flatnonzero(cells[:, 0] != 0)
-    values = cells[used, 1]
+    table = views[table_name]
+    if table.dtype.itemsize == 8:  # version 1: (key, row + 1) cells
+        table = table.reshape(-1, 2)
+        occupied = table[:, 0] != 0
+        values = table[occupied, 1]
+    else:  # slots: row + 1, the key is hashes[row]
+        occupied = table != 0
+        values = table[occupied].astype(numpy.uint64)
+    used = numpy.flatnonzero(occupied)
     if len(used) != n_rows or (n_rows and (values.min() < 1 or values.max() > n_rows)):
-        raise KBFormatError(f"{source}: the {kind} hash table does not map every row once.")
+        raise KBFormatError(f"{source}: the {table_name} table does not map every row once.")
     if not n_rows:
         return
-    if not numpy.array_equal(hashes[(values - 1).astype(numpy.int64)], cells[used, 0]):
-        raise KBFormatError(f"{source}: the {kind} hash table disagrees with {hashes_name}.")
+    keys = hashes[(values - 1).astype(numpy.int64)]
+    if table.ndim == 2 and not numpy.array_equal(keys, table[occupied, 0]):
+        raise KBFormatError(f"{source}: the {table_name} table disagrees with {hashes_name}.")
     if len(numpy.unique(values)) != n_rows:
-        raise KBFormatError(f"{source}: the {kind} hash table maps two keys to one row.")
-    # Linear probing finds a key only if no empty cell lies between its home cell and it.
-    length = len(cells)
-    empty = numpy.concatenate([[0], numpy.cumsum(numpy.tile(cells[:, 0] == 0, 2))])
-    home = (cells[used, 0] & numpy.uint64(length - 1)).astype(numpy.int64)
+        raise KBFormatError(f"{source}: the {table_name} table maps two keys to one row.")
+    # Linear probing finds a key only if no empty slot lies between its home slot and it.
+    length = len(occupied)
+    empty = numpy.concatenate([[0], numpy.cumsum(numpy.tile(~occupied, 2))])
+    home = (keys & numpy.uint64(length - 1)).astype(numpy.int64)
     position = numpy.where(used >= home, used, used + length)
     if numpy.any(empty[position] - empty[home] != 0):
-        raise KBFormatError(f"{source}: a key of the {kind} hash table is off its probe path.")
+        raise KBFormatError(f"{source}: a key of the {table_name} table is off its probe path.")
 
 
 def _check_strings(views, source, kind, n_rows):
@@ -458,8 +473,9 @@ def validate_buffer(buffer, source: str, deep: bool = True) -> Header:
         raise KBFormatError(f"{source}: an entity vector holds NaN or inf.")
     if not numpy.all(numpy.isfinite(views["entity_freqs"])):
         raise KBFormatError(f"{source}: an entity frequency is NaN or inf.")
-    _check_table(views, source, "entity", header.n_entities)
-    _check_table(views, source, "alias", header.n_aliases)
+    tables = "slots" if header.format_version >= 2 else "cells"
+    _check_table(views, source, f"entity_{tables}", "entity_hashes", header.n_entities)
+    _check_table(views, source, f"alias_{tables}", "alias_hashes", header.n_aliases)
     _check_strings(views, source, "entity", header.n_entities)
     _check_strings(views, source, "alias", header.n_aliases)
     if header.has_alias_index:
@@ -500,9 +516,9 @@ def _check_index(views, header: Header, source: str) -> None:
         raise KBFormatError(f"{source}: an alias index prior is outside [0, 1] or NaN.")
     if len(views["norm_gram_counts"]) and int(views["norm_gram_counts"].min()) < 1:
         raise KBFormatError(f"{source}: a normalised alias has no trigrams.")
-    _check_table(views, source, "norm", n_keys)
+    _check_table(views, source, "norm_slots", "norm_hashes", n_keys)
     if len(views["gram_keys"]):
-        _check_table(views, source, "gram", len(views["gram_keys"]), "gram_keys")
+        _check_table(views, source, "gram_slots", "gram_keys", len(views["gram_keys"]))
 
 
 def validate(path: Union[str, Path], deep: bool = True) -> Header:

@@ -24,8 +24,10 @@ cdef class InMemoryLookupKB(KnowledgeBase):
     cdef object _alias_strings
     cdef object _candidate_rows
     cdef object _candidate_priors
-    cdef object _entity_cells
-    cdef object _alias_cells
+    # The hash tables of a mapped file: slot tables (uint32, version 2) or
+    # preshed-layout cells (uint64 pairs, version 1); None while writable.
+    cdef object _entity_table
+    cdef object _alias_table
     cdef uint64_t _n_entity_bytes
     cdef uint64_t _n_alias_bytes
     cdef uint64_t _n_dead_slots

@@ -45,6 +45,7 @@ from ..errors import (
 )
 from . import format as kb_format
 from .normalize import AliasNormalizer
+from .tables import build_slots
 
 from .alias_index cimport AliasIndex, IndexData, find_keys
 from .candidate cimport Candidate
@@ -52,7 +53,7 @@ from .hashing cimport hash_string, hash_utf8
 
 from .hashing import hash_strings
 from .kb cimport KnowledgeBase
-from .structs cimport CORRUPT, NOT_FOUND, KBData, alias_slots_ok, find_row
+from .structs cimport CORRUPT, NOT_FOUND, KBData, alias_row_of, alias_slots_ok, entity_row_of
 
 cnp.import_array()
 
@@ -146,8 +147,8 @@ cdef class InMemoryLookupKB(KnowledgeBase):
         self._alias_strings = numpy.zeros(0, dtype=numpy.uint8)
         self._candidate_rows = numpy.zeros(0, dtype=numpy.uint32)
         self._candidate_priors = numpy.zeros(0, dtype=numpy.float32)
-        self._entity_cells = None
-        self._alias_cells = None
+        self._entity_table = None
+        self._alias_table = None
         self._n_entity_bytes = 0
         self._n_alias_bytes = 0
         self._n_dead_slots = 0
@@ -172,27 +173,31 @@ cdef class InMemoryLookupKB(KnowledgeBase):
         self.c.alias_ends = <const uint64_t*>_ptr(self._alias_ends)
         self.c.candidate_rows = <const uint32_t*>_ptr(self._candidate_rows)
         self.c.candidate_priors = <const float*>_ptr(self._candidate_priors)
+        self.c.use_slots = False
+        self.c.entity_slots_length = 0
+        self.c.alias_slots_length = 0
         if self._entity_map is not None:
-            self.c.entity_cells = self._entity_map.c_map.cells
-            self.c.entity_cells_length = self._entity_map.c_map.length
-            self.c.alias_cells = self._alias_map.c_map.cells
-            self.c.alias_cells_length = self._alias_map.c_map.length
-        else:
-            self.c.entity_cells = <const Cell*>_ptr(self._entity_cells)
-            self.c.entity_cells_length = len(self._entity_cells) // 2
-            self.c.alias_cells = <const Cell*>_ptr(self._alias_cells)
-            self.c.alias_cells_length = len(self._alias_cells) // 2
+            self._sync_maps()
+        elif self._entity_table.dtype.itemsize == 4:  # slot tables (version 2)
+            self.c.use_slots = True
+            self.c.entity_slots = <const uint32_t*>_ptr(self._entity_table)
+            self.c.entity_slots_length = len(self._entity_table)
+            self.c.alias_slots = <const uint32_t*>_ptr(self._alias_table)
+            self.c.alias_slots_length = len(self._alias_table)
+        else:  # preshed-layout cells (version 1)
+            self.c.entity_cells = <const Cell*>_ptr(self._entity_table)
+            self.c.entity_cells_length = len(self._entity_table) // 2
+            self.c.alias_cells = <const Cell*>_ptr(self._alias_table)
+            self.c.alias_cells_length = len(self._alias_table) // 2
 
     cdef int64_t _entity_row(self, uint64_t entity_hash) except -2:
-        row = find_row(self.c.entity_cells, self.c.entity_cells_length, entity_hash,
-                       self.c.n_entities)
+        row = entity_row_of(&self.c, entity_hash)
         if row == CORRUPT:
             raise _corrupt(self)
         return row
 
     cdef int64_t _alias_row(self, uint64_t alias_hash) except -2:
-        row = find_row(self.c.alias_cells, self.c.alias_cells_length, alias_hash,
-                       self.c.n_aliases)
+        row = alias_row_of(&self.c, alias_hash)
         if row == CORRUPT:
             raise _corrupt(self)
         return row
@@ -1015,8 +1020,7 @@ cdef class InMemoryLookupKB(KnowledgeBase):
         cdef bint corrupt = False
         with nogil:
             for i in range(n):
-                out[i] = find_row(self.c.entity_cells, self.c.entity_cells_length, keys[i],
-                                  self.c.n_entities)
+                out[i] = entity_row_of(&self.c, keys[i])
                 if out[i] == CORRUPT:
                     corrupt = True
         if corrupt:
@@ -1083,10 +1087,17 @@ cdef class InMemoryLookupKB(KnowledgeBase):
             "alias_strings": self._alias_strings[: self._n_alias_bytes],
             "candidate_rows": self._candidate_rows[index],
             "candidate_priors": self._candidate_priors[index],
-            "entity_cells": _cells_array(self._entity_map, self._entity_cells),
-            "alias_cells": _cells_array(self._alias_map, self._alias_cells),
+            "entity_slots": build_slots(self._entity_hashes[:n_e]),
+            "alias_slots": build_slots(self._alias_hashes[:n_a]),
             **self._index_arrays(),
         }
+
+    def _mapped_tables(self):
+        """The slot tables of a mapped file (built from the hashes for version 1)."""
+        if self._entity_table.dtype.itemsize == 4:
+            return {"entity_slots": self._entity_table, "alias_slots": self._alias_table}
+        return {"entity_slots": build_slots(self._entity_hashes),
+                "alias_slots": build_slots(self._alias_hashes)}
 
     def _index_arrays(self):
         return self._index.arrays() if self._index is not None else {}
@@ -1122,8 +1133,7 @@ cdef class InMemoryLookupKB(KnowledgeBase):
             "alias_strings": self._alias_strings,
             "candidate_rows": rows,
             "candidate_priors": self._candidate_priors,
-            "entity_cells": self._entity_cells,
-            "alias_cells": self._alias_cells,
+            **self._mapped_tables(),
             **self._index_arrays(),
         }
 
@@ -1201,8 +1211,9 @@ cdef class InMemoryLookupKB(KnowledgeBase):
         self._alias_strings = views["alias_strings"]
         self._candidate_rows = views["candidate_rows"]
         self._candidate_priors = views["candidate_priors"]
-        self._entity_cells = views["entity_cells"]
-        self._alias_cells = views["alias_cells"]
+        slots = header.format_version >= 2
+        self._entity_table = views["entity_slots" if slots else "entity_cells"]
+        self._alias_table = views["alias_slots" if slots else "alias_cells"]
         self._n_entity_bytes = len(views["entity_strings"])
         self._n_alias_bytes = len(views["alias_strings"])
         self._n_dead_slots = 0
@@ -1268,13 +1279,17 @@ cdef class InMemoryLookupKB(KnowledgeBase):
         self._index_in_file = False
         return self._index
 
-    def lookup_normalized(self, texts, int64_t limit=-1, bint by_prior=False):
+    def lookup_normalized(self, texts, int64_t limit=-1, bint by_prior=False,
+                          float discount=1.0):
         """Exact matches, then the matches of each text's normalised form that are
         not already there, in one nogil pass (the alias index must exist).
 
         texts (Sequence[str]): Mention texts.
         limit (int): Keep at most this many candidates per text (-1: all).
         by_prior (bool): Order the exact matches by prior (default: KB order).
+        discount (float): Multiply the priors of normalised matches by this when
+            the text also has exact matches (their priors come from other
+            spellings, e.g. "Califórnia" for "California").
         RETURNS (Tuple[ndarray, ...]): (offsets int64 [n + 1], entity_rows uint32,
             priors float32, alias_rows int64), CSR by text.
         """
@@ -1317,7 +1332,7 @@ cdef class InMemoryLookupKB(KnowledgeBase):
         if n and total:
             with nogil:
                 status = _merge_both(&self.c, &index.c, &alias_view[0], &key_view[0], n,
-                                     limit, by_prior, &entity_out[0], &prior_out[0],
+                                     limit, by_prior, discount, &entity_out[0], &prior_out[0],
                                      &alias_out[0], &offset_view[0])
         if status < 0:
             raise _corrupt(self)
@@ -1464,20 +1479,6 @@ def _encode_strings(strings, what: str):
     return hashes, (lengths, blob)
 
 
-def _cells_array(PreshMap table, mapped_cells):
-    """The cells of a hash table as a flat uint64 array of (key, row + 1) pairs."""
-    if table is None:
-        return mapped_cells
-    cdef uint64_t length = table.c_map.length
-    cells = numpy.empty(2 * length, dtype=numpy.uint64)
-    cdef uint64_t[::1] out = cells
-    cdef uint64_t i
-    for i in range(length):
-        out[2 * i] = table.c_map.cells[i].key
-        out[2 * i + 1] = <uint64_t><uintptr_t>table.c_map.cells[i].value
-    return cells
-
-
 def _hash_strings(strings, hashes):
     """Fill the uint64 array ``hashes`` with the spaCy hash of each string."""
     hashes[:] = hash_strings(strings)
@@ -1489,7 +1490,7 @@ cdef int _find_aliases(const KBData* kb, const uint64_t* keys, int64_t n,
     cdef int64_t i, row
     offsets[0] = 0
     for i in range(n):
-        row = find_row(kb.alias_cells, kb.alias_cells_length, keys[i], kb.n_aliases)
+        row = alias_row_of(kb, keys[i])
         if row == CORRUPT:
             return -1
         alias_rows[i] = row
@@ -1523,7 +1524,7 @@ cdef int _gather_candidates(const KBData* kb, const int64_t* alias_rows, int64_t
 
 cdef int _merge_both(const KBData* kb, const IndexData* ix, const int64_t* alias_rows,
                      const int64_t* key_rows, int64_t n, int64_t limit, bint by_prior,
-                     uint32_t* entity_rows, float* priors,
+                     float discount, uint32_t* entity_rows, float* priors,
                      int64_t* found_alias_rows, int64_t* offsets) noexcept nogil:
     """Exact candidates, then the normalised ones that are not among them, at
     most limit per text; -1 if a stored row is corrupt.
@@ -1534,7 +1535,7 @@ cdef int _merge_both(const KBData* kb, const IndexData* ix, const int64_t* alias
     cdef int64_t i, out = 0, first, exact_end, j, k, row
     cdef uint64_t slot
     cdef uint32_t entity
-    cdef float prior
+    cdef float prior, weight
     cdef bint duplicate
     offsets[0] = 0
     for i in range(n):
@@ -1563,6 +1564,7 @@ cdef int _merge_both(const KBData* kb, const IndexData* ix, const int64_t* alias
         if limit >= 0 and out - first > limit:
             out = first + limit
         exact_end = out
+        weight = discount if exact_end > first else 1.0
         row = key_rows[i]
         if row >= 0:
             for slot in range(ix.key_offsets[row], ix.key_offsets[row + 1]):
@@ -1579,7 +1581,7 @@ cdef int _merge_both(const KBData* kb, const IndexData* ix, const int64_t* alias
                 if duplicate:
                     continue
                 entity_rows[out] = entity
-                priors[out] = ix.priors[slot]
+                priors[out] = ix.priors[slot] * weight
                 found_alias_rows[out] = ix.alias_rows[slot]
                 out += 1
         offsets[i + 1] = out

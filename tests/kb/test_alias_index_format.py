@@ -82,7 +82,8 @@ def with_index_config(data, config):
 def to_version1(data):
     """The version 1 image of a version 2 image without index: a 512-byte header
     (13 table entries at 80, header CRC-32 at 508), the 13 base sections
-    re-packed at 64-aligned offsets from 512."""
+    re-packed at 64-aligned offsets from 512, the slot tables turned into
+    version 1's (key, row + 1) cells."""
     header = kb_format.read_header(data, "test")
     assert not header.has_alias_index
     fields = list(kb_format._HEAD.unpack_from(data))
@@ -90,13 +91,25 @@ def to_version1(data):
     fields[10] = 13  # n_sections
     out = bytearray(512)
     position = 512
-    for index, (name, _) in enumerate(kb_format.BASE_SECTIONS):
-        offset, length, crc = header.sections[name]
+    _, views = kb_format.open_views(data, "test")
+    for index, (name, _) in enumerate(kb_format.BASE_SECTIONS_V1):
+        if name.endswith("_cells"):  # version 1 tables: (key, row + 1) cells, same slots
+            kind = name[: -len("_cells")]
+            slots = views[f"{kind}_slots"].astype(numpy.uint64)
+            cells = numpy.zeros((len(slots), 2), dtype="<u8")
+            used = slots > 0
+            cells[used, 0] = views[f"{kind}_hashes"][(slots[used] - 1).astype(numpy.int64)]
+            cells[used, 1] = slots[used]
+            blob = cells.tobytes()
+        else:
+            offset, length, _ = header.sections[name]
+            blob = bytes(data[offset : offset + length])
         position = (position + 63) // 64 * 64
-        kb_format._SECTION.pack_into(out, 80 + 32 * index, index, crc, position, length, 0)
+        kb_format._SECTION.pack_into(out, 80 + 32 * index, index, zlib.crc32(blob), position,
+                                     len(blob), 0)
         out.extend(bytes(position - len(out)))
-        out.extend(data[offset : offset + length])
-        position += length
+        out.extend(blob)
+        position += len(blob)
     fields[3] = len(out)  # file_size
     kb_format._HEAD.pack_into(out, 0, *fields)
     struct.pack_into("<I", out, 508, zlib.crc32(bytes(out[:508])))
@@ -244,7 +257,7 @@ def test_version_1_file_is_read_and_has_no_index(vocab, tmp_path):
     assert len(v1_data) < len(v2_data)
     header = kb_format.validate_buffer(v1_data, "v1", deep=True)
     assert header.format_version == 1 and not header.has_alias_index
-    assert set(header.sections) == {name for name, _ in kb_format.BASE_SECTIONS}
+    assert set(header.sections) == {name for name, _ in kb_format.BASE_SECTIONS_V1}
     (tmp_path / "kb").mkdir()
     (tmp_path / "kb" / "kb.bin").write_bytes(v1_data)
     for loaded in (load(vocab, v1_data), InMemoryLookupKB(vocab, 1).from_disk(tmp_path / "kb")):
@@ -325,9 +338,8 @@ def _n_keys(values, data):
 
 def _cell_values_out_of_range(name):
     def corrupt(data):
-        cells = section_values(data, name)
-        cells[1::2] = numpy.where(cells[1::2] > 0, cells[1::2] + 50, 0)
-        return with_section(data, name, cells)
+        slots = section_values(data, name)
+        return with_section(data, name, numpy.where(slots > 0, slots + 50, 0))
     return corrupt
 
 
@@ -342,7 +354,8 @@ def _non_monotonic(name):
 
 # section -> (corruption that deep validation must catch, a read it must make fail or None)
 INDEX_CORRUPTIONS = {
-    "norm_hashes": (_bump_first("norm_hashes", lambda v, d: v[0] ^ 1 << 40), None),
+    # A slot table stores no keys, so a changed hash is caught when it repeats another.
+    "norm_hashes": (_bump_first("norm_hashes", lambda v, d: v[1]), None),
     "norm_offsets": (_non_monotonic("norm_offsets"), None),
     "norm_entity_rows": (
         lambda data: with_section(data, "norm_entity_rows", numpy.full_like(
@@ -353,13 +366,13 @@ INDEX_CORRUPTIONS = {
         lambda data: with_section(data, "norm_alias_rows", numpy.full_like(
             section_values(data, "norm_alias_rows"), _n_aliases(None, data))),
         lambda kb: kb.alias_index.gather(kb.alias_index.key_rows(["st louis"]))),
-    "norm_cells": (_cell_values_out_of_range("norm_cells"),
+    "norm_slots": (_cell_values_out_of_range("norm_slots"),
                    lambda kb: kb.alias_index.key_rows(["st louis"])),
     "norm_gram_counts": (_bump_first("norm_gram_counts", lambda v, d: 0), None),
-    "gram_keys": (_bump_first("gram_keys", lambda v, d: v[0] ^ 1 << 40), None),
+    "gram_keys": (_bump_first("gram_keys", lambda v, d: v[1]), None),
     "gram_offsets": (_non_monotonic("gram_offsets"), None),
     "gram_postings": (_bump_first("gram_postings", _n_keys), None),
-    "gram_cells": (_cell_values_out_of_range("gram_cells"),
+    "gram_slots": (_cell_values_out_of_range("gram_slots"),
                    lambda kb: kb.alias_index.search(["st louis"], 0.5, 5)),
 }
 

@@ -546,8 +546,8 @@ DEEP_CORRUPTIONS = {
     "alias-offsets-above-2**63": ("alias_offsets", lambda v: numpy.where(
         numpy.arange(len(v)) == 1, numpy.uint64(2**63), v)),
     "entity-hash-disagrees-with-table": ("entity_hashes", lambda v: v[::-1]),
-    "alias-table-row-out-of-range": ("alias_cells", lambda v: numpy.where(
-        (numpy.arange(len(v)) % 2 == 1) & (v > 0), v + 100, v)),
+    "alias-table-row-out-of-range": ("alias_slots", lambda v: numpy.where(
+        v > 0, v + 100, v)),
 }
 
 
@@ -597,7 +597,7 @@ def test_truncated_file_on_disk_raises_kb_format_error(small_kb_dir, vocab):
     path = small_kb_dir / "kb.bin"
     data = path.read_bytes()
     header = kb_format.read_header(data, "test")
-    for cut in (kb_format.HEADER_SIZE, header.sections["alias_cells"][0]):
+    for cut in (kb_format.HEADER_SIZE, header.sections["alias_slots"][0]):
         path.write_bytes(data[:cut])
         with pytest.raises(KBFormatError, match="truncated"):
             InMemoryLookupKB(vocab, 3).from_disk(small_kb_dir)
@@ -769,15 +769,13 @@ def _corrupt_candidate_row(data):
 
 
 def _corrupt_entity_table(data):
-    cells = section_values(data, "entity_cells")
-    cells[1::2] = numpy.where(cells[1::2] > 0, cells[1::2] + 50, 0)
-    return with_section(data, "entity_cells", cells)
+    slots = section_values(data, "entity_slots")
+    return with_section(data, "entity_slots", numpy.where(slots > 0, slots + 50, 0))
 
 
 def _corrupt_alias_table(data):
-    cells = section_values(data, "alias_cells")
-    cells[1::2] = numpy.where(cells[1::2] > 0, cells[1::2] + 50, 0)
-    return with_section(data, "alias_cells", cells)
+    slots = section_values(data, "alias_slots")
+    return with_section(data, "alias_slots", numpy.where(slots > 0, slots + 50, 0))
 
 
 def _corrupt_alias_offsets(data):
