@@ -17,7 +17,7 @@ import sys
 import tempfile
 import zlib
 from pathlib import Path
-from typing import IO, Callable, Dict, NamedTuple, Union
+from typing import IO, Callable, Dict, NamedTuple, Optional, Union
 
 import numpy
 
@@ -75,6 +75,11 @@ INDEX_SECTIONS = (
     ("gram_slots", numpy.dtype("<u4")),  # gram row + 1 of gram_keys[row]
 )
 SECTIONS = BASE_SECTIONS + INDEX_SECTIONS
+# Header flag (version 2): the two string offsets sections are uint32, not
+# uint64. Set whenever both string tables are under 4 GiB, which saves 4 bytes
+# per entity and alias.
+FLAG_NARROW_STRING_OFFSETS = 1
+_STRING_OFFSETS = ("entity_string_offsets", "alias_string_offsets")
 SECTION_NAMES = tuple(name for name, _ in SECTIONS)
 VERSION_SECTIONS = {1: BASE_SECTIONS_V1, 2: SECTIONS}
 
@@ -101,12 +106,20 @@ class Header(NamedTuple):
     entity_cells_length: int
     alias_cells_length: int
     sections: Dict[str, tuple]  # name -> (offset, length, crc32)
+    flags: int = 0
 
     @property
     def has_alias_index(self) -> bool:
         """Whether the file holds the normalised/trigram alias index."""
         section = self.sections.get("index_config")
         return section is not None and section[1] > 0
+
+
+def section_dtype(name: str, dtype: numpy.dtype, flags: int) -> numpy.dtype:
+    """The dtype a section has in a file with these header flags."""
+    if name in _STRING_OFFSETS and flags & FLAG_NARROW_STRING_OFFSETS:
+        return numpy.dtype("<u4")
+    return dtype
 
 
 def _align(offset: int) -> int:
@@ -134,20 +147,29 @@ def _expected_items(name: str, h: Header) -> Union[int, None]:
     }.get(name)  # the index sections are checked by _check_index_shapes
 
 
-def write(out: IO[bytes], arrays: Dict[str, numpy.ndarray], vector_length: int) -> int:
+def write(out: IO[bytes], arrays: Dict[str, numpy.ndarray], vector_length: int,
+          narrow_strings: Optional[bool] = None) -> int:
     """Write a KB file to a binary file object; return the number of bytes written.
 
     arrays (Dict[str, numpy.ndarray]): one C-contiguous array per section name,
         already compact and of the section's dtype.
+    narrow_strings (Optional[bool]): Store the string offsets as uint32 (None:
+        whenever both string tables are under 4 GiB).
     """
     n_entities = len(arrays["entity_hashes"])
     n_aliases = len(arrays["alias_hashes"])
     n_candidates = len(arrays["candidate_rows"])
+    fits = max(len(arrays["entity_strings"]), len(arrays["alias_strings"])) < 2**32
+    if narrow_strings and not fits:
+        raise ValueError("A string table over 4 GiB needs uint64 string offsets.")
+    narrow = fits if narrow_strings is None else narrow_strings
+    flags = FLAG_NARROW_STRING_OFFSETS if narrow else 0
     blobs = []
     offset = HEADER_SIZE
     table = []
     for index, (name, dtype) in enumerate(SECTIONS):
-        array = numpy.ascontiguousarray(arrays.get(name, ()), dtype=dtype)
+        array = numpy.ascontiguousarray(arrays.get(name, ()),
+                                        dtype=section_dtype(name, dtype, flags))
         data = memoryview(array.reshape(-1)).cast("B") if array.size else memoryview(b"")
         offset = _align(offset)
         table.append(_SECTION.pack(index, zlib.crc32(data), offset, data.nbytes, 0))
@@ -166,7 +188,7 @@ def write(out: IO[bytes], arrays: Dict[str, numpy.ndarray], vector_length: int) 
         len(arrays["entity_slots"]),
         len(arrays["alias_slots"]),
         len(SECTIONS),
-        0,
+        flags,
     )
     header = bytearray(HEADER_SIZE)
     header[: _HEAD.size] = head
@@ -233,7 +255,7 @@ def read_header(buffer, source: str) -> Header:
         )
     raw = bytes(buffer[:MIN_HEADER_SIZE])
     (magic, version, endian, file_size, n_entities, n_aliases, n_candidates, vector_length,
-     entity_cells_length, alias_cells_length, n_sections, _flags) = _HEAD.unpack_from(raw)
+     entity_cells_length, alias_cells_length, n_sections, flags) = _HEAD.unpack_from(raw)
     if magic != MAGIC:
         raise KBFormatError(
             f"{source} is not an entity_linker KB file (magic bytes {magic!r}, "
@@ -269,6 +291,8 @@ def read_header(buffer, source: str) -> Header:
             f"{source} is truncated or padded: the header says {file_size:,} bytes, "
             f"found {size:,}. Was the file fully written?"
         )
+    if flags & ~(FLAG_NARROW_STRING_OFFSETS if version >= 2 else 0):
+        raise KBFormatError(f"{source} has unknown header flags {flags:#x}; the header is corrupt.")
     layout = VERSION_SECTIONS[version]
     if n_sections != len(layout):
         raise KBFormatError(
@@ -292,7 +316,7 @@ def read_header(buffer, source: str) -> Header:
         previous_end = offset + length
     header = Header(
         version, file_size, n_entities, n_aliases, n_candidates, vector_length,
-        entity_cells_length, alias_cells_length, sections,
+        entity_cells_length, alias_cells_length, sections, flags,
     )
     for cells, count, name in (
         (entity_cells_length, n_entities, "entity"),
@@ -304,6 +328,7 @@ def read_header(buffer, source: str) -> Header:
                 "it needs a power of two larger than the row count."
             )
     for name, dtype in layout:
+        dtype = section_dtype(name, dtype, flags)
         items = _expected_items(name, header)
         length = sections[name][1]
         if length % dtype.itemsize:
@@ -328,6 +353,7 @@ def open_views(buffer, source: str) -> tuple:
     header = read_header(buffer, source)
     views = {}
     for name, dtype in VERSION_SECTIONS[header.format_version]:
+        dtype = section_dtype(name, dtype, header.flags)
         offset, length, _ = header.sections[name]
         view = numpy.frombuffer(buffer, dtype=dtype, count=length // dtype.itemsize,
                                 offset=offset)

@@ -83,12 +83,13 @@ def to_version1(data):
     """The version 1 image of a version 2 image without index: a 512-byte header
     (13 table entries at 80, header CRC-32 at 508), the 13 base sections
     re-packed at 64-aligned offsets from 512, the slot tables turned into
-    version 1's (key, row + 1) cells."""
+    version 1's (key, row + 1) cells and the string offsets widened to uint64."""
     header = kb_format.read_header(data, "test")
     assert not header.has_alias_index
     fields = list(kb_format._HEAD.unpack_from(data))
     fields[1] = 1  # format_version
     fields[10] = 13  # n_sections
+    fields[11] = 0  # flags: version 1 has uint64 string offsets
     out = bytearray(512)
     position = 512
     _, views = kb_format.open_views(data, "test")
@@ -101,6 +102,8 @@ def to_version1(data):
             cells[used, 0] = views[f"{kind}_hashes"][(slots[used] - 1).astype(numpy.int64)]
             cells[used, 1] = slots[used]
             blob = cells.tobytes()
+        elif name.endswith("_string_offsets"):
+            blob = views[name].astype("<u8").tobytes()
         else:
             offset, length, _ = header.sections[name]
             blob = bytes(data[offset : offset + length])

@@ -2,6 +2,7 @@
 read-only mapped KBs, validation, truncation and corruption."""
 
 import gc
+import io
 import os
 import struct
 import warnings
@@ -63,7 +64,7 @@ def with_section(data, name, values, fix_crc=True):
     """data with section `name` overwritten by `values` (same size), checksums kept valid."""
     header = kb_format.read_header(data, "test")
     offset, length, _ = header.sections[name]
-    dtype = dict(kb_format.SECTIONS)[name]
+    dtype = kb_format.section_dtype(name, dict(kb_format.SECTIONS)[name], header.flags)
     raw = numpy.asarray(values, dtype=dtype).tobytes()
     assert len(raw) == length
     out = bytearray(data)
@@ -82,7 +83,7 @@ def with_section(data, name, values, fix_crc=True):
 def section_values(data, name):
     header = kb_format.read_header(data, "test")
     offset, length, _ = header.sections[name]
-    dtype = dict(kb_format.SECTIONS)[name]
+    dtype = kb_format.section_dtype(name, dict(kb_format.SECTIONS)[name], header.flags)
     return numpy.frombuffer(data, dtype=dtype, count=length // dtype.itemsize,
                             offset=offset).copy()
 
@@ -835,3 +836,29 @@ def test_offsets_that_wrap_around_int64_count_as_decreasing():
     assert numpy.all(numpy.diff(wrapped.astype(numpy.int64)) >= 0)
     assert kb_format._decreases(wrapped)
     assert not kb_format._decreases(numpy.array([0, 2, 2, 9], dtype=numpy.uint64))
+
+
+def test_string_offsets_are_narrow_when_they_fit_and_wide_files_read_the_same(small_kb, vocab):
+    narrow = small_kb.to_bytes()
+    assert kb_format.read_header(narrow, "test").flags == kb_format.FLAG_NARROW_STRING_OFFSETS
+    out = io.BytesIO()
+    kb_format.write(out, small_kb._compact_arrays(), small_kb.entity_vector_length,
+                    narrow_strings=False)
+    wide = out.getvalue()
+    wide_header = kb_format.read_header(wide, "test")
+    assert wide_header.flags == 0
+    narrow_header = kb_format.read_header(narrow, "test")
+    for name in ("entity_string_offsets", "alias_string_offsets"):
+        assert wide_header.sections[name][1] == 2 * narrow_header.sections[name][1]
+    kb_format.validate_buffer(wide, "wide", deep=True)
+    for data in (narrow, wide):
+        kb = InMemoryLookupKB(vocab, 1).from_bytes(data)
+        assert kb.get_entity_strings() == small_kb.get_entity_strings()
+        assert kb.get_alias_strings() == small_kb.get_alias_strings()
+
+
+@pytest.mark.parametrize("flags", [2, 0x80000000])
+def test_unknown_header_flags_raise_kb_format_error(small_kb, flags):
+    data = with_header_fields(small_kb.to_bytes(), flags=flags)
+    with pytest.raises(KBFormatError, match="flags"):
+        kb_format.read_header(data, "test")
