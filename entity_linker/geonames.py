@@ -49,16 +49,18 @@ change rebuilds.
 
 import importlib.metadata
 import math
+import mmap
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy
 
 from .encoders import HashingEncoder, encode_texts
-from .errors import KBFormatError
+from .errors import KBFormatError, KBWarning
 from .kb import InMemoryLookupKB
 from .kb import format as kb_format
 from .kb_sources import write_kb_directory
@@ -66,7 +68,7 @@ from .kb_sources import write_kb_directory
 PathLike = Union[str, Path]
 
 # Bump when the builder's output changes, so caches rebuild.
-BUILDER_VERSION = 2  # 2: the KB file holds the alias index
+BUILDER_VERSION = 3  # 2: the KB file holds the alias index; 3: slot tables
 DEFAULT_VECTOR_LENGTH = 64
 METADATA_FILE = "geonames.npz"
 CACHE_ENV = "ENTITY_LINKER_CACHE"
@@ -231,6 +233,20 @@ def _is_complete(path: Path) -> bool:
     return all((path / name).is_file() for name in (kb_format.FILE_NAME, METADATA_FILE))
 
 
+def _is_readable(path: Path) -> bool:
+    """Whether the cached kb.bin opens (header and bounds: O(1)). A cache written
+    by another build of this package may not, and is then rebuilt."""
+    try:
+        with open(path / kb_format.FILE_NAME, "rb") as file:
+            if file.seek(0, 2) == 0:
+                return False
+            with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as buffer:
+                kb_format.open_views(buffer, str(path))
+    except (OSError, KBFormatError):
+        return False
+    return True
+
+
 def ensure_geonames_kb(vector_length: int = DEFAULT_VECTOR_LENGTH, *,
                        cache: Optional[PathLike] = None, rebuild: bool = False,
                        progress: bool = False) -> Path:
@@ -243,6 +259,10 @@ def ensure_geonames_kb(vector_length: int = DEFAULT_VECTOR_LENGTH, *,
     RETURNS (Path): The KB folder (kb.bin, geonames.npz, meta.json).
     """
     path = geonames_kb_dir(vector_length, cache)
+    if not rebuild and _is_complete(path) and not _is_readable(path):
+        warnings.warn(f"The cached GeoNames KB in {path} does not open with this version "
+                      "of entity_linker; rebuilding it.", KBWarning, stacklevel=2)
+        rebuild = True
     if rebuild or not _is_complete(path):
         build_geonames_kb(path, vector_length=vector_length, progress=progress)
     return path

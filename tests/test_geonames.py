@@ -14,6 +14,7 @@ from spacy.vocab import Vocab
 
 from entity_linker import InMemoryLookupKB, KBFormatError, geonames
 from entity_linker.encoders import encoder_from_config
+from entity_linker.errors import KBWarning
 from entity_linker.geonames import (
     BUILDER_VERSION,
     METADATA_FILE,
@@ -332,3 +333,16 @@ def test_real_second_load_hits_the_cache(real_geonames, monkeypatch):
 def test_real_sidecar_matches_the_kb(real_geonames):
     kb = real_geonames["kb"]
     assert check_geonames_metadata(kb.path.parent, kb) == kb.get_size_entities()
+
+
+def test_an_unreadable_cache_is_rebuilt_with_a_warning(tmp_path, monkeypatch):
+    built = []
+    monkeypatch.setattr(geonames, "build_geonames_kb",
+                        lambda path, **kwargs: built.append(path))
+    folder = geonames_kb_dir(16, tmp_path)
+    folder.mkdir(parents=True)
+    (folder / "kb.bin").write_bytes(b"ELKBFMT\x00" + b"\x00" * 600)  # an old or broken file
+    (folder / geonames.METADATA_FILE).write_bytes(b"")
+    with pytest.warns(KBWarning, match="rebuilding"):
+        geonames.ensure_geonames_kb(16, cache=tmp_path)
+    assert built == [folder]
