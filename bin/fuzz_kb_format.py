@@ -16,7 +16,8 @@ alias and of random strings, ``Candidate.entity_`` / ``alias_`` /
 index (``kb.alias_index.key_rows``, ``gather``, ``search`` at three
 thresholds, ``copy``) and the candidate generators of
 ``entity_linker.generators`` (exact, normalized, fuzzy, cascade; on a KB
-without index they build one in memory from the mapped arrays), plus
+without index they build one in memory from the mapped arrays) and
+``kb.lookup_normalized`` (three limit / by_prior / discount settings), plus
 ``entity_linker.kb.format.validate_buffer(data, "fuzz", deep=True)``.
 
 Outcomes:
@@ -40,18 +41,23 @@ Outcomes:
 
 Mutation (``--mode``): ``plain`` is libFuzzer's byte-level mutator alone; most
 of its mutations die at the header CRC-32. ``structured`` knows the layout: it
-rewrites header fields (counts, vector length, cell counts, file size, section
-offsets, lengths, ids, CRCs) with boundary values and recomputes the header
-CRC; it edits section contents element by element (by dtype) and recomputes
-the section CRC, so mutants also pass deep validation's checksums; and it
-re-lays out whole files after adding or dropping entities, aliases or
-candidate slots, rebuilding, misplacing or filling the hash tables,
-changing the vector length, and editing the alias index (its JSON settings,
-dropping keys with their slots, unsorted / duplicate / out-of-range postings,
-trigram counts that are zero, huge or out of order, dropping the whole index
-or its trigram part, offsets that skip or go back, rebuilt index tables).
-``mixed`` (the default) alternates both. Header offsets follow the version
-field: a version 1 mutant keeps its 512-byte header and 13 sections.
+rewrites header fields (counts, vector length, hash table lengths, file size,
+flags, section offsets, lengths, ids, CRCs) with boundary values and recomputes
+the header CRC; it edits section contents element by element (by dtype: the
+string offsets are uint32 when header flag 1 is set) and recomputes the section
+CRC, so mutants also pass deep validation's checksums; and it re-lays out whole
+files after adding or dropping entities, aliases or candidate slots, rebuilding
+the hash tables (uint32 slot tables in version 2, (key, row + 1) cells in
+version 1: misplaced, repeated, full, too small, or broken: a key moved off its
+probe path, two slots swapped, a row past the end), changing the vector length,
+flipping the narrow string offsets flag (with the sections re-encoded, or the
+flag alone, or one section alone: a flag that disagrees with the section sizes
+must be rejected; unknown flag bits too), and editing the alias index (its JSON
+settings, dropping keys with their slots, unsorted / duplicate / out-of-range
+postings, trigram counts that are zero, huge or out of order, dropping the
+whole index or its trigram part, offsets that skip or go back, rebuilt index
+tables). ``mixed`` (the default) alternates both. Header offsets follow the
+version field: a version 1 mutant keeps its 512-byte header and 13 sections.
 
 Coverage: ``atheris.instrument_imports`` instruments the pure-Python modules
 of entity_linker (``kb/format.py`` with the header checks and the deep
@@ -80,6 +86,7 @@ is non-zero.
 import argparse
 import faulthandler
 import hashlib
+import io
 import json
 import mmap
 import os
@@ -130,38 +137,70 @@ HEAD_FIELDS = (  # name, struct code (little-endian, no padding)
     ("flags", "I"),
 )
 ENTRY_FIELDS = (("id", "I"), ("crc", "I"), ("offset", "Q"), ("length", "Q"), ("reserved", "Q"))
+# Version 2 layout. The hash tables are uint32 slot tables (row + 1, the key is
+# the row's stored hash); version 1 stored (key, row + 1) 16-byte cells there.
 SECTIONS = (
     ("entity_hashes", "<u8"),
     ("entity_freqs", "<f4"),
     ("vectors", "<f4"),
-    ("entity_string_offsets", "<u8"),
+    ("entity_string_offsets", "<u8"),  # "<u4" when FLAG_NARROW_STRING_OFFSETS
     ("entity_strings", "u1"),
     ("alias_hashes", "<u8"),
     ("alias_offsets", "<u8"),
-    ("alias_string_offsets", "<u8"),
+    ("alias_string_offsets", "<u8"),  # "<u4" when FLAG_NARROW_STRING_OFFSETS
     ("alias_strings", "u1"),
     ("candidate_rows", "<u4"),
     ("candidate_priors", "<f4"),
-    ("entity_cells", "<u8"),
-    ("alias_cells", "<u8"),
-    # version 2: the alias index (all empty when the KB has none)
+    ("entity_slots", "<u4"),
+    ("alias_slots", "<u4"),
+    # the alias index (all empty when the KB has none)
     ("index_config", "u1"),
     ("norm_hashes", "<u8"),
     ("norm_offsets", "<u8"),
     ("norm_entity_rows", "<u4"),
     ("norm_priors", "<f4"),
     ("norm_alias_rows", "<u4"),
-    ("norm_cells", "<u8"),
+    ("norm_slots", "<u4"),
     ("norm_gram_counts", "<u4"),
     ("gram_keys", "<u8"),
     ("gram_offsets", "<u8"),
     ("gram_postings", "<u4"),
-    ("gram_cells", "<u8"),
+    ("gram_slots", "<u4"),
 )
-VERSION_N_SECTIONS = {1: 13, 2: len(SECTIONS)}
+SECTIONS_V1 = SECTIONS[:11] + (("entity_cells", "<u8"), ("alias_cells", "<u8"))
+VERSION_SECTIONS = {1: SECTIONS_V1, 2: SECTIONS}
+VERSION_N_SECTIONS = {v: len(s) for v, s in VERSION_SECTIONS.items()}
 INDEX_NAMES = tuple(name for name, _ in SECTIONS[VERSION_N_SECTIONS[1]:])
-SECTION_INDEX = {name: i for i, (name, _) in enumerate(SECTIONS)}
-DTYPES = {name: numpy.dtype(code) for name, code in SECTIONS}
+# Position in the file of every section name of either version.
+SECTION_INDEX = {name: i for layout in VERSION_SECTIONS.values()
+                 for i, (name, _) in enumerate(layout)}
+DTYPES = {name: numpy.dtype(code) for layout in VERSION_SECTIONS.values()
+          for name, code in layout}
+FLAG_NARROW_STRING_OFFSETS = 1
+VERSION_FLAGS = {1: 0, 2: FLAG_NARROW_STRING_OFFSETS}  # the flag bits each version knows
+STRING_OFFSETS = ("entity_string_offsets", "alias_string_offsets")
+TABLE_KEYS = {"entity": "entity_hashes", "alias": "alias_hashes", "norm": "norm_hashes",
+              "gram": "gram_keys"}
+
+
+def dtype_of(name, flags=0):
+    """A section's dtype in a file with these header flags."""
+    if name in STRING_OFFSETS and flags & FLAG_NARROW_STRING_OFFSETS:
+        return numpy.dtype("<u4")
+    return DTYPES[name]
+
+
+def table_name(kind, version):
+    """The hash table section of a kind (entity, alias, norm, gram) in a version."""
+    return f"{kind}_cells" if version == 1 else f"{kind}_slots"
+
+
+class Bodies(list):
+    """Section contents in file order, with the version and flags they are encoded for."""
+
+    def __init__(self, items, version=FORMAT_VERSION, flags=0):
+        super().__init__(items)
+        self.version, self.flags = version, flags
 
 
 def _offsets(fields):
@@ -187,6 +226,12 @@ def _check_layout():
     assert F._HEAD.format.lstrip("<") == "".join(code for _, code in HEAD_FIELDS)
     assert F._SECTION.format.lstrip("<") == "".join(code for _, code in ENTRY_FIELDS)
     assert [(n, numpy.dtype(d)) for n, d in SECTIONS] == list(F.SECTIONS)
+    for version, layout in VERSION_SECTIONS.items():
+        assert [(n, numpy.dtype(d)) for n, d in layout] == list(F.VERSION_SECTIONS[version])
+    assert F.FLAG_NARROW_STRING_OFFSETS == FLAG_NARROW_STRING_OFFSETS
+    for name, code in SECTIONS:
+        for flags in (0, FLAG_NARROW_STRING_OFFSETS):
+            assert F.section_dtype(name, numpy.dtype(code), flags) == dtype_of(name, flags)
     for version, size in HEADER_SIZES.items():
         assert TABLE_OFFSET + VERSION_N_SECTIONS[version] * ENTRY_SIZE <= size - 4
 
@@ -241,8 +286,25 @@ def to_version1(data):
     fields, bodies = parse(data)
     if any(bodies[VERSION_N_SECTIONS[1]:]):
         raise ValueError("a version 1 file cannot hold the alias index")
-    fields["version"], fields["n_sections"] = 1, VERSION_N_SECTIONS[1]
-    return bytes(build(fields, bodies[: VERSION_N_SECTIONS[1]], random.Random(0)))
+    rng = random.Random(0)
+    old = Bodies(bodies, 2, bodies.flags)
+    v1 = Bodies(bodies[: VERSION_N_SECTIONS[1]], 1, 0)
+    for name in STRING_OFFSETS:  # version 1 has no flags: uint64 string offsets
+        put_array(v1, name, get_array(old, name))
+    for kind in ("entity", "alias"):  # (key, row + 1) cells instead of slots
+        length = len(get_array(old, f"{kind}_slots"))
+        put_array(v1, f"{kind}_cells", preshed_cells(get_array(old, TABLE_KEYS[kind]), length,
+                                                     rng).reshape(-1))
+        fields[f"{kind}_cells_length"] = length
+    fields["version"], fields["n_sections"], fields["flags"] = 1, VERSION_N_SECTIONS[1], 0
+    return bytes(build(fields, v1, rng))
+
+
+def wide(kb):
+    """kb's image with uint64 string offsets (header flag 0)."""
+    out = io.BytesIO()
+    F.write(out, kb._compact_arrays(), kb.entity_vector_length, narrow_strings=False)
+    return out.getvalue()
 
 
 def make_seeds():
@@ -251,6 +313,7 @@ def make_seeds():
     seeds = {"empty": InMemoryLookupKB(vocab, 0).to_bytes()}
     seeds["empty_indexed"] = indexed(InMemoryLookupKB(vocab, 0))
     seeds["empty_vec64"] = InMemoryLookupKB(vocab, 64).to_bytes()
+    seeds["empty_wide"] = wide(InMemoryLookupKB(vocab, 0))
 
     kb = InMemoryLookupKB(vocab, 3)
     kb.add_entity("Q90", 120, [1.0, 0.0, 0.0])
@@ -263,6 +326,7 @@ def make_seeds():
     kb.add_alias("東京", ["Q東京", "Q90", "Q😀"], [0.7, 0.2, 0.05])
     kb.add_alias("😀 face", ["Q😀"], [0.5])
     seeds["small_unicode_no_index"] = kb.to_bytes()
+    seeds["small_unicode_no_index_wide"] = wide(kb)
     seeds["small_unicode_v1"] = to_version1(seeds["small_unicode_no_index"])
     # Aliases that share a normalised key, and some that normalise to nothing.
     kb.add_alias("PARIS", ["Q830149", "Q90"], [0.6, 0.3])
@@ -271,6 +335,7 @@ def make_seeds():
     kb.add_alias("...", ["Q90"], [0.1])
     kb.add_alias("'", [], [])
     seeds["small_unicode"] = indexed(kb)
+    seeds["small_unicode_wide"] = wide(kb)
     seeds["small_normalised_only"] = indexed(kb, fuzzy=False)
     seeds["small_own_expansions"] = indexed(
         kb, normalizer=AliasNormalizer({"paris": "city of light", "face": "visage"}))
@@ -282,6 +347,8 @@ def make_seeds():
 
     copied = InMemoryLookupKB(vocab, 0).from_bytes(seeds["small_unicode"]).copy()
     seeds["copy_of_loaded"] = copied.to_bytes()
+    seeds["copy_of_loaded_wide"] = wide(
+        InMemoryLookupKB(vocab, 0).from_bytes(seeds["small_unicode_wide"]).copy())
 
     seeds["zero_candidates_vec1"] = indexed(InMemoryLookupKB.from_arrays(
         vocab, ["E1", "E2", "E3"], [1, 2, 3], numpy.ones((3, 1), dtype=numpy.float32),
@@ -300,13 +367,18 @@ def make_seeds():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         places = ["Saint Louis", "St. Louis", "Pittsburgh", "Pittsburg", "Mt. Hood", "Mount Hood"]
-        seeds["medium_vec7"] = indexed(InMemoryLookupKB.from_arrays(
+        medium = InMemoryLookupKB.from_arrays(
             vocab, [f"Q{i}·{'ß' * (i % 3)}" for i in range(n)], rng.random(n) * 100,
             rng.standard_normal((n, length)).astype(numpy.float32),
             places + [f"alias {i} ñ" for i in range(m - len(places))], offsets, cands, priors,
-        ))
+        )
+        seeds["medium_vec7"] = indexed(medium)
+        seeds["medium_vec7_wide"] = wide(medium)
+    flags = {}
     for name, data in seeds.items():
-        F.validate_buffer(data, name, deep=True)
+        flags[name] = F.validate_buffer(data, name, deep=True).flags
+    assert {name for name, f in flags.items() if f & FLAG_NARROW_STRING_OFFSETS} == {
+        name for name in seeds if not name.endswith(("_wide", "_v1"))}, flags
     return seeds
 
 
@@ -382,7 +454,8 @@ def parse(data):
     if len(data) < header_size(data):
         return None
     fields = {name: get_field(data, name) for name, _ in HEAD_FIELDS}
-    bodies = []
+    version = version_of(data)
+    bodies = Bodies([], version, fields["flags"] & VERSION_FLAGS[version])
     for i in range(n_sections(data)):
         offset, length = get_entry(data, i, "offset"), get_entry(data, i, "length")
         bodies.append(bytes(data[offset : offset + length]) if offset < len(data) else b"")
@@ -415,14 +488,21 @@ def build(fields, bodies, rng, fix_crcs=True, old=None):
 
 
 def get_array(bodies, name):
-    dtype = DTYPES[name]
-    body = bodies[SECTION_INDEX[name]]
+    """A section's items, decoded with the dtype that bodies' flags give it."""
+    dtype = dtype_of(name, bodies.flags)
+    index = SECTION_INDEX[name]
+    body = bodies[index] if index < len(bodies) else b""
     n = len(body) // dtype.itemsize
     return numpy.frombuffer(body[: n * dtype.itemsize], dtype=dtype).copy()
 
 
 def put_array(bodies, name, array):
-    bodies[SECTION_INDEX[name]] = numpy.ascontiguousarray(array, dtype=DTYPES[name]).tobytes()
+    array = numpy.asarray(array)
+    dtype = dtype_of(name, bodies.flags)
+    if dtype.kind == "u" and dtype.itemsize < 8 and array.dtype.kind in "iu":
+        # Wrap like a C cast (a narrowed offset over 4 GiB), never an OverflowError.
+        array = array.astype(numpy.uint64) & numpy.uint64((1 << (8 * dtype.itemsize)) - 1)
+    bodies[SECTION_INDEX[name]] = numpy.ascontiguousarray(array, dtype=dtype).tobytes()
 
 
 def recount(fields, bodies):
@@ -431,8 +511,10 @@ def recount(fields, bodies):
     fields["n_entities"] = n_e
     fields["n_aliases"] = len(bodies[SECTION_INDEX["alias_hashes"]]) // 8
     fields["n_candidates"] = len(bodies[SECTION_INDEX["candidate_rows"]]) // 4
-    fields["entity_cells_length"] = len(bodies[SECTION_INDEX["entity_cells"]]) // 16
-    fields["alias_cells_length"] = len(bodies[SECTION_INDEX["alias_cells"]]) // 16
+    item = 16 if bodies.version == 1 else 4  # a (key, value) cell or a uint32 slot
+    for kind in ("entity", "alias"):
+        body = bodies[SECTION_INDEX[table_name(kind, bodies.version)]]
+        fields[f"{kind}_cells_length"] = len(body) // item
     if n_e:
         fields["vector_length"] = len(bodies[SECTION_INDEX["vectors"]]) // 4 // n_e
 
@@ -457,6 +539,64 @@ def preshed_cells(hashes, length, rng, misplace=False, allow_duplicates=False):
             break  # full
         cells[i] = (key, row + 1)
     return cells
+
+
+def slot_table(hashes, length, rng, misplace=False, duplicates=False):
+    """A uint32 slot table built with tables.build_slots' rule (row + 1 at the first
+    empty slot from key & mask), optionally with misplaced or repeated rows."""
+    slots = numpy.zeros(length, dtype=numpy.uint32)
+    if length == 0:
+        return slots
+    mask = length - 1
+    for row, key in enumerate(hashes.tolist()):
+        copies = 2 if duplicates and rng.random() < 0.2 else 1
+        for _ in range(copies):
+            i = key & mask
+            if misplace and rng.random() < 0.3:
+                i = rng.randrange(length)
+            for _ in range(length):
+                if slots[i] == 0:
+                    break
+                i = (i + 1) & mask
+            else:
+                return slots  # full
+            slots[i] = row + 1
+    return slots
+
+
+def break_slots(slots, hashes, rng):
+    """Corrupt a slot table so that it still maps every row once where possible:
+    a key moved off its probe path (an empty slot between its home and it), two
+    slots swapped, a row past the end, or no empty slot left."""
+    length, n = len(slots), len(hashes)
+    if not length:
+        return slots
+    mask = length - 1
+    used = numpy.flatnonzero(slots).tolist()
+    how = rng.random()
+    if how < 0.35 and used:
+        # Move a key one step further along, or to a random empty slot, leaving
+        # an empty slot where it was (on its own probe path).
+        i = rng.choice(used)
+        free = numpy.flatnonzero(slots == 0).tolist()
+        target = (i + 1) & mask if slots[(i + 1) & mask] == 0 else (
+            rng.choice(free) if free else i)
+        slots[target], slots[i] = slots[i], 0
+        if rng.random() < 0.3 and free and slots[i] == 0:
+            # An empty slot between a key's home and the key, all rows still mapped.
+            row = int(slots[target]) - 1
+            home = int(hashes[row]) & mask if row < n else target
+            if home != target:
+                slots[(home + rng.randrange((target - home) & mask)) & mask] = 0
+    elif how < 0.55 and len(used) > 1:
+        a, b = rng.sample(used, 2)
+        slots[a], slots[b] = slots[b], slots[a]
+    elif how < 0.7:
+        slots[rng.randrange(length)] = rng.choice((n, n + 1, n + 2, 2**32 - 1, 1, 0))
+    else:
+        empty = slots == 0
+        slots[empty] = numpy.uint32(rng.choice((1, n, n + 1, 2**32 - 1)) % 2**32)
+    return slots
 
 
 def pick_int(rng, current, extra=()):
@@ -488,13 +628,18 @@ def m_header_field(data, rng):
     weights = {
         "n_entities": 6, "n_aliases": 6, "n_candidates": 6, "vector_length": 6,
         "entity_cells_length": 5, "alias_cells_length": 5, "file_size": 2, "n_sections": 1,
-        "flags": 1, "version": 1, "endian": 1, "magic": 1,
+        "flags": 3, "version": 1, "endian": 1, "magic": 1,
     }
     name = rng.choices(list(weights), weights=list(weights.values()))[0]
     if name == "magic":
         magic = bytearray(get_field(buf, "magic"))
         magic[rng.randrange(8)] ^= 1 << rng.randrange(8)
         set_field(buf, "magic", bytes(magic))
+    elif name == "flags" and rng.random() < 0.7:
+        # Flip the narrow string offsets flag (the sections keep their size) or set
+        # a bit no version knows.
+        bit = FLAG_NARROW_STRING_OFFSETS if rng.random() < 0.7 else 1 << rng.randrange(32)
+        set_field(buf, "flags", get_field(buf, "flags") ^ bit)
     else:
         others = [get_field(buf, n) for n, c in HEAD_FIELDS if c != "8s"] + [len(buf)]
         set_field(buf, name, pick_int(rng, get_field(buf, name), others))
@@ -516,7 +661,8 @@ def m_section_entry(data, rng):
         start, length = get_entry(buf, i, "offset"), get_entry(buf, i, "length")
         extra += [start, start + length, length]
     if field in ("offset", "length") and rng.random() < 0.4:
-        step = DTYPES[SECTIONS[index][0]].itemsize
+        step = dtype_of(VERSION_SECTIONS[version_of(buf)][index][0],
+                        get_field(buf, "flags")).itemsize
         value = current + rng.choice((-ALIGNMENT, ALIGNMENT, -step, step, -1, 1))
     else:
         value = pick_int(rng, current, extra)
@@ -558,8 +704,8 @@ def _e_element(fields, bodies, rng):
     if not candidates:
         return
     index = rng.choice(candidates)
-    name = SECTIONS[index][0]
-    dtype = DTYPES[name]
+    name = VERSION_SECTIONS[bodies.version][index][0]
+    dtype = dtype_of(name, bodies.flags)
     if dtype.kind == "u" and dtype.itemsize == 1:
         body = bytearray(bodies[index])
         pos = rng.randrange(len(body))
@@ -582,7 +728,9 @@ def _e_element(fields, bodies, rng):
             value = int(array[rng.randrange(len(array))])  # a value from elsewhere
         else:
             extra = (fields["n_entities"], fields["n_aliases"], fields["n_candidates"],
-                     *(len(body) // 4 for body in bodies[VERSION_N_SECTIONS[1]:]))
+                     fields["n_entities"] + 1, fields["n_aliases"] + 1,  # a slot past the end
+                     *(len(body) // 4 for body in bodies[VERSION_N_SECTIONS[1]:]),
+                     *(len(body) // 8 + 1 for body in bodies[VERSION_N_SECTIONS[1]:]))
             value = pick_int(rng, int(array[pos]), extra)
         array[pos] = value % limit
     put_array(bodies, name, array)
@@ -704,29 +852,86 @@ def _e_candidates(fields, bodies, rng):
 
 
 def _e_rehash(fields, bodies, rng, kind=None):
-    """Rebuild a hash table from the stored hashes: right, misplaced, full or resized."""
+    """Rebuild a hash table from the stored keys: right, misplaced, full, broken or
+    resized; (key, row + 1) cells in version 1, uint32 slot tables in version 2."""
     kinds = ("entity", "alias") + (("norm", "gram") if len(bodies) == len(SECTIONS) else ())
     kind = kind or rng.choice(kinds)
-    hashes = get_array(bodies, "gram_keys" if kind == "gram" else f"{kind}_hashes")
+    hashes = get_array(bodies, TABLE_KEYS[kind])
     n = len(hashes)
-    need = 1
-    while need <= n:
-        need *= 2
-    length = rng.choice((need, need, need * 2, need * 4, max(need // 2, 1), 0 if not n else need))
-    cells = preshed_cells(hashes, length, rng, misplace=rng.random() < 0.15,
-                          allow_duplicates=rng.random() < 0.3)
-    choice = rng.random()
-    if choice < 0.1 and length:
-        # No empty cell left (lookups of unknown keys must still stop).
-        empty = cells[:, 0] == 0
-        cells[empty, 0] = numpy.arange(2, 2 + int(empty.sum()), dtype=numpy.uint64) * 977
-        cells[empty, 1] = numpy.uint64(rng.choice((0, 1, n + 1, 2**64 - 1)))
-    elif choice < 0.2 and length:
-        i = rng.randrange(length)
-        cells[i, rng.randrange(2)] = rng.choice(U64_INTERESTING)
-    put_array(bodies, f"{kind}_cells", cells.reshape(-1))
+    name = table_name(kind, bodies.version)
+    if bodies.version == 1:
+        need = 1
+        while need <= n:
+            need *= 2
+        length = rng.choice((need, need, need * 2, need * 4, max(need // 2, 1),
+                             0 if not n else need))
+        cells = preshed_cells(hashes, length, rng, misplace=rng.random() < 0.15,
+                              allow_duplicates=rng.random() < 0.3)
+        choice = rng.random()
+        if choice < 0.1 and length:
+            # No empty cell left (lookups of unknown keys must still stop).
+            empty = cells[:, 0] == 0
+            cells[empty, 0] = numpy.arange(2, 2 + int(empty.sum()), dtype=numpy.uint64) * 977
+            cells[empty, 1] = numpy.uint64(rng.choice((0, 1, n + 1, 2**64 - 1)))
+        elif choice < 0.2 and length:
+            i = rng.randrange(length)
+            cells[i, rng.randrange(2)] = rng.choice(U64_INTERESTING)
+        put_array(bodies, name, cells.reshape(-1))
+    else:
+        need = 8  # build_slots: a power of two >= 2 x rows, at least 8
+        while need < 2 * n:
+            need *= 2
+        smallest = 1  # the smallest table the reader accepts: a power of two > rows
+        while smallest <= n:
+            smallest *= 2
+        length = rng.choice((need, need, need, need * 2, smallest, max(need // 2, 1),
+                             max(need // 4, 1), need + 8, 0))
+        slots = slot_table(hashes, length, rng, misplace=rng.random() < 0.1,
+                           duplicates=rng.random() < 0.1)
+        if rng.random() < 0.3:
+            slots = break_slots(slots, hashes, rng)
+        put_array(bodies, name, slots)
     if kind in ("entity", "alias"):  # the index tables' lengths come from their sections
         fields[f"{kind}_cells_length"] = length
+
+
+def _e_slots(fields, bodies, rng):
+    """Corrupt one slot table in place (probe path, swaps, rows past the end)."""
+    if bodies.version == 1:
+        return _e_rehash(fields, bodies, rng)
+    kinds = ("entity", "alias") + (("norm", "gram") if len(bodies) == len(SECTIONS) else ())
+    kind = rng.choice(kinds)
+    name = table_name(kind, 2)
+    put_array(bodies, name, break_slots(get_array(bodies, name),
+                                        get_array(bodies, TABLE_KEYS[kind]), rng))
+
+
+def _e_flags(fields, bodies, rng):
+    """Switch the string offsets between uint32 and uint64, with the flag or without."""
+    if bodies.version == 1:
+        if rng.random() < 0.5:
+            fields["flags"] ^= FLAG_NARROW_STRING_OFFSETS  # a flag in version 1: rejected
+        return
+    old = {name: get_array(bodies, name) for name in STRING_OFFSETS}
+    new_flags = bodies.flags ^ FLAG_NARROW_STRING_OFFSETS
+    how = rng.random()
+    if how < 0.45:  # a consistent re-encoding (wraps offsets over 4 GiB)
+        bodies.flags = new_flags
+        fields["flags"] = (fields["flags"] & ~FLAG_NARROW_STRING_OFFSETS) | new_flags
+        for name, array in old.items():
+            put_array(bodies, name, array)
+    elif how < 0.65:  # the flag alone: the sections' sizes disagree with it
+        fields["flags"] ^= FLAG_NARROW_STRING_OFFSETS
+    elif how < 0.85:  # one section re-encoded, the flag kept
+        name = rng.choice(STRING_OFFSETS)
+        flagged = Bodies(bodies, 2, new_flags)
+        put_array(flagged, name, old[name])
+        bodies[SECTION_INDEX[name]] = flagged[SECTION_INDEX[name]]
+    else:  # both re-encoded, the flag kept (whole items, so only the counts can tell)
+        bodies.flags = new_flags
+        for name, array in old.items():
+            put_array(bodies, name, array)
+        bodies.flags ^= FLAG_NARROW_STRING_OFFSETS
 
 
 def _e_vector_length(fields, bodies, rng):
@@ -762,8 +967,8 @@ def _e_strings(fields, bodies, rng):
 def _e_swap(fields, bodies, rng):
     """Swap the contents of two sections of the same dtype."""
     by_dtype = {}
-    for name, code in SECTIONS[: len(bodies)]:
-        by_dtype.setdefault(code, []).append(SECTION_INDEX[name])
+    for name, _ in VERSION_SECTIONS[bodies.version][: len(bodies)]:
+        by_dtype.setdefault(dtype_of(name, bodies.flags), []).append(SECTION_INDEX[name])
     group = rng.choice([g for g in by_dtype.values() if len(g) > 1])
     a, b = rng.sample(group, 2)
     bodies[a], bodies[b] = bodies[b], bodies[a]
@@ -842,7 +1047,7 @@ def _e_index(fields, bodies, rng):
             bodies[SECTION_INDEX[name]] = b""
     elif choice < 0.8:
         # The trigram part only: dropped (normalised index alone) or cut.
-        trigram = ("norm_gram_counts", "gram_keys", "gram_offsets", "gram_postings", "gram_cells")
+        trigram = ("norm_gram_counts", "gram_keys", "gram_offsets", "gram_postings", "gram_slots")
         if rng.random() < 0.6:
             for name in trigram:
                 bodies[SECTION_INDEX[name]] = b""
@@ -868,7 +1073,8 @@ def _e_index(fields, bodies, rng):
 
 EDITS = (
     (_e_element, 8), (_e_entities, 3), (_e_aliases, 3), (_e_candidates, 3), (_e_rehash, 3),
-    (_e_vector_length, 2), (_e_strings, 2), (_e_swap, 1), (_e_index, 6),
+    (_e_vector_length, 2), (_e_strings, 2), (_e_swap, 1), (_e_index, 6), (_e_slots, 3),
+    (_e_flags, 2),
 )
 
 
@@ -1051,6 +1257,20 @@ def exercise_index(kb, run, texts):
             for min_score, max_keys in ((0.5, 5), (1.0, 2), (0.1, 50)):
                 run.step("alias_index.search", search, min_score, max_keys)
         run.step("alias_index.copy", lambda: index.copy().key_rows(texts))
+
+        def normalized(limit, by_prior, discount):
+            offsets, entity_rows, priors, alias_rows = kb.lookup_normalized(
+                texts, limit, by_prior=by_prior, discount=discount)
+            counts = numpy.diff(offsets)
+            _check(len(offsets) == len(texts) + 1 and offsets[0] == 0 and (counts >= 0).all()
+                   and (limit < 0 or (counts <= limit).all())
+                   and len(entity_rows) == len(priors) == len(alias_rows) == offsets[-1],
+                   "lookup_normalized returned inconsistent arrays")
+            _check(((entity_rows < n_e) & (alias_rows >= 0) & (alias_rows < n_a)).all(),
+                   "lookup_normalized returned an entity or alias row out of range")
+
+        for limit, by_prior, discount in ((-1, False, 1.0), (3, True, 0.01), (1, False, 0.0)):
+            run.step("lookup_normalized", normalized, limit, by_prior, discount)
     # Without a stored index, a generator builds one in memory from the mapped arrays.
     generators = [G.ExactCandidates(), G.NormalizedCandidates(max_candidates=4)]
     if index is None or index.has_fuzzy:
