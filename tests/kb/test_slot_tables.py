@@ -209,7 +209,7 @@ def test_empty_slot_between_a_key_and_its_home_is_caught_by_deep_validation(
 
 
 def test_swapped_slots_in_one_run_are_still_valid(colliding_kb_data, nlp):
-    """Order inside a probe run does not matter: every key stays on its path."""
+    """Keys of one home slot may come in any order in their run: each stays on its path."""
     data, entities, _ = colliding_kb_data
     slots = section_values(data, "entity_slots")
     a, b = HOME, (HOME + 5) % LENGTH
