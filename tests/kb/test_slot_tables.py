@@ -267,3 +267,32 @@ def _check_same_lookups(kb, mapped, entities, aliases, probes):
         assert numpy.asarray(expected).tolist() == numpy.asarray(got).tolist()
     assert ([mapped.contains_alias(t) for t in alias_texts]
             == [kb.contains_alias(t) for t in alias_texts])
+
+
+def test_changed_hash_that_stays_on_its_probe_path_passes_the_table_check(nlp):
+    """A slot table stores no keys (docs/FORMAT.md, deep check 6): a changed hash
+    with the same low bits still reaches its slot. For entity and alias hashes the
+    string check catches it; for a normalised key nothing does, and the key is lost."""
+    kb = InMemoryLookupKB(nlp.vocab, 0)
+    kb.add_entity("Q1", 1, [])
+    kb.add_alias("Paris", ["Q1"], [0.9])
+    kb.add_alias("Rome", ["Q1"], [0.5])
+    kb.build_alias_index()
+    data = kb.to_bytes()
+    for name in ("entity_hashes", "alias_hashes"):
+        hashes = section_values(data, name)
+        hashes[0] ^= numpy.uint64(1 << 40)
+        with pytest.raises(KBFormatError, match="string 0 does not match its hash"):
+            kb_format.validate_buffer(with_section(data, name, hashes), "test", deep=True)
+    hashes = section_values(data, "norm_hashes")
+    assert len(hashes) == 2
+    changed = hashes.copy()
+    changed[0] ^= numpy.uint64(1 << 40)
+    bad = with_section(data, "norm_hashes", changed)
+    kb_format.validate_buffer(bad, "test", deep=True)  # passes: the documented limit
+    offsets, _, _, _ = InMemoryLookupKB(nlp.vocab, 0).from_bytes(bad).lookup_normalized(
+        ["paris", "rome"])
+    assert numpy.diff(offsets).tolist().count(0) == 1  # one of the two keys is lost
+    changed[0] = hashes[1]  # a repeated hash is caught
+    with pytest.raises(KBFormatError, match="reserved .* or repeated hash"):
+        kb_format.validate_buffer(with_section(data, "norm_hashes", changed), "test", deep=True)
