@@ -76,7 +76,10 @@ normalise to nothing; with the trigram index, without it, and with its own
 word expansions), KBs from ``InMemoryLookupKB.from_arrays`` with 0-candidate
 aliases and vector lengths 0, 1 and 7 (place names that normalise alike or are
 misspelt), a KB grown with ``append_alias`` (non-compact slots) and a
-``copy()`` of a loaded KB.
+``copy()`` of a loaded KB. Most seeds have uint32 string offsets (header flag
+1, what the writer picks); the ``*_wide`` seeds are written with
+``format.write(..., narrow_strings=False)`` (uint64 offsets, flag 0), and
+``small_unicode_v1`` is a version 1 file (cells, no flags).
 
 At the end the supervisor prints run time, executions, exec/s, crashes, hangs,
 out-of-memory kills, findings and validation gaps; it exits 1 if any of these
