@@ -67,9 +67,10 @@ Cython extensions (``in_memory``, ``candidate``, ``hashing``) are compiled
 without sanitizer coverage and are not instrumented: inside them the fuzzer is
 blind and relies on the structure-aware mutator to reach their branches.
 
-The seed corpus (written to ``--corpus``) is made in-process, and all but the
-first four seeds hold an alias index (``kb.build_alias_index()`` before
-``to_bytes()``): an empty KB (without and with index), an empty KB with
+The seed corpus (written to ``--corpus``) is made in-process; all seeds but
+``empty``, ``empty_vec64``, ``empty_wide``, ``small_unicode_no_index(_wide)``
+and ``small_unicode_v1`` hold an alias index (``kb.build_alias_index()``
+before ``to_bytes()``): an empty KB (without and with index), an empty KB with
 vectors of length 64, a small KB with unicode entity ids and aliases (without
 index, as a version 1 file, and with aliases that share a normalised key or
 normalise to nothing; with the trigram index, without it, and with its own
