@@ -324,7 +324,8 @@ def read_header(buffer, source: str) -> Header:
     ):
         if cells & (cells - 1) or (count and cells <= count):
             raise KBFormatError(
-                f"{source}: the {name} hash table has {cells:,} cells for {count:,} rows; "
+                f"{source}: the {name} hash table has {cells:,} "
+                f"{'slots' if version >= 2 else 'cells'} for {count:,} rows; "
                 "it needs a power of two larger than the row count."
             )
     for name, dtype in layout:
