@@ -50,17 +50,29 @@ def _ascii_table() -> Dict[int, Optional[str]]:
 _ASCII = _ascii_table()
 
 
+class _FoldTable(dict):
+    """str.translate table for casefolded NFD text, filled in as characters are
+    met: combining marks and _DELETED go, other non-alphanumerics become spaces."""
+
+    def __missing__(self, code: int) -> Optional[str]:
+        char = chr(code)
+        if unicodedata.combining(char) or char in _DELETED:
+            value = None
+        else:
+            value = char if char.isalnum() else " "
+        self[code] = value
+        return value
+
+
+_UNICODE = _FoldTable()
+
+
 def _fold(text: str) -> str:
     """Steps 1-4 of the normalisation (no word expansion)."""
     if text.isascii():  # the common case: NFKC, NFD and casefold reduce to lower()
         return text.translate(_ASCII)
     text = unicodedata.normalize("NFD", unicodedata.normalize("NFKC", text).casefold())
-    chars = []
-    for char in text:
-        if unicodedata.combining(char) or char in _DELETED:
-            continue
-        chars.append(char if char.isalnum() else " ")
-    return "".join(chars)
+    return text.translate(_UNICODE)
 
 
 class AliasNormalizer:
