@@ -24,11 +24,15 @@ def load_pipeline(path: Optional[Path]):
 
     import entity_linker  # noqa: F401  (registers the factory and functions)
 
+    embedded = path is None
     path = path or default_pipeline_path()
     if not path.exists():
         msg.fail(f"No pipeline at {path}. Train one (entity-linker train) or pass --pipeline.",
                  exits=1)
-    return spacy.load(path)
+    # The embedded pipeline's tokenizer is spaCy's English default, which the
+    # language already builds: reading it again from disk doubles the cost of
+    # its ~2,700 special cases (about 0.3 s of every cold start).
+    return spacy.load(path, exclude=["tokenizer"] if embedded else [])
 
 
 def linker_name(nlp) -> str:

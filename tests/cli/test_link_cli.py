@@ -97,3 +97,16 @@ def test_link_command_has_help():
     result = runner.invoke(app, ["link", "--help"])
     assert result.exit_code == 0
     assert "--format" in result.output and "--html" in result.output
+
+
+def test_embedded_pipeline_tokenizer_is_the_english_default():
+    # link loads the embedded pipeline without reading its tokenizer (cold-start
+    # time): that is only right while the shipped tokenizer is spaCy's default.
+    import spacy
+
+    from entity_linker.cli.link import default_pipeline_path
+
+    shipped = spacy.load(default_pipeline_path(), exclude=["ner", "nel"])
+    default = spacy.blank("en")
+    assert shipped.tokenizer.to_bytes(exclude=["vocab"]) == default.tokenizer.to_bytes(
+        exclude=["vocab"])
