@@ -50,6 +50,7 @@ from spacy.tokens import Doc
 from spacy.vocab import Vocab
 
 from entity_linker.cli.link import load_pipeline
+from entity_linker.evaluation import gold_mention_docs
 from entity_linker.generators import (
     CandidateArrays,
     CandidateGenerator,
@@ -435,23 +436,11 @@ class ExactPriorsFirst(CandidateGenerator):
 
 
 
-def gold_input_docs(nlp: Language, docs: List[Doc]) -> List[Doc]:
-    """Copies of the gold docs holding the gold spans as ents, without kb ids
-    (as entity_linker.evaluation.evaluate_linking gives them to the pipeline)."""
-    inputs = []
-    for doc in docs:
-        copy = nlp.make_doc(doc.text)
-        copy.ents = [copy.char_span(e.start_char, e.end_char, label=e.label_,
-                                    alignment_mode="expand") for e in doc.ents]
-        inputs.append(copy)
-    return inputs
-
-
 def predict_ids(nlp: Language, corpus: Corpus) -> List[str]:
     """The nel's kb id of every linked gold mention, in Corpus order."""
     keep = [name for name in nlp.pipe_names if name in ("sentencizer", "senter", "nel")]
     with nlp.select_pipes(enable=keep):
-        predicted = list(nlp.pipe(gold_input_docs(nlp, corpus.docs), batch_size=64))
+        predicted = list(nlp.pipe(gold_mention_docs(nlp, corpus.docs), batch_size=64))
     ids = []
     for gold, pred in zip(corpus.docs, predicted):
         if len(gold.ents) != len(pred.ents):

@@ -39,6 +39,18 @@ def _linked(kb_id: str) -> bool:
     return kb_id not in ("", NIL)
 
 
+def gold_mention_docs(nlp: Language, docs: List[Doc]) -> List[Doc]:
+    """New docs with the text and entity spans of the gold docs, without kb ids:
+    the input a linker gets when it is evaluated with gold mentions."""
+    inputs = []
+    for doc in docs:
+        copy = nlp.make_doc(doc.text)
+        copy.ents = [copy.char_span(e.start_char, e.end_char, label=e.label_,
+                                    alignment_mode="expand") for e in doc.ents]
+        inputs.append(copy)
+    return inputs
+
+
 def evaluate_linking(nlp: Language, docs: List[Doc], metadata=None,
                      component: str = "nel") -> Dict[str, float]:
     """Score the linker on the gold mentions of ``docs``.
@@ -49,12 +61,7 @@ def evaluate_linking(nlp: Language, docs: List[Doc], metadata=None,
         oracle and (with metadata) accuracy_161km, median_error_km.
     """
     kb = nlp.get_pipe(component).kb
-    inputs = []
-    for doc in docs:
-        copy = nlp.make_doc(doc.text)
-        copy.ents = [copy.char_span(e.start_char, e.end_char, label=e.label_,
-                                    alignment_mode="expand") for e in doc.ents]
-        inputs.append(copy)
+    inputs = gold_mention_docs(nlp, docs)
     keep = [name for name in nlp.pipe_names if name in ("sentencizer", "senter", component)]
     start = time.perf_counter()
     with nlp.select_pipes(enable=keep):
