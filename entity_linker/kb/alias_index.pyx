@@ -97,7 +97,7 @@ cdef class AliasIndex:
         normalizer = normalizer if normalizer is not None else AliasNormalizer()
         if not isinstance(normalizer, AliasNormalizer):
             raise KBError(f"normalizer must be an AliasNormalizer, got {normalizer!r}.")
-        forms = normalizer.normalize_many(alias_strings)
+        forms = _normalize_many(normalizer, alias_strings)
         key_rows = {}
         key_of_alias = numpy.fromiter(
             (key_rows.setdefault(form, len(key_rows)) if form else -1 for form in forms),
@@ -383,17 +383,49 @@ cdef class AliasIndex:
 
 
 def _trigram_arrays(n_keys, owners, grams) -> dict:
-    unique_grams, gram_ids = numpy.unique(grams, return_inverse=True)
-    order = numpy.lexsort((owners, gram_ids))
-    gram_offsets = numpy.zeros(len(unique_grams) + 1, dtype=numpy.uint64)
-    numpy.cumsum(numpy.bincount(gram_ids, minlength=len(unique_grams)), out=gram_offsets[1:])
+    """The trigram sections from distinct (key row, trigram) pairs: one sort by
+    trigram then key row gives both the postings and the distinct trigrams."""
+    order = numpy.lexsort((owners, grams))
+    grams, postings = grams[order], owners[order]
+    first = numpy.ones(len(grams), dtype=bool)
+    first[1:] = grams[1:] != grams[:-1]
+    starts = numpy.flatnonzero(first)
+    gram_offsets = numpy.empty(len(starts) + 1, dtype=numpy.uint64)
+    gram_offsets[:-1] = starts
+    gram_offsets[-1] = len(grams)
+    unique_grams = grams[starts]
     return {
         "norm_gram_counts": numpy.bincount(owners, minlength=n_keys).astype(numpy.uint32),
         "gram_keys": unique_grams,
         "gram_offsets": gram_offsets,
-        "gram_postings": owners[order].astype(numpy.uint32),
+        "gram_postings": postings.astype(numpy.uint32),
         "gram_slots": build_slots(unique_grams),
     }
+
+
+def _normalize_many(normalizer, texts) -> list:
+    """normalizer.normalize_many, with ASCII texts folded in C (_fold_ascii)."""
+    expansions = {key.encode("ascii"): value.encode("utf8")
+                  for key, value in normalizer.expansions.items() if key.isascii()}
+    cdef Py_ssize_t longest_key = max(map(len, expansions), default=0)
+    cdef Py_ssize_t longest_value = max(map(len, expansions.values()), default=0)
+    cdef Pool mem = Pool()
+    cdef size_t capacity = 256, needed
+    cdef char* buffer = <char*>mem.alloc(capacity, 1)
+    cdef const char* utf8
+    cdef Py_ssize_t size, length
+    forms = []
+    for text in texts:
+        if not isinstance(text, str):
+            raise KBError(f"Expected str, got {type(text).__name__} {text!r}.")
+        utf8 = PyUnicode_AsUTF8AndSize(text, &length)
+        needed = length * (longest_value + 2) + 1
+        if needed > capacity:
+            capacity = needed
+            buffer = <char*>mem.realloc(buffer, capacity)
+        size = _fold_ascii(utf8, length, buffer, expansions, longest_key)
+        forms.append(normalizer(text) if size < 0 else buffer[:size].decode("utf8"))
+    return forms
 
 
 _TRIGRAM_SECTIONS = ("norm_gram_counts", "gram_keys", "gram_offsets", "gram_postings",
