@@ -1,3 +1,4 @@
+from cymem.cymem cimport Pool
 from libc.stdint cimport int64_t, uint32_t, uint64_t
 
 
@@ -27,15 +28,24 @@ cdef int find_keys(const IndexData* ix, const uint64_t* hashes, int64_t n, int64
                    int64_t* offsets) noexcept nogil
 
 
+cdef class AsciiFolder:
+    cdef dict expansions
+    cdef Py_ssize_t longest_key
+    cdef Py_ssize_t longest_value
+    cdef Pool mem
+    cdef char* buffer
+    cdef size_t capacity
+
+    cdef Py_ssize_t fold(self, str text, const char** utf8, Py_ssize_t* length) except -2
+
+
 cdef class AliasIndex:
     cdef IndexData c
     cdef dict _arrays
     cdef readonly object normalizer
     cdef readonly bint has_fuzzy
     cdef object _source
-    # The normaliser's expansions as ASCII bytes, for the C folding of ASCII texts.
-    cdef dict _ascii_expansions
-    cdef Py_ssize_t _longest_key
-    cdef Py_ssize_t _longest_value
+    # The C folding of ASCII texts with the normaliser's expansions.
+    cdef AsciiFolder _folder
 
     cdef void _sync(self)

@@ -227,27 +227,16 @@ cdef class AliasIndex:
         cdef bint with_exact = exact_hashes is not None
         if with_exact and exact_out.shape[0] != n:
             raise KBError(f"exact_hashes holds {exact_out.shape[0]} items for {n} texts.")
-        cdef Pool mem = Pool()
-        cdef size_t capacity = 256, needed
-        cdef char* buffer = <char*>mem.alloc(capacity, 1)
         cdef const char* utf8
         cdef Py_ssize_t size, length
         for i in range(n):
-            text = texts[i]
-            if not isinstance(text, str):
-                raise KBError(f"Expected str, got {type(text).__name__} {text!r}.")
-            utf8 = PyUnicode_AsUTF8AndSize(text, &length)
+            size = self._folder.fold(_checked_str(texts[i]), &utf8, &length)
             if with_exact:
                 exact_out[i] = hash_utf8(utf8, length)
-            needed = length * (self._longest_value + 2) + 1
-            if needed > capacity:
-                capacity = needed
-                buffer = <char*>mem.realloc(buffer, capacity)
-            size = _fold_ascii(utf8, length, buffer, self._ascii_expansions, self._longest_key)
             if size < 0:  # not ASCII: the full Unicode normalisation
-                out[i] = hash_string(self.normalizer(text))
+                out[i] = hash_string(self.normalizer(texts[i]))
             else:
-                out[i] = hash_utf8(buffer, size)
+                out[i] = hash_utf8(self._folder.buffer, size)
         return hashes
 
     def key_rows(self, texts) -> numpy.ndarray:
@@ -404,28 +393,48 @@ def _trigram_arrays(n_keys, owners, grams) -> dict:
 
 
 def _normalize_many(normalizer, texts) -> list:
-    """normalizer.normalize_many, with ASCII texts folded in C (_fold_ascii)."""
-    expansions = {key.encode("ascii"): value.encode("utf8")
-                  for key, value in normalizer.expansions.items() if key.isascii()}
-    cdef Py_ssize_t longest_key = max(map(len, expansions), default=0)
-    cdef Py_ssize_t longest_value = max(map(len, expansions.values()), default=0)
-    cdef Pool mem = Pool()
-    cdef size_t capacity = 256, needed
-    cdef char* buffer = <char*>mem.alloc(capacity, 1)
+    """normalizer.normalize_many, with ASCII texts folded in C."""
+    cdef AsciiFolder folder = AsciiFolder(normalizer)
     cdef const char* utf8
     cdef Py_ssize_t size, length
     forms = []
     for text in texts:
-        if not isinstance(text, str):
-            raise KBError(f"Expected str, got {type(text).__name__} {text!r}.")
-        utf8 = PyUnicode_AsUTF8AndSize(text, &length)
-        needed = length * (longest_value + 2) + 1
-        if needed > capacity:
-            capacity = needed
-            buffer = <char*>mem.realloc(buffer, capacity)
-        size = _fold_ascii(utf8, length, buffer, expansions, longest_key)
-        forms.append(normalizer(text) if size < 0 else buffer[:size].decode("utf8"))
+        size = folder.fold(_checked_str(text), &utf8, &length)
+        forms.append(normalizer(text) if size < 0 else folder.buffer[:size].decode("utf8"))
     return forms
+
+
+def _checked_str(text) -> str:
+    if not isinstance(text, str):
+        raise KBError(f"Expected str, got {type(text).__name__} {text!r}.")
+    return text
+
+
+cdef class AsciiFolder:
+    """normalize.py's folding of ASCII texts, done in C into a buffer it owns.
+
+    ``fold`` leaves the folded text in ``buffer`` until the next call; read it
+    before running any Python code that could use the same folder.
+    """
+
+    def __init__(self, normalizer):
+        self.expansions = {key.encode("ascii"): value.encode("utf8")
+                           for key, value in normalizer.expansions.items() if key.isascii()}
+        self.longest_key = max(map(len, self.expansions), default=0)
+        self.longest_value = max(map(len, self.expansions.values()), default=0)
+        self.mem = Pool()
+        self.capacity = 256
+        self.buffer = <char*>self.mem.alloc(self.capacity, 1)
+
+    cdef Py_ssize_t fold(self, str text, const char** utf8, Py_ssize_t* length) except -2:
+        """Fold text into buffer; the folded length, or -1 when text is not ASCII.
+        Sets utf8/length to the text's own UTF-8 bytes."""
+        utf8[0] = PyUnicode_AsUTF8AndSize(text, length)
+        cdef size_t needed = length[0] * (self.longest_value + 2) + 1
+        if needed > self.capacity:
+            self.buffer = <char*>self.mem.realloc(self.buffer, needed)
+            self.capacity = needed
+        return _fold_ascii(utf8[0], length[0], self.buffer, self.expansions, self.longest_key)
 
 
 _TRIGRAM_SECTIONS = ("norm_gram_counts", "gram_keys", "gram_offsets", "gram_postings",
@@ -441,10 +450,7 @@ def _make_index(arrays, normalizer, fuzzy, n_entities, n_aliases, source):
     cdef AliasIndex index = AliasIndex.__new__(AliasIndex)
     index._arrays = {name: arrays[name] for name, _ in INDEX_SECTIONS}
     index.normalizer = normalizer
-    index._ascii_expansions = {key.encode("ascii"): value.encode("utf8")
-                               for key, value in normalizer.expansions.items() if key.isascii()}
-    index._longest_key = max(map(len, index._ascii_expansions), default=0)
-    index._longest_value = max(map(len, index._ascii_expansions.values()), default=0)
+    index._folder = AsciiFolder(normalizer)
     index.has_fuzzy = fuzzy and len(arrays["gram_offsets"]) > 0
     index._source = source
     index.c.n_entities = n_entities

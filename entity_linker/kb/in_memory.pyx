@@ -942,8 +942,7 @@ cdef class InMemoryLookupKB(KnowledgeBase):
         return cand
 
     def _candidates_for_texts(self, texts):
-        hashes = numpy.empty(len(texts), dtype=numpy.uint64)
-        _hash_strings(texts, hashes)
+        hashes = hash_strings(texts)
         alias_rows, offsets, entity_rows, priors = self._lookup(hashes)
         vectors = self._read_only_vectors()
         result = []
@@ -973,8 +972,7 @@ cdef class InMemoryLookupKB(KnowledgeBase):
             hashes = numpy.ascontiguousarray(aliases, dtype=numpy.uint64).reshape(-1)
         else:
             aliases = list(aliases)
-            hashes = numpy.empty(len(aliases), dtype=numpy.uint64)
-            _hash_strings(aliases, hashes)
+            hashes = hash_strings(aliases)
         _, offsets, entity_rows, priors = self._lookup(hashes)
         return offsets, entity_rows, priors
 
@@ -1011,8 +1009,7 @@ cdef class InMemoryLookupKB(KnowledgeBase):
             hashes = numpy.ascontiguousarray(entities, dtype=numpy.uint64).reshape(-1)
         else:
             entities = list(entities)
-            hashes = numpy.empty(len(entities), dtype=numpy.uint64)
-            _hash_strings(entities, hashes)
+            hashes = hash_strings(entities)
         cdef int64_t n = len(hashes), i
         rows = numpy.empty(n, dtype=numpy.int64)
         cdef const uint64_t[::1] keys = hashes
@@ -1477,11 +1474,6 @@ def _encode_strings(strings, what: str):
         total += length
         i += 1
     return hashes, (lengths, blob)
-
-
-def _hash_strings(strings, hashes):
-    """Fill the uint64 array ``hashes`` with the spaCy hash of each string."""
-    hashes[:] = hash_strings(strings)
 
 
 cdef int _find_aliases(const KBData* kb, const uint64_t* keys, int64_t n,
