@@ -668,8 +668,9 @@ def make_kb(system: str, vocab: Vocab, spec: KBSpec, prebuilt: Optional[object] 
 
 
 def make_pipeline(system: str, vocab: Vocab, spec: KBSpec, train: List[Example],
-                  seed: int, kb: Optional[object] = None):
-    """blank en -> sentencizer -> linker (ours or spaCy's), initialized.
+                  seed: int, kb: Optional[object] = None, extra: Optional[dict] = None):
+    """blank en -> sentencizer -> linker (ours or spaCy's), initialized; `extra`
+    settings are added to the linker's config.
 
     RETURNS: (nlp, linker name, optimizer).
     """
@@ -682,6 +683,7 @@ def make_pipeline(system: str, vocab: Vocab, spec: KBSpec, train: List[Example],
         "incl_context": True,
         "entity_vector_length": spec.vector_length,
         "model": {"@architectures": ARCHITECTURE[system], "tok2vec": dict(TOK2VEC_CONFIG)},
+        **(extra or {}),
     })
     kb = make_kb(system, vocab, spec, kb)
     linker.set_kb(lambda _vocab: kb)
@@ -702,7 +704,8 @@ def make_tok2vec_pipeline(vocab: Vocab, examples: List[Example], seed: int) -> L
 
 
 def make_listener_pipeline(system: str, vocab: Vocab, spec: KBSpec, examples: List[Example],
-                           seed: int, kb: Optional[object] = None) -> Tuple[Language, str]:
+                           seed: int, kb: Optional[object] = None,
+                           extra: Optional[dict] = None) -> Tuple[Language, str]:
     """blank en -> sentencizer -> tok2vec -> linker reading it through a Tok2VecListener.
 
     Supplementary, speed only (initialized, not trained): the tok2vec runs once, as a
@@ -720,6 +723,7 @@ def make_listener_pipeline(system: str, vocab: Vocab, spec: KBSpec, examples: Li
         "incl_context": True,
         "entity_vector_length": spec.vector_length,
         "model": {"@architectures": ARCHITECTURE[system], "tok2vec": listener},
+        **(extra or {}),
     })
     kb = make_kb(system, vocab, spec, kb)
     linker.set_kb(lambda _vocab: kb)
@@ -947,7 +951,8 @@ def run_dataset(ds: Dataset, vocab: Vocab, args) -> Dict[str, object]:
     pipes: Dict[str, tuple] = {}
     checked = 0
     for fold, (train, test) in enumerate(ds.splits):
-        pipes = {s: make_pipeline(s, vocab, ds.spec, train, seed, ds.kbs.get(s))
+        pipes = {s: make_pipeline(s, vocab, ds.spec, train, seed, ds.kbs.get(s),
+                                  args.ours_config if s == "ours" else None)
                  for s in SYSTEMS}
         mentions = [ent for eg in train + test for ent in eg.reference.ents]
         checked = check_same_candidates(pipes["ours"][0].get_pipe("nel").kb,
@@ -991,7 +996,7 @@ def run_dataset(ds: Dataset, vocab: Vocab, args) -> Dict[str, object]:
     base_docs = [input_doc(eg) for eg in ds.all_test]
     min_docs = 256 if args.quick else (ds.speed_docs or args.speed_docs)
     listeners = {s: make_listener_pipeline(s, vocab, ds.spec, ds.splits[-1][0], seed,
-                                           ds.kbs.get(s))
+                                           ds.kbs.get(s), args.ours_config if s == "ours" else None)
                  for s in SYSTEMS} if args.listener else {}
     speed = measure_speed(pipes, t2v, listeners, base_docs, min_docs, args.repeats)
     for s in SYSTEMS:
@@ -1135,6 +1140,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="epochs for every data set (default: synthetic 10, emerson "
                              "--emerson-epochs)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ours-config", type=json.loads, default={},
+                        help="extra settings of our nel, as JSON (e.g. the geo recipe: "
+                             "'{\"scoring\": \"softmax\", \"coherence\": 12}')")
     parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
     parser.add_argument("--json", type=Path, default=None, help="write all numbers here")
     parser.add_argument("--repeats", type=int, default=3, help="timing repeats (best of)")

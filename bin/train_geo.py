@@ -35,6 +35,14 @@ from entity_linker.geonames import (
 )
 
 LABEL = "LOC"
+# The geo recipe's nel settings (--nel-config overrides them): candidates beyond
+# exact match, and the doc's other places as evidence (softmax scoring + coherence).
+GEO_NEL_CONFIG = {
+    "scoring": "softmax",
+    "coherence": 12.0,
+    "get_candidates_batch": {"@misc": "entity_linker.CascadeCandidates.v1"},
+}
+COHERENCE_GRID = (0.0, 4.0, 8.0, 12.0, 16.0, 24.0)
 
 
 def make_examples(nlp: Language, docs: List[Doc]) -> List[Example]:
@@ -70,7 +78,8 @@ def train_ner(train: List[Doc], dev: List[Doc], epochs: int, seed: int) -> Langu
 def add_nel(nlp: Language, config: dict) -> None:
     if "sentencizer" not in nlp.pipe_names:
         nlp.add_pipe("sentencizer", first=True)
-    nel = nlp.add_pipe("nel", config={"entity_vector_length": DEFAULT_VECTOR_LENGTH, **config})
+    config = {"entity_vector_length": DEFAULT_VECTOR_LENGTH, **GEO_NEL_CONFIG, **config}
+    nel = nlp.add_pipe("nel", config=config)
     nel.set_kb(lambda vocab: load_geonames_kb(vocab))
 
 
@@ -100,6 +109,22 @@ def train_nel(nlp: Language, train: List[Doc], dev: List[Doc], epochs: int, seed
     nel.model.from_bytes(best)
 
 
+def select_coherence(nlp: Language, dev: List[Doc], grid, metadata) -> None:
+    """Set the nel's coherence weight to the grid value with the best dev accuracy."""
+    nel = nlp.get_pipe("nel")
+    if nel.scoring != "softmax" or not grid:
+        return
+    best, best_acc = nel.coherence, -1.0
+    for weight in grid:
+        nel.coherence = weight
+        acc = evaluate_linking(nlp, dev, metadata)["accuracy"]
+        print(f"coherence {weight:g}: dev accuracy {acc:.3f}", flush=True)
+        if acc > best_acc:
+            best, best_acc = weight, acc
+    nel.coherence = best
+    print(f"coherence set to {best:g}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/geo"))
@@ -110,6 +135,9 @@ def main() -> None:
     parser.add_argument("--nel-epochs", type=int, default=6)
     parser.add_argument("--nel-config", type=json.loads, default={},
                         help='extra nel settings as JSON, e.g. \'{"scoring": "softmax"}\'')
+    parser.add_argument("--coherence-grid", type=float, nargs="*", default=list(COHERENCE_GRID),
+                        help="coherence weights tried on the dev split after training "
+                             "(none: keep the configured one)")
     parser.add_argument("--skip-ner", action="store_true", help="evaluate linking only")
     parser.add_argument("--ner-from", type=Path, default=None,
                         help="reuse the ner of this pipeline instead of training one")
@@ -136,6 +164,7 @@ def main() -> None:
         nlp = train_ner(train_docs, dev_docs, args.ner_epochs, args.seed)
     add_nel(nlp, args.nel_config)
     train_nel(nlp, train_docs, dev_docs, args.nel_epochs, args.seed, metadata)
+    select_coherence(nlp, dev_docs, args.coherence_grid, metadata)
     results: Dict[str, Optional[dict]] = {"config": vars(args) | {"data": str(args.data)}}
     if test_docs is not None:
         results["linking"] = evaluate_linking(nlp, test_docs, metadata)
@@ -165,6 +194,10 @@ def _save(nlp: Language, output: Path) -> None:
         "vector_length": DEFAULT_VECTOR_LENGTH,
     }
     nlp.to_disk(output)
+    # The config records the factory settings; the coherence chosen on dev replaces them.
+    config = spacy.util.load_config(output / "config.cfg")
+    config["components"]["nel"]["coherence"] = nlp.get_pipe("nel").coherence
+    config.to_disk(output / "config.cfg")
 
 
 if __name__ == "__main__":

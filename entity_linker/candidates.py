@@ -5,7 +5,7 @@ and ``get_candidates_batch`` settings. The default is spaCy's behaviour: an
 exact, case-sensitive match of the mention text against the KB's aliases.
 """
 
-from typing import Iterable, Sequence
+from typing import Iterable, Optional, Sequence
 
 import numpy
 from spacy.tokens import Span
@@ -123,13 +123,83 @@ class CandidateTable:
             order[start:end] = segment
         return order
 
-    def softmax_scores(self, sims, incl_prior: bool, incl_context: bool) -> numpy.ndarray:
-        """Per-mention softmax of ``scale * sim + log(prior)`` (the terms included)."""
+    def positions(self, mentions: Sequence[int]) -> numpy.ndarray:
+        """Indices of the candidates of some mentions, in the order given."""
+        mentions = numpy.asarray(mentions, dtype=numpy.int64)
+        starts, ends = self.offsets[mentions], self.offsets[mentions + 1]
+        counts = ends - starts
+        # One arange per mention, concatenated: start + rank within the mention.
+        first = numpy.repeat(starts - (numpy.cumsum(counts) - counts), counts)
+        return first + numpy.arange(int(counts.sum()), dtype=numpy.int64)
+
+    def select(self, mentions: Sequence[int]) -> "CandidateTable":
+        """The table of some of the mentions (e.g. those with a gold entity)."""
+        mentions = numpy.asarray(mentions, dtype=numpy.int64)
+        picked = self.positions(mentions)
+        offsets = numpy.zeros(len(mentions) + 1, dtype=numpy.int64)
+        numpy.cumsum(self.offsets[mentions + 1] - self.offsets[mentions], out=offsets[1:])
+        rows = None if self._rows is None else self._rows[picked]
+        ids = None if self._ids is None else [self._ids[j] for j in picked.tolist()]
+        return CandidateTable(self.kb, offsets, self.priors[picked], self.vectors[picked],
+                              self.keys[picked], rows=rows, ids=ids)
+
+    def coherence(self, docs: Sequence[int], groups: Sequence[int],
+                  include: Optional[Sequence[bool]] = None) -> numpy.ndarray:
+        """Per candidate: how well its entity fits the other mentions of its doc.
+
+        Each mention is summarised by the prior-weighted mean of its candidates'
+        unit entity vectors. A candidate's coherence is the cosine of its vector
+        with the sum of the summaries of the other mentions of the same doc,
+        leaving out the mention's own group (mentions with the same text, which
+        would only vote for themselves). 0 when the doc has no other mention.
+        In a KB whose vectors describe where or what an entity is, this prefers
+        the Paris near the doc's other places.
+
+        docs (Sequence[int]): The doc index of each mention.
+        groups (Sequence[int]): A group id per mention, equal for same-text
+            mentions of one doc.
+        include (Optional[Sequence[bool]]): Mentions that vote (default all).
+        RETURNS (numpy.ndarray): float32, one value per candidate.
+        """
+        n = len(self.offsets) - 1
+        counts = numpy.diff(self.offsets)
+        mention = numpy.repeat(numpy.arange(n), counts)
+        norms = numpy.linalg.norm(self.vectors, axis=1, keepdims=True)
+        unit = numpy.divide(self.vectors, norms, out=numpy.zeros_like(self.vectors),
+                            where=norms > 0).astype(numpy.float64)
+        priors = self.priors.astype(numpy.float64)
+        totals = numpy.bincount(mention, weights=priors, minlength=n)
+        # Priors that sum to 0 (e.g. a KB without them): every candidate weighs the same.
+        weights = numpy.where(totals[mention] > 0,
+                              priors / numpy.maximum(totals[mention], 1e-300),
+                              1.0 / numpy.maximum(counts[mention], 1))
+        if include is not None:
+            weights = weights * numpy.asarray(include, dtype=bool)[mention]
+        summaries = numpy.zeros((n, unit.shape[1]), dtype=numpy.float64)
+        numpy.add.at(summaries, mention, weights[:, None] * unit)
+        docs = numpy.asarray(docs, dtype=numpy.int64)
+        groups = numpy.asarray(groups, dtype=numpy.int64)
+        by_doc = numpy.zeros((int(docs.max(initial=-1)) + 1, unit.shape[1]))
+        numpy.add.at(by_doc, docs, summaries)
+        by_group = numpy.zeros((int(groups.max(initial=-1)) + 1, unit.shape[1]))
+        numpy.add.at(by_group, groups, summaries)
+        context = by_doc[docs] - by_group[groups]
+        context_norms = numpy.linalg.norm(context, axis=1, keepdims=True)
+        # Rounding leaves tiny non-zero contexts where no other mention voted.
+        context = numpy.divide(context, context_norms, out=numpy.zeros_like(context),
+                               where=context_norms > 1e-9)
+        return numpy.einsum("ij,ij->i", unit, context[mention]).astype(numpy.float32)
+
+    def softmax_scores(self, sims, incl_prior: bool, incl_context: bool,
+                       bias=None) -> numpy.ndarray:
+        """Per-mention softmax of ``scale * sim + log(prior) + bias`` (the terms included)."""
         logits = numpy.zeros(self.n_candidates, dtype=numpy.float64)
         if incl_context:
             logits += CANDIDATE_LOGIT_SCALE * sims
         if incl_prior:
             logits += numpy.log(self.priors.astype(numpy.float64) + 1e-6)
+        if bias is not None:
+            logits += bias
         scores = numpy.empty(self.n_candidates, dtype=numpy.float32)
         offsets = self.offsets
         for i in range(len(offsets) - 1):
@@ -141,7 +211,7 @@ class CandidateTable:
         return scores
 
     def softmax_loss(self, encodings, gold_ids: Sequence[str], incl_prior: bool,
-                     scoring: str = "spacy", lexical=None):
+                     scoring: str = "spacy", lexical=None, bias=None):
         """Cross-entropy of the gold entity among each mention's candidates.
 
         The logits are ``scale`` times the score prediction ranks by: with
@@ -150,6 +220,8 @@ class CandidateTable:
         on the gold entity's); with ``"softmax"``, ``cos + log(prior) / scale``.
         With ``lexical = (encodings, weight)`` the similarity is the weighted
         mean ``(cos + weight * lexical_cos) / (1 + weight)``, as at prediction.
+        ``bias`` (one value per candidate, e.g. the weighted coherence) is added
+        to the logits, as ``softmax_scores`` does.
         Mentions whose gold entity is not a candidate, or that have a single
         candidate, add nothing.
         RETURNS (Tuple[float, ndarray]): mean loss and its gradient w.r.t. encodings.
@@ -186,6 +258,8 @@ class CandidateTable:
             logits = cos + numpy.log(priors + 1e-6) / CANDIDATE_LOGIT_SCALE
             d_logit_d_cos = numpy.ones_like(cos)
         logits = CANDIDATE_LOGIT_SCALE * logits
+        if bias is not None:
+            logits = logits + numpy.asarray(bias, dtype=numpy.float64)[keep]
         segment = numpy.repeat(numpy.arange(len(starts)), counts[used])
         logits = logits - numpy.maximum.reduceat(logits, starts)[segment]
         probs = numpy.exp(logits)

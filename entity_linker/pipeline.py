@@ -104,6 +104,7 @@ class LinkPredictions(list):
         "scoring": "spacy",
         "context_encoder": None,
         "context_encoder_weight": 1.0,
+        "coherence": 0.0,
     },
     default_score_weights={"nel_micro_f": 1.0, "nel_micro_r": None, "nel_micro_p": None},
 )
@@ -130,6 +131,7 @@ def make_entity_linker(
     scoring: str = "spacy",
     context_encoder: Optional[str] = None,
     context_encoder_weight: float = 1.0,
+    coherence: float = 0.0,
 ) -> "EntityLinker":
     """Create an EntityLinker (factory ``nel``); settings as spaCy's ``entity_linker``."""
     return EntityLinker(
@@ -154,6 +156,7 @@ def make_entity_linker(
         scoring=scoring,
         context_encoder=context_encoder,
         context_encoder_weight=context_encoder_weight,
+        coherence=coherence,
     )
 
 
@@ -164,7 +167,9 @@ class EntityLinker(TrainablePipe):
     the cosine similarity between the mention's context encoding and the
     entity's vector, combined with the prior p(entity | alias) as spaCy does
     (``prior + sim - prior * sim``), or, with ``scoring="softmax"``, by a
-    softmax over the mention's candidates of ``scale * sim + log(prior)``. The winner's id goes to
+    softmax over the mention's candidates of ``scale * sim + log(prior)``, plus,
+    with ``coherence > 0``, that weight times the candidate's fit with the other
+    mentions of its doc (``CandidateTable.coherence``). The winner's id goes to
     ``Token.ent_kb_id_`` (so ``Span.kb_id_``), its score to ``span._.kb_score``
     and the top-k candidates with scores to ``span._.kb_candidates``.
     """
@@ -195,6 +200,7 @@ class EntityLinker(TrainablePipe):
         scoring: str = "spacy",
         context_encoder: Optional[str] = None,
         context_encoder_weight: float = 1.0,
+        coherence: float = 0.0,
     ) -> None:
         """Initialize the linker; see the factory ``nel`` for the settings."""
         if threshold is not None and not (0 <= threshold <= 1):
@@ -219,6 +225,13 @@ class EntityLinker(TrainablePipe):
             raise ValueError(
                 f"scoring must be one of {', '.join(SCORINGS)}, got {scoring!r}."
             )
+        if not (coherence >= 0 and numpy.isfinite(coherence)):
+            raise ValueError(f"coherence must be a finite number >= 0, got {coherence}.")
+        if coherence and scoring != "softmax":
+            raise ValueError(
+                f"coherence={coherence} needs scoring='softmax': the coherence term is "
+                "added to the softmax logits. Set scoring = \"softmax\" or coherence = 0."
+            )
         self.vocab = vocab
         self.model = model
         self.name = name
@@ -237,6 +250,7 @@ class EntityLinker(TrainablePipe):
         self.scoring = scoring
         self.context_encoder = context_encoder
         self.context_encoder_weight = context_encoder_weight
+        self.coherence = coherence
         self._context_encoders: Dict[int, Callable] = {}
         self.n_sents = n_sents
 
@@ -406,10 +420,25 @@ class EntityLinker(TrainablePipe):
         else:
             sims = numpy.zeros(table.n_candidates, dtype=numpy.float32)
         if self.scoring == "softmax":
-            scores = table.softmax_scores(sims, self.incl_prior, self.incl_context)
+            bias = self._coherence_bias(docs, mentions, table, discard)
+            scores = table.softmax_scores(sims, self.incl_prior, self.incl_context, bias)
         else:
             scores = combine_scores(table.priors, sims, self.incl_prior, self.incl_context)
         return self._choose(table, scores, discard)
+
+    def _coherence_bias(self, docs: Sequence[Doc], mentions: List[Span],
+                        table: CandidateTable, discard=None) -> Optional[numpy.ndarray]:
+        """``coherence`` times each candidate's fit with the other mentions of its doc."""
+        if not self.coherence or not table.n_candidates:
+            return None
+        doc_of = {id(doc): i for i, doc in enumerate(docs)}
+        groups: Dict[tuple, int] = {}
+        doc_index = [doc_of[id(m.doc)] for m in mentions]
+        group_index = [groups.setdefault((d, m.text.lower()), len(groups))
+                       for d, m in zip(doc_index, mentions)]
+        include = None if discard is None else ~discard
+        return self.coherence * table.coherence(doc_index, group_index, include).astype(
+            numpy.float64)
 
     def _choose(self, table: CandidateTable, scores, discard) -> LinkPredictions:
         kb_ids, best_scores, top = [], [], []
@@ -537,14 +566,25 @@ class EntityLinker(TrainablePipe):
         loss = float((1.0 - cos).sum()) / len(keep)
         gradient[keep] = -d_cos / len(keep)
         if self.candidate_loss_weight:
-            mentions = self._mentions([eg.predicted for eg in examples])
-            table = self._candidates([mentions[i] for i in keep])
+            docs = [eg.predicted for eg in examples]
+            mentions = self._mentions(docs)
+            bias = None
+            if self.coherence and self.scoring == "softmax":
+                # Coherence needs every mention of the docs, not only the gold ones.
+                everything = self._candidates(mentions)
+                discard = numpy.array([m.label_ in self.labels_discard for m in mentions],
+                                      dtype=bool)
+                table = everything.select(keep)
+                all_bias = self._coherence_bias(docs, mentions, everything, discard)
+                if all_bias is not None:
+                    bias = all_bias[everything.positions(keep)]
+            else:
+                table = self._candidates([mentions[i] for i in keep])
             lexical = None
             if self.context_encoder:
-                docs = [eg.predicted for eg in examples]
                 lexical = (self._lexical_encodings(docs)[keep], self.context_encoder_weight)
             ce_loss, d_selected = table.softmax_loss(
-                selected, gold_ids, self.incl_prior, self.scoring, lexical
+                selected, gold_ids, self.incl_prior, self.scoring, lexical, bias
             )
             loss += self.candidate_loss_weight * ce_loss
             gradient[keep] += self.candidate_loss_weight * d_selected
