@@ -12,6 +12,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Unio
 import numpy
 import srsly
 from spacy import util
+from spacy.attrs import ORTH, SPACY
 from spacy.language import Language
 from spacy.pipeline.pipe import deserialize_config
 from spacy.pipeline.trainable_pipe import TrainablePipe
@@ -36,6 +37,7 @@ from .kb import KnowledgeBase
 from .ml.models import doc_windows
 
 NIL = "NIL"
+_WORDS = [ORTH, SPACY]
 # "spacy": prior + sim - prior * sim, as spaCy's entity_linker.
 # "softmax": softmax over each mention's candidates of scale * sim + log(prior),
 #   the form the candidate loss trains.
@@ -341,10 +343,15 @@ class EntityLinker(TrainablePipe):
             return examples
         new_examples = []
         for eg in examples:
-            ents, _ = eg.get_aligned_ents_and_ner()
-            new_eg = eg.copy()
-            new_eg.predicted.ents = ents
-            new_examples.append(new_eg)
+            predicted = eg.predicted.copy()
+            if _same_tokens(eg):
+                predicted.ents = [Span(predicted, e.start, e.end, label=e.label)
+                                  for e in eg.reference.ents]
+            else:
+                predicted.ents = eg.get_aligned_spans_y2x(eg.reference.ents,
+                                                          allow_overlap=False)
+            # The reference is only read, so it is shared, not copied.
+            new_examples.append(Example(predicted, eg.reference))
         return new_examples
 
     def initialize(
@@ -529,11 +536,16 @@ class EntityLinker(TrainablePipe):
         keep, gold_ids = [], []
         index = 0
         for eg in examples:
-            aligned = eg.get_aligned("ENT_KB_ID", as_string=True)
             # Learn only from mentions that match a gold entity (boundaries and label).
-            matching = {(ent.start, ent.end) for ent in eg.get_matching_ents()}
-            for ent in eg.predicted.ents:
-                kb_id = aligned[ent.start] if (ent.start, ent.end) in matching else None
+            if _same_tokens(eg):
+                gold = {(e.start, e.end, e.label): e.kb_id_ for e in eg.reference.ents}
+                kb_ids = [gold.get((e.start, e.end, e.label)) for e in eg.predicted.ents]
+            else:
+                aligned = eg.get_aligned("ENT_KB_ID", as_string=True)
+                matching = {(ent.start, ent.end) for ent in eg.get_matching_ents()}
+                kb_ids = [aligned[ent.start] if (ent.start, ent.end) in matching else None
+                          for ent in eg.predicted.ents]
+            for kb_id in kb_ids:
                 if kb_id and kb_id != NIL and self.kb.contains_entity(kb_id):
                     keep.append(index)
                     gold_ids.append(kb_id)
@@ -669,6 +681,14 @@ class EntityLinker(TrainablePipe):
 
     def add_label(self, label):
         raise NotImplementedError("The entity linker has no labels; add entities to the KB.")
+
+
+def _same_tokens(eg: Example) -> bool:
+    """Whether predicted and reference have the same words and spaces: then the
+    alignment is the identity and the gold entities can be read off directly
+    (spaCy's alignment costs more than the encoder's forward pass on short docs)."""
+    x, y = eg.predicted, eg.reference
+    return len(x) == len(y) and numpy.array_equal(x.to_array(_WORDS), y.to_array(_WORDS))
 
 
 def combine_scores(priors, sims, incl_prior: bool, incl_context: bool):

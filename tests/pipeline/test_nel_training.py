@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy
 import pytest
 import spacy
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
 from spacy.util import fix_random_seed
 
@@ -192,6 +192,32 @@ def test_update_with_a_tokenization_mismatch_does_not_crash(make_nlp):
     losses = nlp.update([Example(predicted, reference)], sgd=optimizer)
     assert losses["nel"] > 0
     nlp.evaluate([Example(predicted, reference)])
+
+
+def test_gold_entities_are_read_the_same_with_and_without_the_same_tokens(make_nlp):
+    # Same words: read directly; other tokenization or spacing: spaCy's alignment.
+    nlp = make_nlp()
+    nel = nlp.get_pipe("nel")
+    words, spaces = ["Paris", "in", "Texas", "!"], [True, True, False, False]
+    reference = Doc(nlp.vocab, words=words, spaces=spaces)
+    reference.ents = [Span(reference, 0, 1, "GPE", kb_id="QT"),
+                      Span(reference, 2, 3, "GPE", kb_id="QT")]
+    same = Example(Doc(nlp.vocab, words=words, spaces=spaces), reference)
+    split = Example(Doc(nlp.vocab, words=["Par", "is", "in", "Texas!"],
+                        spaces=[False, True, True, False]), reference)
+    respaced = Example(Doc(nlp.vocab, words=words, spaces=[True, True, True, False]),
+                       reference)
+    examples = nel._ensure_ents([same, split, respaced])
+    assert [[(e.start, e.end, e.label_) for e in eg.predicted.ents] for eg in examples] == [
+        [(0, 1, "GPE"), (2, 3, "GPE")], [(0, 2, "GPE")], [(0, 1, "GPE"), (2, 3, "GPE")]
+    ]
+    assert examples[0].reference is reference  # shared, not copied
+    assert same.predicted.ents == ()  # the caller's docs are unchanged
+    assert nel._gold_rows(examples) == ([0, 1, 2, 3, 4], ["QT"] * 5)
+    # Matching ents of a different label are not learned from.
+    relabelled = Doc(nlp.vocab, words=words, spaces=spaces)
+    relabelled.ents = [Span(relabelled, 0, 1, "PERSON")]
+    assert nel._gold_rows([Example(relabelled, reference)]) == ([], [])
 
 
 def test_update_ignores_predicted_entities_that_do_not_match_a_gold_entity(make_nlp,
