@@ -114,7 +114,8 @@ def _print_table(record: Dict[str, Any]) -> None:
         rows.append((span["text"], span["label"], span["kb_id"], where, score))
     msg.text(record["text"] if len(record["text"]) < 200 else record["text"][:197] + "...")
     if rows:
-        msg.table(rows, header=("mention", "label", "kb id", "place", "score"), divider=True)
+        msg.table(rows, header=("mention", "label", "kb id", "place", "score"), divider=True,
+                  max_col=80)  # place texts exceed the default 30 columns
     else:
         msg.text("(no entities found)")
 
