@@ -477,7 +477,8 @@ class EntityLinker(TrainablePipe):
         kb_ids (List[str]): The ids from predict, one per mention.
         """
         docs = list(docs)
-        count = sum(len(doc.ents) for doc in docs)
+        doc_ents = [doc.ents for doc in docs]  # each doc.ents builds new Spans
+        count = sum(len(ents) for ents in doc_ents)
         if count != len(kb_ids):
             raise ValueError(
                 f"Expected {count} kb ids (one per entity of the docs) but got "
@@ -486,13 +487,14 @@ class EntityLinker(TrainablePipe):
         scores = getattr(kb_ids, "scores", None)
         candidates = getattr(kb_ids, "candidates", None)
         overwrite = self.cfg["overwrite"]
+        strings = self.vocab.strings
         i = 0
-        for doc in docs:
-            for ent in doc.ents:
-                kb_id = kb_ids[i]
+        for ents in doc_ents:
+            for ent in ents:
+                kb_key = strings.add(kb_ids[i])
                 for token in ent:
                     if token.ent_kb_id == 0 or overwrite:
-                        token.ent_kb_id_ = kb_id
+                        token.ent_kb_id = kb_key
                 if scores is not None:
                     ent._.kb_score = scores[i]
                     ent._.kb_candidates = candidates[i]

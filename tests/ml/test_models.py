@@ -34,6 +34,39 @@ def test_windows_span_the_whole_doc_without_sentence_boundaries(nlp):
     assert doc_windows(doc, 0) == [(1, 2, 0, 3)]
 
 
+def _reference_windows(doc, n_sents):
+    """The windows from doc.ents and doc.sents, spelled out."""
+    sents = list(doc.sents) if doc.has_annotation("SENT_START") else [doc[:]]
+    rows = []
+    for ent in doc.ents:
+        touched = [i for i, s in enumerate(sents) if s.start < ent.end and ent.start < s.end]
+        first = max(0, touched[0] - n_sents)
+        last = min(len(sents) - 1, touched[-1] + n_sents)
+        rows.append((ent.start, ent.end, sents[first].start, sents[last].end))
+    return rows
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_windows_match_doc_ents_and_doc_sents(nlp, seed):
+    rng = numpy.random.default_rng(seed)
+    n = int(rng.integers(1, 30))
+    sent_starts = None
+    if seed % 3:
+        sent_starts = [True] + [bool(x) for x in rng.random(n - 1) < 0.2]
+    doc = Doc(nlp.vocab, words=[f"w{i}" for i in range(n)], sent_starts=sent_starts)
+    spans, i = [], 0
+    while i < n:  # adjacent entities, entities across sentence boundaries, gaps
+        length = int(rng.integers(1, 4))
+        if rng.random() < 0.4 and i + length <= n:
+            spans.append(Span(doc, i, i + length, label=["A", "B"][int(rng.integers(2))]))
+            i += length
+        else:
+            i += 1
+    doc.ents = spans
+    for n_sents in (0, 1, 2):
+        assert doc_windows(doc, n_sents) == _reference_windows(doc, n_sents)
+
+
 def test_mentions_in_one_sentence_get_different_pooled_vectors():
     model = mention_pool()
     model.initialize()
