@@ -487,9 +487,9 @@ class EntityLinker(TrainablePipe):
         scores = getattr(kb_ids, "scores", None)
         candidates = getattr(kb_ids, "candidates", None)
         overwrite = self.cfg["overwrite"]
-        strings = self.vocab.strings
         i = 0
-        for ents in doc_ents:
+        for doc, ents in zip(docs, doc_ents):
+            strings = doc.vocab.strings  # the doc's own, as Token.ent_kb_id_ uses
             for ent in ents:
                 kb_key = strings.add(kb_ids[i])
                 for token in ent:
