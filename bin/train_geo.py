@@ -35,12 +35,14 @@ from entity_linker.geonames import (
 )
 
 LABEL = "LOC"
-# The geo recipe's nel settings (--nel-config overrides them): candidates beyond
-# exact match, and the doc's other places as evidence (softmax scoring + coherence).
+# The geo recipe's nel settings (--nel-config overrides them): normalised candidates
+# ("ST. LOUIS", "Zürich"), and the doc's other places as evidence (softmax scoring +
+# coherence). The cascade's fuzzy stage is left out: on held-out data it found
+# no more correct places but linked many NIL mentions (precision 0.83 -> 0.75).
 GEO_NEL_CONFIG = {
     "scoring": "softmax",
     "coherence": 12.0,
-    "get_candidates_batch": {"@misc": "entity_linker.CascadeCandidates.v1"},
+    "get_candidates_batch": {"@misc": "entity_linker.NormalizedCandidates.v1"},
 }
 COHERENCE_GRID = (0.0, 4.0, 8.0, 12.0, 16.0, 24.0)
 
