@@ -5,7 +5,7 @@ and ``get_candidates_batch`` settings. The default is spaCy's behaviour: an
 exact, case-sensitive match of the mention text against the KB's aliases.
 """
 
-from typing import Iterable, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence
 
 import numpy
 from spacy.tokens import Span
@@ -90,6 +90,16 @@ class CandidateTable:
         if self._ids is not None:
             return self._ids[j]
         return self.kb.get_entity_id(int(self._rows[j]))
+
+    def entity_ids(self, indices: Sequence[int]) -> List[str]:
+        """The KB ids of many candidates (each KB row read once)."""
+        if self._ids is not None:
+            return [self._ids[j] for j in indices]
+        rows = self._rows[numpy.asarray(indices, dtype=numpy.int64)].tolist()
+        get_entity_id = self.kb.get_entity_id
+        known: Dict[int, str] = {}
+        return [known[r] if r in known else known.setdefault(r, get_entity_id(r))
+                for r in rows]
 
     def cosine(self, encodings) -> numpy.ndarray:
         """Cosine similarity of each candidate's vector with its mention's encoding."""

@@ -448,26 +448,36 @@ class EntityLinker(TrainablePipe):
             numpy.float64)
 
     def _choose(self, table: CandidateTable, scores, discard) -> LinkPredictions:
-        kb_ids, best_scores, top = [], [], []
-        order = table.ranked(scores).tolist()
-        offsets = table.offsets.tolist()
-        score_list = scores.tolist()
+        order = table.ranked(scores)
+        offsets = table.offsets
+        counts = numpy.diff(offsets)
+        n_top = max(self.top_k, 1)
+        # The top-k candidate indices of every mention, their ids looked up in one go.
+        kept = numpy.minimum(counts, n_top)
+        starts = numpy.repeat(offsets[:-1] - numpy.concatenate([[0], numpy.cumsum(kept)[:-1]]),
+                              kept)
+        top_positions = order[starts + numpy.arange(int(kept.sum()))]
+        top_ids = table.entity_ids(top_positions)
+        top_scores = scores[top_positions].tolist()
+        kept_list = kept.tolist()
         threshold = self.threshold
-        for i in range(len(offsets) - 1):
-            start, end = offsets[i], offsets[i + 1]
-            if discard[i] or start == end:
+        kb_ids, best_scores, top = [], [], []
+        position = 0
+        for i, n in enumerate(kept_list):
+            if discard[i] or n == 0:
                 kb_ids.append(NIL)
                 best_scores.append(None)
                 top.append(None if discard[i] else [])
+                position += n
                 continue
-            ranked = order[start : min(end, start + max(self.top_k, 1))]
-            score = score_list[ranked[0]]
-            if threshold is not None and score < threshold:
-                kb_ids.append(NIL)
-            else:
-                kb_ids.append(table.entity_id(ranked[0]))
+            score = top_scores[position]
+            kb_ids.append(NIL if threshold is not None and score < threshold
+                          else top_ids[position])
             best_scores.append(score)
-            top.append([(table.entity_id(j), score_list[j]) for j in ranked[: self.top_k]])
+            shown = min(n, self.top_k)
+            top.append(list(zip(top_ids[position : position + shown],
+                                top_scores[position : position + shown])))
+            position += n
         return LinkPredictions(kb_ids, best_scores, top)
 
     def set_annotations(self, docs: Iterable[Doc], kb_ids: List[str]) -> None:
@@ -496,8 +506,9 @@ class EntityLinker(TrainablePipe):
                     if token.ent_kb_id == 0 or overwrite:
                         token.ent_kb_id = kb_key
                 if scores is not None:
-                    ent._.kb_score = scores[i]
-                    ent._.kb_candidates = candidates[i]
+                    extensions = ent._  # a new accessor object on every access
+                    extensions.kb_score = scores[i]
+                    extensions.kb_candidates = candidates[i]
                 i += 1
 
     # ------------------------------------------------------------ train
