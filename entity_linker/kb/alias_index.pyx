@@ -33,7 +33,7 @@ from libc.stdint cimport int64_t, uint32_t, uint64_t, uintptr_t
 
 from ..errors import KBError, KBFormatError
 from .format import INDEX_SECTIONS, read_index_config
-from .hashing import hash_strings
+from .hashing import has_duplicates, hash_strings
 from .tables import MAX_ROWS, build_slots
 from .normalize import AliasNormalizer
 
@@ -191,7 +191,7 @@ cdef class AliasIndex:
         norm_offsets = numpy.zeros(n_keys + 1, dtype=numpy.uint64)
         numpy.cumsum(numpy.bincount(slot_key, minlength=n_keys), out=norm_offsets[1:])
         hashes = hash_strings(keys)
-        if len(numpy.unique(hashes)) != n_keys:
+        if has_duplicates(hashes):
             raise KBError("Two normalised aliases share a 64-bit hash; cannot index them.")
         config = {"normalizer": normalizer.to_dict(), "fuzzy": bool(fuzzy)}
         arrays = {

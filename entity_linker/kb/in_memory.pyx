@@ -51,7 +51,7 @@ from .alias_index cimport AliasIndex, IndexData, find_keys
 from .candidate cimport Candidate
 from .hashing cimport hash_string, hash_utf8
 
-from .hashing import hash_strings
+from .hashing import has_duplicates, hash_strings
 from .kb cimport KnowledgeBase
 from .structs cimport CORRUPT, NOT_FOUND, KBData, alias_row_of, alias_slots_ok, entity_row_of
 
@@ -515,7 +515,7 @@ cdef class InMemoryLookupKB(KnowledgeBase):
             for i, vector in enumerate(vectors):
                 matrix[i] = self._checked_vectors(vector, 1, f"entity {entity_ids[i]!r}")
         rows = numpy.arange(n, dtype=numpy.int64)
-        if _has_duplicates(hashes):
+        if has_duplicates(hashes):
             _, first, inverse = numpy.unique(hashes, return_index=True, return_inverse=True)
             keep = numpy.sort(first)
             for i in sorted(set(range(n)) - set(keep.tolist())):
@@ -815,7 +815,7 @@ cdef class InMemoryLookupKB(KnowledgeBase):
                 f"{sums[i]:.6g}, more than 1."
             )
         hashes, strings = _encode_strings(alias_texts, "alias")
-        if _has_duplicates(hashes):
+        if has_duplicates(hashes):
             # Keep the first of each duplicate alias; the others' slots are dropped.
             _, first = numpy.unique(hashes, return_index=True)
             keep = numpy.sort(first)
@@ -1438,11 +1438,6 @@ def _take_strings(strings, keep):
     index = numpy.repeat(starts[keep] - numpy.concatenate([[0], numpy.cumsum(kept)[:-1]]),
                          kept) + numpy.arange(int(kept.sum()), dtype=numpy.int64)
     return lengths[keep], blob[index]
-
-
-def _has_duplicates(hashes) -> bool:
-    ordered = numpy.sort(hashes)
-    return bool((ordered[1:] == ordered[:-1]).any())
 
 
 def _encode_strings(strings, what: str):
