@@ -599,7 +599,7 @@ cdef Py_ssize_t _fold_ascii(const char* text, Py_ssize_t length, char* out,
                             dict expansions, Py_ssize_t longest_key) except -2:
     """normalize.py's folding of an ASCII text into out; its length, or -1 if
     the text is not ASCII. ``out`` holds length * (longest expansion + 2) bytes."""
-    cdef Py_ssize_t i, size = 0, token = 0
+    cdef Py_ssize_t i, size = 0, token = 0, words = 0
     cdef unsigned char c
     cdef bint in_token = False
     for i in range(length + 1):
@@ -610,7 +610,8 @@ cdef Py_ssize_t _fold_ascii(const char* text, Py_ssize_t length, char* out,
             continue
         if (48 <= c <= 57) or (97 <= c <= 122) or (65 <= c <= 90):
             if not in_token:
-                if size:
+                words += 1
+                if words > 1:  # a space after every word, even one expanded to ""
                     out[size] = 32
                     size += 1
                 token = size

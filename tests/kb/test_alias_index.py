@@ -80,6 +80,15 @@ def test_c_folding_of_ascii_texts_equals_the_python_normaliser(vocab, texts):
     assert exact.tolist() == [hash_string(text) for text in texts]
 
 
+def test_c_folding_keeps_the_space_of_a_word_expanded_to_nothing(vocab):
+    normalizer = AliasNormalizer({"the": "...", "st": "saint"})
+    kb = _kb_with(vocab, ["x"], normalizer=normalizer)
+    texts = ["the Hague", "Hague the", "a the b", "the", "St the St"]
+    assert [normalizer(text) for text in texts][:2] == [" hague", "hague "]
+    assert (kb.alias_index.key_hashes(texts).tolist()
+            == [hash_string(normalizer(text)) for text in texts])
+
+
 def _trigrams(form):
     padded = f" {form} "
     return {padded[i : i + 3] for i in range(len(padded) - 2)} if form else set()
