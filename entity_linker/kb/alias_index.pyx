@@ -24,7 +24,8 @@ import json
 
 import numpy
 
-from cpython.unicode cimport PyUnicode_AsUTF8AndSize
+from cpython.unicode cimport (PyUnicode_4BYTE_KIND, PyUnicode_AsUTF8AndSize,
+                              PyUnicode_FromKindAndData)
 from cymem.cymem cimport Pool
 from libc.string cimport memcpy
 from libc.math cimport sqrt
@@ -35,7 +36,7 @@ from ..errors import KBError, KBFormatError
 from .format import INDEX_SECTIONS, read_index_config
 from .hashing import has_duplicates, hash_strings
 from .tables import MAX_ROWS, build_slots
-from .normalize import AliasNormalizer
+from .normalize import AliasNormalizer, decompose, fold_char
 
 from .hashing cimport hash_string, hash_utf8
 from .structs cimport CORRUPT, find_slot
@@ -288,7 +289,7 @@ cdef class AliasIndex:
             if with_exact:
                 exact_out[i] = hash_utf8(utf8, length)
             if size < 0:  # not ASCII: the full Unicode normalisation
-                out[i] = hash_string(self.normalizer(texts[i]))
+                out[i] = hash_string(self._folder.fold_unicode(texts[i]))
             else:
                 out[i] = hash_utf8(self._folder.buffer, size)
         return hashes
@@ -494,15 +495,9 @@ def _postings(gram_offsets, gram_rows, order, int64_t n_grams):
 
 
 def _normalize_many(normalizer, texts) -> list:
-    """normalizer.normalize_many, with ASCII texts folded in C."""
-    cdef AsciiFolder folder = AsciiFolder(normalizer)
-    cdef const char* utf8
-    cdef Py_ssize_t size, length
-    forms = []
-    for text in texts:
-        size = folder.fold(_checked_str(text), &utf8, &length)
-        forms.append(normalizer(text) if size < 0 else folder.buffer[:size].decode("utf8"))
-    return forms
+    """normalizer.normalize_many, folded in C."""
+    cdef TextFolder folder = TextFolder(normalizer)
+    return [folder.normalize(_checked_str(text)) for text in texts]
 
 
 def _checked_str(text) -> str:
@@ -511,8 +506,10 @@ def _checked_str(text) -> str:
     return text
 
 
-cdef class AsciiFolder:
-    """normalize.py's folding of ASCII texts, done in C into a buffer it owns.
+cdef class TextFolder:
+    """normalize.py's normalisation in C, into buffers it owns: ASCII texts are
+    folded from their UTF-8 bytes, others from their code points after
+    ``decompose`` (unicodedata's NFKC, case folding and NFD).
 
     ``fold`` leaves the folded text in ``buffer`` until the next call; read it
     before running any Python code that could use the same folder.
@@ -523,9 +520,14 @@ cdef class AsciiFolder:
                            for key, value in normalizer.expansions.items() if key.isascii()}
         self.longest_key = max(map(len, self.expansions), default=0)
         self.longest_value = max(map(len, self.expansions.values()), default=0)
+        self.words = dict(normalizer.expansions)
+        self.longest_word = max(map(len, self.words), default=0)
+        self.longest_replacement = max(map(len, self.words.values()), default=0)
         self.mem = Pool()
         self.capacity = 256
         self.buffer = <char*>self.mem.alloc(self.capacity, 1)
+        self.wide_capacity = 256
+        self.wide = <Py_UCS4*>self.mem.alloc(self.wide_capacity, sizeof(Py_UCS4))
 
     cdef Py_ssize_t fold(self, str text, const char** utf8, Py_ssize_t* length) except -2:
         """Fold text into buffer; the folded length, or -1 when text is not ASCII.
@@ -536,6 +538,26 @@ cdef class AsciiFolder:
             self.buffer = <char*>self.mem.realloc(self.buffer, needed)
             self.capacity = needed
         return _fold_ascii(utf8[0], length[0], self.buffer, self.expansions, self.longest_key)
+
+    cdef str fold_unicode(self, str text):
+        """The normalised key of a text (any; meant for those not ASCII)."""
+        cdef str decomposed = decompose(text)
+        cdef size_t needed = len(decomposed) * (self.longest_replacement + 2) + 1
+        if needed > self.wide_capacity:
+            self.wide = <Py_UCS4*>self.mem.realloc(self.wide, needed * sizeof(Py_UCS4))
+            self.wide_capacity = needed
+        cdef Py_ssize_t size = _fold_decomposed(decomposed, self.wide, self.words,
+                                                self.longest_word)
+        return PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, self.wide, size)
+
+    cdef str normalize(self, str text):
+        """The normalised key of a text, as the normaliser computes it."""
+        cdef const char* utf8
+        cdef Py_ssize_t length
+        cdef Py_ssize_t size = self.fold(text, &utf8, &length)
+        if size < 0:
+            return self.fold_unicode(text)
+        return self.buffer[:size].decode("utf8")
 
 
 _TRIGRAM_SECTIONS = ("norm_gram_counts", "gram_keys", "gram_offsets", "gram_postings",
@@ -551,7 +573,7 @@ def _make_index(arrays, normalizer, fuzzy, n_entities, n_aliases, source):
     cdef AliasIndex index = AliasIndex.__new__(AliasIndex)
     index._arrays = {name: arrays[name] for name, _ in INDEX_SECTIONS}
     index.normalizer = normalizer
-    index._folder = AsciiFolder(normalizer)
+    index._folder = TextFolder(normalizer)
     index.has_fuzzy = fuzzy and len(arrays["gram_offsets"]) > 0
     index._source = source
     index.c.n_entities = n_entities
@@ -626,6 +648,72 @@ cdef Py_ssize_t _fold_ascii(const char* text, Py_ssize_t length, char* out,
                     size = token + len(replacement)
                     memcpy(out + token, <const char*>replacement, len(replacement))
     return size
+
+
+# fold_char's verdict on each code point, cached for the C folding.
+cdef enum:
+    _UNKNOWN = 0
+    _KEPT
+    _SPACE
+    _DELETED
+cdef unsigned char[::1] _char_classes = numpy.zeros(0x110000, dtype=numpy.uint8)
+
+
+cdef unsigned char _char_class(Py_UCS4 c) except 0:
+    """How step 4 treats code point c (below 0x110000, so always in the table)."""
+    cdef unsigned char kind = _char_classes[c]
+    if kind == _UNKNOWN:
+        value = fold_char(<uint32_t>c)  # a Py_UCS4 would pass as a str
+        kind = _DELETED if value is None else _SPACE if value == " " else _KEPT
+        _char_classes[c] = kind
+    return kind
+
+
+cdef Py_ssize_t _fold_decomposed(str text, Py_UCS4* out, dict words,
+                                 Py_ssize_t longest_word) except -1:
+    """Steps 4 and 5 of normalize.py on a decomposed text, into out (room for
+    len(text) * (longest replacement + 2) + 1 code points); the folded length."""
+    cdef Py_ssize_t size = 0, token = 0, n_words = 0
+    cdef bint in_token = False
+    cdef unsigned char kind
+    cdef Py_UCS4 c
+    for c in text:
+        kind = _char_class(c)
+        if kind == _DELETED:
+            continue
+        if kind == _KEPT:
+            if not in_token:
+                n_words += 1
+                if n_words > 1:
+                    out[size] = 32
+                    size += 1
+                token = size
+                in_token = True
+            out[size] = c
+            size += 1
+        elif in_token:
+            in_token = False
+            size = _expand_word(out, token, size, words, longest_word)
+    if in_token:
+        size = _expand_word(out, token, size, words, longest_word)
+    return size
+
+
+cdef Py_ssize_t _expand_word(Py_UCS4* out, Py_ssize_t token, Py_ssize_t size, dict words,
+                             Py_ssize_t longest_word) except -1:
+    """Replace the word out[token:size] with its expansion, if it has one;
+    the new size."""
+    cdef Py_UCS4 c
+    if size - token > longest_word:
+        return size
+    replacement = words.get(PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, out + token,
+                                                      size - token))
+    if replacement is None:
+        return size
+    for c in <str>replacement:
+        out[token] = c
+        token += 1
+    return token
 
 
 cdef inline uint64_t _trigram_key(uint64_t a, uint64_t b, uint64_t c) noexcept nogil:

@@ -6,7 +6,12 @@ import unicodedata
 
 import numpy
 import pytest
-from entity_linker.kb.alias_index import _dense_ids, counting_sort, trigram_keys
+from entity_linker.kb.alias_index import (
+    _dense_ids,
+    _normalize_many,
+    counting_sort,
+    trigram_keys,
+)
 from entity_linker.kb.hashing import hash_string
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -78,6 +83,24 @@ def test_c_folding_of_ascii_texts_equals_the_python_normaliser(vocab, texts):
     exact = numpy.zeros(len(texts), dtype=numpy.uint64)
     assert kb.alias_index.key_hashes(texts, exact).tolist() == expected
     assert exact.tolist() == [hash_string(text) for text in texts]
+
+
+# Words that expansions match (non-ASCII ones too), marks, ligatures, separators.
+PIECES = st.sampled_from(["the", "St", "東京", "Δ", "ß", "e\u0301", "ﬁ", "Ⅻ", "x", " ", ".", "-",
+                          "’", "\u0900"])
+EXPANSIONS = {"東京": "tokyo", "δ": "delta", "the": "...", "st": "saint louis"}
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=SLOW_OK)
+@given(texts=st.lists(st.one_of(st.text(max_size=12), st.lists(PIECES, max_size=8).map("".join)),
+                      max_size=20))
+def test_c_normalisation_of_any_text_equals_the_python_normaliser(vocab, texts):
+    for normalizer in (AliasNormalizer(), AliasNormalizer(EXPANSIONS), AliasNormalizer({})):
+        expected = [normalizer(text) for text in texts]
+        assert _normalize_many(normalizer, texts) == expected
+        kb = _kb_with(vocab, ["x"], normalizer=normalizer)
+        assert (kb.alias_index.key_hashes(texts).tolist()
+                == [hash_string(form) for form in expected])
 
 
 def test_c_folding_keeps_the_space_of_a_word_expanded_to_nothing(vocab):
