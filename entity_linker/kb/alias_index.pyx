@@ -118,7 +118,7 @@ def _dense_ids(keys):
     cdef uint64_t length = 1024
     # A slot table (as in tables.pyx) that doubles whenever it is half full.
     while done < n:
-        if length > 2 * (MAX_ROWS + 1):  # would hold more rows than a uint32 slot numbers
+        if length > 2 * (MAX_ROWS + 1):  # past this, row + 1 would not fit a uint32 slot
             raise KBError(f"A KB table holds at most {MAX_ROWS:,} rows.")
         table = numpy.zeros(length, dtype=numpy.uint32)
         slots = table
@@ -270,7 +270,8 @@ cdef class AliasIndex:
         """The hash of each text's normalised form (uint64; 0 for an empty form).
 
         ASCII texts (most mentions) are folded and hashed in C, without a
-        Python string per text; others go through the normaliser.
+        Python string per text; others are decomposed by unicodedata, then
+        folded in C.
         exact_hashes (Optional[numpy.ndarray]): A uint64 array to fill with the
             hash of each text itself (its exact alias hash) in the same pass.
         """
