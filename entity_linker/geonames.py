@@ -747,7 +747,7 @@ def build_geonames_kb(output: PathLike, *, vector_length: int = DEFAULT_VECTOR_L
                         state_names={c: s["name"] for c, s in states.items()})
 
     kb.build_alias_index()  # normalised/fuzzy candidate lookup, stored in kb.bin
-    lap("alias index", tick)
+    tick = lap("alias index", tick)
     write_kb_directory(kb, output, meta, {METADATA_FILE: write_metadata})
     lap("write", tick)
     stats["seconds"] = round(time.perf_counter() - started, 3)

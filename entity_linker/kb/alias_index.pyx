@@ -24,17 +24,19 @@ import json
 
 import numpy
 
-from cpython.unicode cimport PyUnicode_AsUTF8AndSize
+from cpython.unicode cimport (PyUnicode_4BYTE_KIND, PyUnicode_AsUTF8AndSize,
+                              PyUnicode_FromKindAndData)
 from cymem.cymem cimport Pool
 from libc.string cimport memcpy
 from libc.math cimport sqrt
+from libc.stdlib cimport qsort
 from libc.stdint cimport int64_t, uint32_t, uint64_t, uintptr_t
 
 from ..errors import KBError, KBFormatError
 from .format import INDEX_SECTIONS, read_index_config
-from .hashing import hash_strings
-from .tables import build_slots
-from .normalize import AliasNormalizer
+from .hashing import has_duplicates, hash_strings
+from .tables import MAX_ROWS, build_slots
+from .normalize import AliasNormalizer, decompose, fold_char
 
 from .hashing cimport hash_string, hash_utf8
 from .structs cimport CORRUPT, find_slot
@@ -42,40 +44,90 @@ from .structs cimport CORRUPT, find_slot
 # Normalised mentions longer than this get no fuzzy candidates (names are
 # short; a paragraph-long "mention" would cost a scan of most of the index).
 MAX_FUZZY_LENGTH = 128
-_MIX1 = numpy.uint64(0xBF58476D1CE4E5B9)
-_MIX2 = numpy.uint64(0x94D049BB133111EB)
 
 
 def trigram_keys(strings):
     """The distinct trigram keys of each string (padded with a space each side).
 
-    RETURNS (Tuple[ndarray, ndarray]): (owners int64, keys uint64), sorted by
-        owner then key; owners index ``strings``. Empty strings have none.
+    RETURNS (Tuple[ndarray, ndarray]): (offsets int64 [n + 1], keys uint64);
+        string i's keys are keys[offsets[i]:offsets[i + 1]], ascending. Empty
+        strings have none.
     A trigram's key mixes its three code points (21 bits each) with the
     splitmix64 finaliser, so keys spread evenly over a hash table.
     """
-    present = [i for i, text in enumerate(strings) if text]
-    if not present:
-        return numpy.zeros(0, dtype=numpy.int64), numpy.zeros(0, dtype=numpy.uint64)
-    joined = "\0".join([" " + strings[i] + " " for i in present])
-    points = numpy.frombuffer(joined.encode("utf-32-le"), dtype=numpy.uint32)
-    points = points.astype(numpy.uint64)
-    first, second, third = points[:-2], points[1:-1], points[2:]
-    valid = (first != 0) & (second != 0) & (third != 0)
-    local_owner = numpy.cumsum(points == 0)[:-2][valid]
-    codes = (first[valid] << 42) | (second[valid] << 21) | third[valid]
-    keys = codes ^ (codes >> numpy.uint64(30))
-    keys *= _MIX1
-    keys ^= keys >> numpy.uint64(27)
-    keys *= _MIX2
-    keys ^= keys >> numpy.uint64(31)
-    keys[keys < 2] += numpy.uint64(2)  # 0 and 1 are never stored in a hash table
-    owners = numpy.asarray(present, dtype=numpy.int64)[local_owner]
-    order = numpy.lexsort((keys, owners))
-    owners, keys = owners[order], keys[order]
-    keep = numpy.ones(len(keys), dtype=bool)
-    keep[1:] = (owners[1:] != owners[:-1]) | (keys[1:] != keys[:-1])
-    return owners[keep], keys[keep]
+    strings = tuple(strings)  # immutable: the lengths summed below stay the bound
+    cdef Py_ssize_t n = len(strings), i
+    cdef int64_t total = 0, used = 0
+    for text in strings:
+        total += len(_checked_str(text))  # a string of L code points has L trigrams
+    offsets = numpy.zeros(n + 1, dtype=numpy.int64)
+    keys = numpy.empty(max(total, 1), dtype=numpy.uint64)
+    cdef int64_t[::1] offs = offsets
+    cdef uint64_t[::1] out = keys
+    for i in range(n):
+        if strings[i]:
+            used += _text_trigrams(strings[i], &out[used])
+        offs[i + 1] = used
+    return offsets, keys[:used]
+
+
+def counting_sort(values, int64_t n_values) -> numpy.ndarray:
+    """numpy.argsort(values, kind="stable") of integers in [0, n_values), by
+    counting: O(len(values) + n_values) with no comparisons.
+
+    RETURNS (numpy.ndarray): int64 positions of values in ascending order,
+        equal values in their original order.
+    """
+    cdef const int64_t[::1] v = numpy.ascontiguousarray(values, dtype=numpy.int64)
+    cdef int64_t n = v.shape[0], i, k
+    order = numpy.empty(n, dtype=numpy.int64)
+    starts = numpy.zeros(max(n_values, 0) + 1, dtype=numpy.int64)
+    cdef int64_t[::1] out = order
+    cdef int64_t[::1] next_slot = starts
+    cdef bint in_range = True
+    with nogil:
+        for i in range(n):
+            if v[i] < 0 or v[i] >= n_values:
+                in_range = False
+                break
+            next_slot[v[i] + 1] += 1
+        if in_range:
+            for k in range(n_values):
+                next_slot[k + 1] += next_slot[k]
+            for i in range(n):
+                out[next_slot[v[i]]] = i
+                next_slot[v[i]] += 1
+    if not in_range:
+        raise KBError(f"counting_sort: value {v[i]} is outside [0, {n_values}).")
+    return order
+
+
+def _dense_ids(keys):
+    """Number distinct 64-bit keys in order of first appearance.
+
+    RETURNS (Tuple[ndarray, ndarray]): (ids int64, the number of each key;
+        distinct uint64, the keys in order of their numbers).
+    """
+    cdef const uint64_t[::1] values = numpy.ascontiguousarray(keys, dtype=numpy.uint64)
+    cdef int64_t n = values.shape[0], done = 0, n_distinct = 0
+    ids = numpy.empty(n, dtype=numpy.int64)
+    distinct = numpy.empty(max(n, 1), dtype=numpy.uint64)
+    cdef int64_t[::1] id_out = ids
+    cdef uint64_t[::1] distinct_out = distinct
+    cdef uint32_t[::1] slots
+    cdef uint64_t length = 1024
+    # A slot table (as in tables.pyx) that doubles whenever it is half full.
+    while done < n:
+        if length > 2 * (MAX_ROWS + 1):  # past this, row + 1 would not fit a uint32 slot
+            raise KBError(f"A KB table holds at most {MAX_ROWS:,} rows.")
+        table = numpy.zeros(length, dtype=numpy.uint32)
+        slots = table
+        with nogil:
+            _fill_slots(&slots[0], length, &distinct_out[0], n_distinct)
+            done = _number_keys(&values[0], n, done, &slots[0], length, &distinct_out[0],
+                                &n_distinct, &id_out[0])
+        length *= 2
+    return ids, distinct[:n_distinct]
 
 
 cdef class AliasIndex:
@@ -105,18 +157,21 @@ cdef class AliasIndex:
         )
         keys = list(key_rows)
         n_keys = len(keys)
-        trigrams = (numpy.zeros(0, dtype=numpy.int64), numpy.zeros(0, dtype=numpy.uint64))
+        # The keys' trigram lists (CSR) and the list of each key row.
+        trigrams = (numpy.zeros(1, dtype=numpy.int64), numpy.zeros(0, dtype=numpy.uint64),
+                    numpy.zeros(0, dtype=numpy.int64))
         if fuzzy and n_keys:
             # Number the keys by ascending trigram count: a posting list is then
             # sorted by key length too, so a search reads only the length window
             # of keys that can reach min_score.
-            owners, grams = trigram_keys(keys)
-            order = numpy.argsort(numpy.bincount(owners, minlength=n_keys), kind="stable")
+            gram_offsets, grams = trigram_keys(keys)
+            counts = numpy.diff(gram_offsets)
+            order = counting_sort(counts, counts.max() + 1)
             new_row = numpy.empty(n_keys, dtype=numpy.int64)
             new_row[order] = numpy.arange(n_keys, dtype=numpy.int64)
             keys = [keys[i] for i in order]
             key_of_alias = numpy.where(key_of_alias >= 0, new_row[key_of_alias], -1)
-            trigrams = (new_row[owners], grams)
+            trigrams = (gram_offsets, grams, order)
         # One (key, entity) slot per pair, with the best prior and its alias.
         counts = numpy.diff(numpy.asarray(alias_offsets, dtype=numpy.int64))
         slot_key = numpy.repeat(key_of_alias, counts)
@@ -137,7 +192,7 @@ cdef class AliasIndex:
         norm_offsets = numpy.zeros(n_keys + 1, dtype=numpy.uint64)
         numpy.cumsum(numpy.bincount(slot_key, minlength=n_keys), out=norm_offsets[1:])
         hashes = hash_strings(keys)
-        if len(numpy.unique(hashes)) != n_keys:
+        if has_duplicates(hashes):
             raise KBError("Two normalised aliases share a 64-bit hash; cannot index them.")
         config = {"normalizer": normalizer.to_dict(), "fuzzy": bool(fuzzy)}
         arrays = {
@@ -149,7 +204,7 @@ cdef class AliasIndex:
             "norm_alias_rows": slot_alias[order].astype(numpy.uint32),
             "norm_slots": build_slots(hashes),
         }
-        arrays.update(_trigram_arrays(n_keys, *trigrams) if fuzzy else _no_trigrams())
+        arrays.update(_trigram_arrays(*trigrams) if fuzzy else _no_trigrams())
         return _make_index(arrays, normalizer, fuzzy, n_entities, len(forms), "the alias index")
 
     @classmethod
@@ -215,7 +270,8 @@ cdef class AliasIndex:
         """The hash of each text's normalised form (uint64; 0 for an empty form).
 
         ASCII texts (most mentions) are folded and hashed in C, without a
-        Python string per text; others go through the normaliser.
+        Python string per text; others are decomposed by unicodedata, then
+        folded in C.
         exact_hashes (Optional[numpy.ndarray]): A uint64 array to fill with the
             hash of each text itself (its exact alias hash) in the same pass.
         """
@@ -234,7 +290,7 @@ cdef class AliasIndex:
             if with_exact:
                 exact_out[i] = hash_utf8(utf8, length)
             if size < 0:  # not ASCII: the full Unicode normalisation
-                out[i] = hash_string(self.normalizer(texts[i]))
+                out[i] = hash_string(self._folder.fold_unicode(texts[i]))
             else:
                 out[i] = hash_utf8(self._folder.buffer, size)
         return hashes
@@ -334,9 +390,7 @@ cdef class AliasIndex:
         forms = [form if len(form) <= MAX_FUZZY_LENGTH else ""
                  for form in self.normalizer.normalize_many(texts)]
         cdef int64_t n = len(forms)
-        owners, gram_array = trigram_keys(forms)
-        query_offsets = numpy.zeros(n + 1, dtype=numpy.int64)
-        numpy.cumsum(numpy.bincount(owners, minlength=n), out=query_offsets[1:])
+        query_offsets, gram_array = trigram_keys(forms)
         found = numpy.zeros(n, dtype=numpy.int64)
         key_out = numpy.empty(max(1, n * max_keys), dtype=numpy.int64)
         score_out = numpy.empty(max(1, n * max_keys), dtype=numpy.float32)
@@ -371,37 +425,80 @@ cdef class AliasIndex:
         return offsets, key_out[take], score_out[take]
 
 
-def _trigram_arrays(n_keys, owners, grams) -> dict:
-    """The trigram sections from distinct (key row, trigram) pairs: one sort by
-    trigram then key row gives both the postings and the distinct trigrams."""
-    order = numpy.lexsort((owners, grams))
-    grams, postings = grams[order], owners[order]
-    first = numpy.ones(len(grams), dtype=bool)
-    first[1:] = grams[1:] != grams[:-1]
-    starts = numpy.flatnonzero(first)
-    gram_offsets = numpy.empty(len(starts) + 1, dtype=numpy.uint64)
-    gram_offsets[:-1] = starts
-    gram_offsets[-1] = len(grams)
-    unique_grams = grams[starts]
+def _trigram_arrays(gram_offsets, grams, order) -> dict:
+    """The trigram sections from the keys' trigram lists (trigram_keys of the
+    keys before their renumbering; key row r holds list order[r]). Trigrams are
+    numbered by ascending key, then a counting sort gives the postings, in O(n)."""
+    ids, distinct = _dense_ids(grams)
+    by_value = numpy.argsort(distinct)
+    gram_row = numpy.empty(len(distinct), dtype=numpy.int64)
+    gram_row[by_value] = numpy.arange(len(distinct), dtype=numpy.int64)
+    posting_offsets, postings = _postings(gram_offsets, gram_row[ids], order, len(distinct))
+    unique_grams = distinct[by_value]
     return {
-        "norm_gram_counts": numpy.bincount(owners, minlength=n_keys).astype(numpy.uint32),
+        "norm_gram_counts": numpy.diff(gram_offsets)[order].astype(numpy.uint32),
         "gram_keys": unique_grams,
-        "gram_offsets": gram_offsets,
-        "gram_postings": postings.astype(numpy.uint32),
+        "gram_offsets": posting_offsets,
+        "gram_postings": postings,
         "gram_slots": build_slots(unique_grams),
     }
 
 
+def _postings(gram_offsets, gram_rows, order, int64_t n_grams):
+    """The posting lists of trigram rows 0..n_grams-1, where key row r holds
+    trigram rows gram_rows[gram_offsets[order[r]]:gram_offsets[order[r] + 1]].
+
+    RETURNS (Tuple[ndarray, ndarray]): (offsets uint64 [n_grams + 1], postings
+        uint32 key rows). A counting sort by trigram row that visits the key
+        rows in order, so each posting list comes out ascending.
+    """
+    cdef const int64_t[::1] lists = gram_offsets
+    cdef const int64_t[::1] rows = gram_rows
+    cdef const int64_t[::1] key_order = order
+    cdef int64_t n_keys = key_order.shape[0], n = rows.shape[0], r, k, p, g
+    offsets = numpy.zeros(n_grams + 1, dtype=numpy.uint64)
+    next_posting = numpy.zeros(n_grams + 1, dtype=numpy.int64)
+    postings = numpy.empty(n, dtype=numpy.uint32)
+    cdef uint64_t[::1] starts = offsets
+    cdef int64_t[::1] cursor = next_posting
+    cdef uint32_t[::1] out = postings
+    cdef bint in_range = lists.shape[0] == n_keys + 1
+    with nogil:
+        for p in range(n if in_range else 0):
+            if rows[p] < 0 or rows[p] >= n_grams:
+                in_range = False
+                break
+            cursor[rows[p] + 1] += 1
+        for g in range(n_grams if in_range else 0):
+            cursor[g + 1] += cursor[g]
+            starts[g + 1] = <uint64_t>cursor[g + 1]
+        for r in range(n_keys if in_range else 0):
+            k = key_order[r]
+            if k < 0 or k >= n_keys or lists[k] < 0 or lists[k] > lists[k + 1] \
+                    or lists[k + 1] > n:
+                in_range = False
+                break
+            for p in range(lists[k], lists[k + 1]):
+                g = rows[p]
+                if <uint64_t>cursor[g] >= starts[g + 1]:
+                    in_range = False
+                    break
+                out[cursor[g]] = <uint32_t>r
+                cursor[g] += 1
+            if not in_range:
+                break
+        for g in range(n_grams if in_range else 0):
+            if <uint64_t>cursor[g] != starts[g + 1]:  # order left out a key row
+                in_range = False
+    if not in_range:
+        raise KBError("The trigram lists of the alias index are inconsistent.")
+    return offsets, postings
+
+
 def _normalize_many(normalizer, texts) -> list:
-    """normalizer.normalize_many, with ASCII texts folded in C."""
-    cdef AsciiFolder folder = AsciiFolder(normalizer)
-    cdef const char* utf8
-    cdef Py_ssize_t size, length
-    forms = []
-    for text in texts:
-        size = folder.fold(_checked_str(text), &utf8, &length)
-        forms.append(normalizer(text) if size < 0 else folder.buffer[:size].decode("utf8"))
-    return forms
+    """normalizer.normalize_many, folded in C."""
+    cdef TextFolder folder = TextFolder(normalizer)
+    return [folder.normalize(_checked_str(text)) for text in texts]
 
 
 def _checked_str(text) -> str:
@@ -410,8 +507,10 @@ def _checked_str(text) -> str:
     return text
 
 
-cdef class AsciiFolder:
-    """normalize.py's folding of ASCII texts, done in C into a buffer it owns.
+cdef class TextFolder:
+    """normalize.py's normalisation in C, into buffers it owns: ASCII texts are
+    folded from their UTF-8 bytes, others from their code points after
+    ``decompose`` (unicodedata's NFKC, case folding and NFD).
 
     ``fold`` leaves the folded text in ``buffer`` until the next call; read it
     before running any Python code that could use the same folder.
@@ -422,9 +521,14 @@ cdef class AsciiFolder:
                            for key, value in normalizer.expansions.items() if key.isascii()}
         self.longest_key = max(map(len, self.expansions), default=0)
         self.longest_value = max(map(len, self.expansions.values()), default=0)
+        self.words = dict(normalizer.expansions)
+        self.longest_word = max(map(len, self.words), default=0)
+        self.longest_replacement = max(map(len, self.words.values()), default=0)
         self.mem = Pool()
         self.capacity = 256
         self.buffer = <char*>self.mem.alloc(self.capacity, 1)
+        self.wide_capacity = 256
+        self.wide = <Py_UCS4*>self.mem.alloc(self.wide_capacity, sizeof(Py_UCS4))
 
     cdef Py_ssize_t fold(self, str text, const char** utf8, Py_ssize_t* length) except -2:
         """Fold text into buffer; the folded length, or -1 when text is not ASCII.
@@ -435,6 +539,26 @@ cdef class AsciiFolder:
             self.buffer = <char*>self.mem.realloc(self.buffer, needed)
             self.capacity = needed
         return _fold_ascii(utf8[0], length[0], self.buffer, self.expansions, self.longest_key)
+
+    cdef str fold_unicode(self, str text):
+        """The normalised key of a text (any; meant for those not ASCII)."""
+        cdef str decomposed = decompose(text)
+        cdef size_t needed = len(decomposed) * (self.longest_replacement + 2) + 1
+        if needed > self.wide_capacity:
+            self.wide = <Py_UCS4*>self.mem.realloc(self.wide, needed * sizeof(Py_UCS4))
+            self.wide_capacity = needed
+        cdef Py_ssize_t size = _fold_decomposed(decomposed, self.wide, self.words,
+                                                self.longest_word)
+        return PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, self.wide, size)
+
+    cdef str normalize(self, str text):
+        """The normalised key of a text, as the normaliser computes it."""
+        cdef const char* utf8
+        cdef Py_ssize_t length
+        cdef Py_ssize_t size = self.fold(text, &utf8, &length)
+        if size < 0:
+            return self.fold_unicode(text)
+        return self.buffer[:size].decode("utf8")
 
 
 _TRIGRAM_SECTIONS = ("norm_gram_counts", "gram_keys", "gram_offsets", "gram_postings",
@@ -450,7 +574,7 @@ def _make_index(arrays, normalizer, fuzzy, n_entities, n_aliases, source):
     cdef AliasIndex index = AliasIndex.__new__(AliasIndex)
     index._arrays = {name: arrays[name] for name, _ in INDEX_SECTIONS}
     index.normalizer = normalizer
-    index._folder = AsciiFolder(normalizer)
+    index._folder = TextFolder(normalizer)
     index.has_fuzzy = fuzzy and len(arrays["gram_offsets"]) > 0
     index._source = source
     index.c.n_entities = n_entities
@@ -498,7 +622,7 @@ cdef Py_ssize_t _fold_ascii(const char* text, Py_ssize_t length, char* out,
                             dict expansions, Py_ssize_t longest_key) except -2:
     """normalize.py's folding of an ASCII text into out; its length, or -1 if
     the text is not ASCII. ``out`` holds length * (longest expansion + 2) bytes."""
-    cdef Py_ssize_t i, size = 0, token = 0
+    cdef Py_ssize_t i, size = 0, token = 0, words = 0
     cdef unsigned char c
     cdef bint in_token = False
     for i in range(length + 1):
@@ -509,7 +633,8 @@ cdef Py_ssize_t _fold_ascii(const char* text, Py_ssize_t length, char* out,
             continue
         if (48 <= c <= 57) or (97 <= c <= 122) or (65 <= c <= 90):
             if not in_token:
-                if size:
+                words += 1
+                if words > 1:  # a space after every word, even one expanded to ""
                     out[size] = 32
                     size += 1
                 token = size
@@ -524,6 +649,158 @@ cdef Py_ssize_t _fold_ascii(const char* text, Py_ssize_t length, char* out,
                     size = token + len(replacement)
                     memcpy(out + token, <const char*>replacement, len(replacement))
     return size
+
+
+# fold_char's verdict on each code point, cached for the C folding.
+cdef enum:
+    _UNKNOWN = 0
+    _KEPT
+    _SPACE
+    _DELETED
+cdef unsigned char[::1] _char_classes = numpy.zeros(0x110000, dtype=numpy.uint8)
+
+
+cdef unsigned char _char_class(Py_UCS4 c) except 0:
+    """How step 4 treats code point c (below 0x110000, so always in the table)."""
+    cdef unsigned char kind = _char_classes[c]
+    if kind == _UNKNOWN:
+        value = fold_char(<uint32_t>c)  # a Py_UCS4 would pass as a str
+        kind = _DELETED if value is None else _SPACE if value == " " else _KEPT
+        _char_classes[c] = kind
+    return kind
+
+
+cdef Py_ssize_t _fold_decomposed(str text, Py_UCS4* out, dict words,
+                                 Py_ssize_t longest_word) except -1:
+    """Steps 4 and 5 of normalize.py on a decomposed text, into out (room for
+    len(text) * (longest replacement + 2) + 1 code points); the folded length."""
+    cdef Py_ssize_t size = 0, token = 0, n_words = 0
+    cdef bint in_token = False
+    cdef unsigned char kind
+    cdef Py_UCS4 c
+    for c in text:
+        kind = _char_class(c)
+        if kind == _DELETED:
+            continue
+        if kind == _KEPT:
+            if not in_token:
+                n_words += 1
+                if n_words > 1:
+                    out[size] = 32
+                    size += 1
+                token = size
+                in_token = True
+            out[size] = c
+            size += 1
+        elif in_token:
+            in_token = False
+            size = _expand_word(out, token, size, words, longest_word)
+    if in_token:
+        size = _expand_word(out, token, size, words, longest_word)
+    return size
+
+
+cdef Py_ssize_t _expand_word(Py_UCS4* out, Py_ssize_t token, Py_ssize_t size, dict words,
+                             Py_ssize_t longest_word) except -1:
+    """Replace the word out[token:size] with its expansion, if it has one;
+    the new size."""
+    cdef Py_UCS4 c
+    if size - token > longest_word:
+        return size
+    replacement = words.get(PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, out + token,
+                                                      size - token))
+    if replacement is None:
+        return size
+    for c in <str>replacement:
+        out[token] = c
+        token += 1
+    return token
+
+
+cdef inline uint64_t _trigram_key(uint64_t a, uint64_t b, uint64_t c) noexcept nogil:
+    """The key of the trigram of code points a, b, c: splitmix64's finaliser of
+    their 63 bits, moved off 0 and 1 (never stored in a hash table)."""
+    cdef uint64_t key = (a << 42) | (b << 21) | c
+    key = (key ^ (key >> 30)) * 0xBF58476D1CE4E5B9ULL
+    key = (key ^ (key >> 27)) * 0x94D049BB133111EBULL
+    key ^= key >> 31
+    return key + 2 if key < 2 else key
+
+
+cdef int64_t _text_trigrams(str text, uint64_t* out) except -1:
+    """The distinct trigram keys of a non-empty text padded with a space each
+    side, ascending, into out (room for len(text) keys); their number."""
+    cdef Py_UCS4 c
+    cdef uint64_t a = 0, b = 32
+    cdef int64_t n = 0, i, kept = 1
+    for c in text:
+        if n:
+            out[n - 1] = _trigram_key(a, b, c)
+        a = b
+        b = c
+        n += 1
+    out[n - 1] = _trigram_key(a, b, 32)
+    _sort_keys(out, n)
+    for i in range(1, n):
+        if out[i] != out[kept - 1]:
+            out[kept] = out[i]
+            kept += 1
+    return kept
+
+
+cdef int _compare_keys(const void* a, const void* b) noexcept nogil:
+    cdef uint64_t x = (<const uint64_t*>a)[0], y = (<const uint64_t*>b)[0]
+    return (x > y) - (x < y)
+
+
+cdef void _sort_keys(uint64_t* keys, int64_t n) noexcept nogil:
+    """Sort keys ascending: insertion sort for the few trigrams of most texts."""
+    cdef int64_t i, j
+    cdef uint64_t key
+    if n > 16:
+        qsort(keys, n, sizeof(uint64_t), _compare_keys)
+        return
+    for i in range(1, n):
+        key = keys[i]
+        j = i - 1
+        while j >= 0 and keys[j] > key:
+            keys[j + 1] = keys[j]
+            j -= 1
+        keys[j + 1] = key
+
+
+cdef void _fill_slots(uint32_t* slots, uint64_t length, const uint64_t* keys,
+                      int64_t n) noexcept nogil:
+    """Put rows 0..n-1 of keys (distinct) into an empty slot table of length slots."""
+    cdef uint64_t mask = length - 1, slot
+    cdef int64_t i
+    for i in range(n):
+        slot = keys[i] & mask
+        while slots[slot] != 0:
+            slot = (slot + 1) & mask
+        slots[slot] = <uint32_t>(i + 1)
+
+
+cdef int64_t _number_keys(const uint64_t* keys, int64_t n, int64_t start, uint32_t* slots,
+                          uint64_t length, uint64_t* distinct, int64_t* n_distinct,
+                          int64_t* ids) noexcept nogil:
+    """Number keys[start:n] into ids, appending unseen keys to distinct and the
+    slot table; stop at a new key that would fill the table past half. RETURNS
+    the position reached (n when done)."""
+    cdef uint64_t mask = length - 1, slot
+    cdef int64_t i
+    for i in range(start, n):
+        slot = keys[i] & mask
+        while slots[slot] != 0 and distinct[slots[slot] - 1] != keys[i]:
+            slot = (slot + 1) & mask
+        if slots[slot] == 0:
+            if <uint64_t>(2 * n_distinct[0] + 2) > length:
+                return i
+            distinct[n_distinct[0]] = keys[i]
+            n_distinct[0] += 1
+            slots[slot] = <uint32_t>n_distinct[0]
+        ids[i] = slots[slot] - 1
+    return n
 
 
 cdef inline uint64_t _lower_bound(const uint32_t* values, uint64_t lo, uint64_t hi,

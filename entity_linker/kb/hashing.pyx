@@ -50,3 +50,9 @@ def hash_strings(strings) -> numpy.ndarray:
         out[i] = hash_utf8(utf8, length)
         i += 1
     return hashes
+
+
+def has_duplicates(hashes) -> bool:
+    """Whether any hash occurs twice (by a sort: numpy.unique is slower here)."""
+    ordered = numpy.sort(hashes)
+    return bool((ordered[1:] == ordered[:-1]).any())

@@ -23,7 +23,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple, Union
 import numpy
 
 cimport numpy as cnp
-from cpython.unicode cimport PyUnicode_AsUTF8AndSize
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
 from libc.float cimport FLT_MAX
 from libc.math cimport fabs
 from libc.stdint cimport int64_t, uint32_t, uint64_t, uintptr_t
@@ -51,7 +51,7 @@ from .alias_index cimport AliasIndex, IndexData, find_keys
 from .candidate cimport Candidate
 from .hashing cimport hash_string, hash_utf8
 
-from .hashing import hash_strings
+from .hashing import has_duplicates, hash_strings
 from .kb cimport KnowledgeBase
 from .structs cimport CORRUPT, NOT_FOUND, KBData, alias_row_of, alias_slots_ok, entity_row_of
 
@@ -234,15 +234,29 @@ cdef class InMemoryLookupKB(KnowledgeBase):
         return self._decode_all(self._alias_string_offsets, self._alias_strings,
                                 self.c.n_aliases)
 
-    def _decode_all(self, offsets, blob, n):
-        bounds = offsets[: n + 1].tolist()
-        if any(bounds[i] > bounds[i + 1] for i in range(n)) or bounds[-1] > len(blob):
-            raise _corrupt(self)
-        data = blob[: bounds[-1]].tobytes() if n else b""
+    def _decode_all(self, offsets, blob, int64_t n):
+        """The n strings of a UTF-8 blob and its offsets, decoded in one C loop."""
+        # uint64 offsets past 2**63 turn negative here, and fail the check.
+        cdef const int64_t[::1] bounds = numpy.ascontiguousarray(offsets[: n + 1],
+                                                                 dtype=numpy.int64)
+        cdef const unsigned char[::1] data = blob
+        cdef const char* base = NULL
+        cdef int64_t i
+        if data.shape[0]:
+            base = <const char*>&data[0]
+        strings = []
         try:
-            return [data[bounds[i]:bounds[i + 1]].decode("utf8") for i in range(n)]
+            for i in range(n):
+                if bounds[i] < 0 or bounds[i] > bounds[i + 1] or bounds[i + 1] > data.shape[0]:
+                    raise _corrupt(self)
+                if bounds[i] == bounds[i + 1]:  # base may be NULL
+                    strings.append("")
+                else:
+                    strings.append(PyUnicode_DecodeUTF8(<char*>base + bounds[i],
+                                                        bounds[i + 1] - bounds[i], NULL))
         except UnicodeDecodeError:
             raise _corrupt(self) from None
+        return strings
 
     def _decode(self, offsets, blob, int64_t row, uint64_t n_rows):
         if row < 0 or <uint64_t>row >= n_rows:
@@ -515,7 +529,7 @@ cdef class InMemoryLookupKB(KnowledgeBase):
             for i, vector in enumerate(vectors):
                 matrix[i] = self._checked_vectors(vector, 1, f"entity {entity_ids[i]!r}")
         rows = numpy.arange(n, dtype=numpy.int64)
-        if _has_duplicates(hashes):
+        if has_duplicates(hashes):
             _, first, inverse = numpy.unique(hashes, return_index=True, return_inverse=True)
             keep = numpy.sort(first)
             for i in sorted(set(range(n)) - set(keep.tolist())):
@@ -815,7 +829,7 @@ cdef class InMemoryLookupKB(KnowledgeBase):
                 f"{sums[i]:.6g}, more than 1."
             )
         hashes, strings = _encode_strings(alias_texts, "alias")
-        if _has_duplicates(hashes):
+        if has_duplicates(hashes):
             # Keep the first of each duplicate alias; the others' slots are dropped.
             _, first = numpy.unique(hashes, return_index=True)
             keep = numpy.sort(first)
@@ -1438,11 +1452,6 @@ def _take_strings(strings, keep):
     index = numpy.repeat(starts[keep] - numpy.concatenate([[0], numpy.cumsum(kept)[:-1]]),
                          kept) + numpy.arange(int(kept.sum()), dtype=numpy.int64)
     return lengths[keep], blob[index]
-
-
-def _has_duplicates(hashes) -> bool:
-    ordered = numpy.sort(hashes)
-    return bool((ordered[1:] == ordered[:-1]).any())
 
 
 def _encode_strings(strings, what: str):

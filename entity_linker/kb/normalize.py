@@ -67,12 +67,23 @@ class _FoldTable(dict):
 _UNICODE = _FoldTable()
 
 
+def decompose(text: str) -> str:
+    """Steps 1-3 of the normalisation of a non-ASCII text: NFKC, case folding
+    and NFD (the marks go in step 4)."""
+    return unicodedata.normalize("NFD", unicodedata.normalize("NFKC", text).casefold())
+
+
+def fold_char(code: int) -> Optional[str]:
+    """Step 4 for one code point of a decomposed text: None when it is
+    deleted, else the character itself or a space."""
+    return _UNICODE[code]
+
+
 def _fold(text: str) -> str:
     """Steps 1-4 of the normalisation (no word expansion)."""
     if text.isascii():  # the common case: NFKC, NFD and casefold reduce to lower()
         return text.translate(_ASCII)
-    text = unicodedata.normalize("NFD", unicodedata.normalize("NFKC", text).casefold())
-    return text.translate(_UNICODE)
+    return decompose(text).translate(_UNICODE)
 
 
 class AliasNormalizer:

@@ -6,6 +6,12 @@ import unicodedata
 
 import numpy
 import pytest
+from entity_linker.kb.alias_index import (
+    _dense_ids,
+    _normalize_many,
+    counting_sort,
+    trigram_keys,
+)
 from entity_linker.kb.hashing import hash_string
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -77,6 +83,33 @@ def test_c_folding_of_ascii_texts_equals_the_python_normaliser(vocab, texts):
     exact = numpy.zeros(len(texts), dtype=numpy.uint64)
     assert kb.alias_index.key_hashes(texts, exact).tolist() == expected
     assert exact.tolist() == [hash_string(text) for text in texts]
+
+
+# Words that expansions match (non-ASCII ones too), marks, ligatures, separators.
+PIECES = st.sampled_from(["the", "St", "東京", "Δ", "ß", "e\u0301", "ﬁ", "Ⅻ", "x", " ", ".", "-",
+                          "’", "\u0900"])
+EXPANSIONS = {"東京": "tokyo", "δ": "delta", "the": "...", "st": "saint louis"}
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=SLOW_OK)
+@given(texts=st.lists(st.one_of(st.text(max_size=12), st.lists(PIECES, max_size=8).map("".join)),
+                      max_size=20))
+def test_c_normalisation_of_any_text_equals_the_python_normaliser(vocab, texts):
+    for normalizer in (AliasNormalizer(), AliasNormalizer(EXPANSIONS), AliasNormalizer({})):
+        expected = [normalizer(text) for text in texts]
+        assert _normalize_many(normalizer, texts) == expected
+        kb = _kb_with(vocab, ["x"], normalizer=normalizer)
+        assert (kb.alias_index.key_hashes(texts).tolist()
+                == [hash_string(form) for form in expected])
+
+
+def test_c_folding_keeps_the_space_of_a_word_expanded_to_nothing(vocab):
+    normalizer = AliasNormalizer({"the": "...", "st": "saint"})
+    kb = _kb_with(vocab, ["x"], normalizer=normalizer)
+    texts = ["the Hague", "Hague the", "a the b", "the", "St the St"]
+    assert [normalizer(text) for text in texts][:2] == [" hague", "hague "]
+    assert (kb.alias_index.key_hashes(texts).tolist()
+            == [hash_string(normalizer(text)) for text in texts])
 
 
 def _trigrams(form):
@@ -226,3 +259,105 @@ def test_default_expansions_are_single_normalised_words():
     for word, replacement in DEFAULT_EXPANSIONS.items():
         assert word == unicodedata.normalize("NFKC", word).casefold() and " " not in word
         assert replacement.isalpha()
+
+
+def _trigram_key(a, b, c):
+    """docs/FORMAT.md's trigram key, in Python integers."""
+    mask = (1 << 64) - 1
+    z = (ord(a) << 42) | (ord(b) << 21) | ord(c)
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+    z ^= z >> 31
+    return z + 2 if z < 2 else z
+
+
+def _reference_trigram_keys(text):
+    padded = f" {text} "
+    return sorted({_trigram_key(*padded[i : i + 3]) for i in range(len(padded) - 2)}
+                  if text else ())
+
+
+@settings(max_examples=200, deadline=None)
+@given(texts=st.lists(st.one_of(TEXTS, st.text(max_size=30)), max_size=12))
+def test_trigram_keys_are_each_texts_distinct_trigram_keys_ascending(texts):
+    offsets, keys = trigram_keys(texts)
+    assert offsets.dtype == numpy.int64 and keys.dtype == numpy.uint64
+    assert len(offsets) == len(texts) + 1 and offsets[-1] == len(keys)
+    for i, text in enumerate(texts):
+        assert keys[offsets[i] : offsets[i + 1]].tolist() == _reference_trigram_keys(text)
+
+
+def test_trigram_keys_of_long_texts_and_of_nothing():
+    text = "abcdefghij" * 5 + "abc"  # more trigrams than the insertion sort handles
+    offsets, keys = trigram_keys([text, "", "😀x"])
+    assert keys[: offsets[1]].tolist() == _reference_trigram_keys(text)
+    assert offsets.tolist()[1:3] == [offsets[1], offsets[1]]
+    assert keys[offsets[2] :].tolist() == _reference_trigram_keys("😀x")
+    offsets, keys = trigram_keys([])
+    assert offsets.tolist() == [0] and len(keys) == 0
+    with pytest.raises(KBError, match="Expected str"):
+        trigram_keys(["a", 1])
+
+
+@pytest.mark.parametrize("values,n_values", [
+    ([], 0), ([], 5), ([0], 1), ([3], 4), ([2, 2, 2], 3), ([1, 0, 1, 0, 2], 3),
+])
+def test_counting_sort_edge_cases_equal_a_stable_argsort(values, n_values):
+    order = counting_sort(numpy.asarray(values, dtype=numpy.int64), n_values)
+    assert order.dtype == numpy.int64
+    assert order.tolist() == numpy.argsort(values, kind="stable").tolist()
+
+
+@settings(max_examples=100, deadline=None)
+@given(values=st.lists(st.integers(0, 20), max_size=200))
+def test_counting_sort_equals_numpy_stable_argsort(values):
+    n_values = max(values, default=-1) + 1
+    for array in (numpy.asarray(values, dtype=numpy.int64),
+                  numpy.asarray(values, dtype=numpy.uint32)):
+        assert (counting_sort(array, n_values).tolist()
+                == numpy.argsort(array, kind="stable").tolist())
+
+
+@pytest.mark.parametrize("values,n_values", [([0, 3], 3), ([-1], 2), ([0], 0)])
+def test_counting_sort_rejects_values_out_of_range(values, n_values):
+    with pytest.raises(KBError, match="outside"):
+        counting_sort(numpy.asarray(values, dtype=numpy.int64), n_values)
+
+
+@pytest.mark.parametrize("n,n_distinct", [(0, 1), (1, 1), (50, 7), (20_000, 3_000)])
+def test_dense_ids_number_keys_in_order_of_first_appearance(n, n_distinct):
+    # 3,000 distinct keys outgrow the first slot table several times.
+    rng = numpy.random.default_rng(n)
+    pool = rng.integers(2, 2**64, size=n_distinct, dtype=numpy.uint64)
+    keys = pool[rng.integers(0, n_distinct, size=n)]
+    ids, distinct = _dense_ids(keys)
+    first = {}
+    for key in keys.tolist():
+        first.setdefault(key, len(first))
+    assert distinct.tolist() == list(first)
+    assert ids.tolist() == [first[key] for key in keys.tolist()]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=SLOW_OK)
+@given(aliases=st.lists(TEXTS.filter(bool), min_size=1, max_size=25, unique=True))
+def test_trigram_postings_list_the_keys_holding_each_trigram_in_row_order(vocab, aliases):
+    kb = _kb_with(vocab, aliases)
+    index = kb.alias_index
+    arrays = index.arrays()
+    rows = index.key_rows(aliases).tolist()
+    key_grams = {}
+    for row, alias in zip(rows, aliases):
+        if row >= 0:
+            key_grams[row] = _reference_trigram_keys(index.normalize(alias))
+    assert sorted(key_grams) == list(range(index.n_keys))
+    postings = {}
+    for row in sorted(key_grams):
+        for gram in key_grams[row]:
+            postings.setdefault(gram, []).append(row)
+    assert arrays["gram_keys"].tolist() == sorted(postings)
+    offsets = arrays["gram_offsets"].tolist()
+    assert offsets == [0, *numpy.cumsum([len(postings[g]) for g in sorted(postings)]).tolist()]
+    assert arrays["gram_postings"].tolist() == [r for g in sorted(postings) for r in postings[g]]
+    counts = [len(key_grams[row]) for row in range(index.n_keys)]
+    assert arrays["norm_gram_counts"].tolist() == counts
+    assert counts == sorted(counts)  # key rows ascend by trigram count

@@ -830,6 +830,20 @@ def test_invalid_utf8_in_string_section_raises_kb_format_error(nlp, flip_data, s
         read(kb)
 
 
+@pytest.mark.parametrize("section", ["entity_string_offsets", "alias_string_offsets"])
+@pytest.mark.parametrize("change", ["decrease", "huge"])
+def test_bad_string_offsets_raise_kb_format_error_on_decoding_all(nlp, flip_data, section,
+                                                                   change):
+    # (Opening the file checks the last offset only.)
+    data, _ = flip_data
+    values = section_values(data, section)
+    values[1] = values[2] + 1 if change == "decrease" else numpy.iinfo(values.dtype).max
+    kb = InMemoryLookupKB(nlp.vocab, 2).from_bytes(with_section(data, section, values))
+    read = kb.get_entity_strings if section.startswith("entity") else kb.get_alias_strings
+    with pytest.raises(KBFormatError, match="corrupt"):
+        read()
+
+
 def test_offsets_that_wrap_around_int64_count_as_decreasing():
     # The fuzzer's case: as int64 these diffs overflow and all look >= 0.
     wrapped = numpy.array([0, 2, 3, 2**63, 2**64 - 1, 9], dtype=numpy.uint64)
