@@ -68,7 +68,9 @@ from .kb_sources import write_kb_directory
 PathLike = Union[str, Path]
 
 # Bump when the builder's output changes, so caches rebuild.
-BUILDER_VERSION = 3  # 2: the KB file holds the alias index; 3: slot tables
+# 2: the KB file holds the alias index; 3: slot tables; 4: the same bytes whatever
+# the hash seed (continent aliases sorted).
+BUILDER_VERSION = 4
 DEFAULT_VECTOR_LENGTH = 64
 METADATA_FILE = "geonames.npz"
 CACHE_ENV = "ENTITY_LINKER_CACHE"
@@ -573,8 +575,9 @@ def _collect(cities: dict, countries: dict, states: dict, continents: dict) -> _
         names = [name, continent.get("asciiName"), continent.get("toponymName")]
         names += [alt.get("name") for alt in continent.get("alternateNames", [])
                   if alt.get("lang") not in _SKIP_NAME_LANGS]
-        builder.add_aliases(row, set(filter(None, names)) | set(_split(CONTINENT_ALIASES, code)),
-                            TIER_NAME)
+        # Sorted: a set's order depends on the hash seed, and builds must not.
+        builder.add_aliases(row, sorted(set(filter(None, names))
+                                        | set(_split(CONTINENT_ALIASES, code))), TIER_NAME)
     _add_cities(builder, cities, state_names, country_names)
     return builder
 

@@ -6,7 +6,10 @@ the ``real_geonames`` session fixture builds the real KB once per test run.
 
 import math
 import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy
 import pytest
@@ -102,6 +105,26 @@ def priors_of(kb, alias):
 
 
 # ----------------------------------------------------------- priors, aliases
+
+
+def test_builds_do_not_depend_on_the_hash_seed(tmp_path):
+    # Two processes with different string hash seeds build the same bytes.
+    script = (
+        "import sys, test_geonames as t; from entity_linker import geonames;"
+        "geonames._read_package = lambda: (t.FAKE_CITIES, t.FAKE_COUNTRIES, t.FAKE_STATES,"
+        " {**t.FAKE_CONTINENTS, 'NA': {'geonameId': 6255149, 'name': 'North America',"
+        " 'lat': '46', 'lng': '-100', 'alternateNames': [{'name': n, 'lang': 'xx'}"
+        " for n in ('Nordamerika', 'Amerique du Nord', 'America del Norte', 'NAm')]}});"
+        "geonames.build_geonames_kb(sys.argv[1], vector_length=8)"
+    )
+    outputs = []
+    for seed in ("1", "2"):
+        out = tmp_path / seed
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        subprocess.run([sys.executable, "-c", script, str(out)], check=True, env=env,
+                       cwd=Path(__file__).parent)
+        outputs.append((out / kb_format.FILE_NAME).read_bytes())
+    assert outputs[0] == outputs[1]
 
 
 def test_population_priors_for_names(fake_kb):
