@@ -1132,6 +1132,28 @@ def print_geo_table(results: Dict[str, dict]) -> None:
               f"{kbt['spacy_kb_build_seconds']:.1f} s, ours {ours}")
 
 
+def run_record(args, load_before, **environment) -> Dict[str, object]:
+    """The command, date, arguments and machine of a benchmark run, for its JSON file;
+    ``environment`` adds versions beyond Python, spaCy, numpy and entity_linker."""
+    return {
+        "command": " ".join([sys.executable, *sys.argv]),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "quick": args.quick,
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "environment": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "spacy": spacy.__version__,
+            "numpy": numpy.__version__,
+            "entity_linker": getattr(entity_linker, "__version__", None),
+            **environment,
+            "load_average_before": load_before,
+            "load_average_after": os.getloadavg(),
+        },
+    }
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", nargs="+", default=["synthetic", "emerson"],
@@ -1205,21 +1227,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
           "count, wall times are inflated: check the CPU-time lines)")
     if args.json:
         payload = {
-            "command": " ".join([sys.executable, *sys.argv]),
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "quick": args.quick,
-            "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-            "environment": {
-                "python": platform.python_version(),
-                "platform": platform.platform(),
-                "cpus": os.cpu_count(),
-                "spacy": spacy.__version__,
-                "thinc": thinc.__version__,
-                "numpy": numpy.__version__,
-                "entity_linker": getattr(entity_linker, "__version__", None),
-                "load_average_before": load_before,
-                "load_average_after": os.getloadavg(),
-            },
+            **run_record(args, load_before, thinc=thinc.__version__),
             "setup": {
                 "pipeline": "blank en -> sentencizer -> linker (nel | entity_linker)",
                 "tok2vec": TOK2VEC_CONFIG,

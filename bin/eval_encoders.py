@@ -67,10 +67,8 @@ Usage (HF_HUB_OFFLINE=1: the model comes from the installed package):
 from __future__ import annotations
 
 import argparse
-import datetime
 import math
 import os
-import platform
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -84,7 +82,6 @@ from spacy.training import Example
 from spacy.util import minibatch
 from spacy.vocab import Vocab
 
-import entity_linker
 from entity_linker.encoders import get_encoder
 from entity_linker.ml.models import doc_windows
 
@@ -576,18 +573,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         import torch
 
         payload = {
-            "command": " ".join([sys.executable, *sys.argv]),
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "quick": args.quick,
-            "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-            "environment": {
-                "python": platform.python_version(), "platform": platform.platform(),
-                "cpus": os.cpu_count(), "spacy": spacy.__version__, "numpy": numpy.__version__,
-                "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-                "entity_linker": getattr(entity_linker, "__version__", None),
-                "hf_hub_offline": os.environ.get("HF_HUB_OFFLINE"),
-                "load_average_before": load_before, "load_average_after": os.getloadavg(),
-            },
+            **bench_el.run_record(args, load_before, torch=torch.__version__,
+                                  torch_threads=torch.get_num_threads(),
+                                  hf_hub_offline=os.environ.get("HF_HUB_OFFLINE")),
             "encoders": {label: {"name": kind, "dim": int(encoders[label].dim),
                                  "config": encoders[label].to_config(),
                                  "load_seconds": load_seconds[label]}
