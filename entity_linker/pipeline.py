@@ -286,7 +286,7 @@ class EntityLinker(TrainablePipe):
     def _set_n_sents(self) -> None:
         # Our encoder's windows, or the span maker of spaCy's EntityLinker.v2.
         for node in self.model.walk():
-            if node.name in ("mention_windows", "span_maker"):
+            if node.name in ("mention_windows", "context_windows", "span_maker"):
                 node.attrs["n_sents"] = self._n_sents
 
     def _lexical_encodings(self, docs: Sequence[Doc]):

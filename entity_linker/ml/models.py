@@ -13,31 +13,95 @@ same model over whole batches of docs: one tok2vec pass per batch.
 
 from typing import Callable, List, Optional, Tuple
 
+from spacy.attrs import ENT_IOB, ENT_KB_ID, ENT_TYPE, NORM, ORTH, SENT_START
 from spacy.tokens import Doc
 from thinc.api import Linear, Maxout, Model, chain, tuplify
 from thinc.types import Floats2d, Ints2d
 
 N_POOLS = 3  # mention mean, window mean, doc mean
+CONTEXTS = ("doc", "windows")
+_CUT_ATTRS = [ORTH, NORM, ENT_IOB, ENT_TYPE, ENT_KB_ID, SENT_START]
 
 
 def build_nel_encoder(
-    tok2vec: Model[List[Doc], List[Floats2d]], nO: Optional[int] = None
+    tok2vec: Model[List[Doc], List[Floats2d]], nO: Optional[int] = None, context: str = "doc"
 ) -> Model[List[Doc], Floats2d]:
     """Build the mention encoder (registered as ``entity_linker.EntityLinker.v1``).
 
     tok2vec (Model[List[Doc], List[Floats2d]]): The token-to-vector layer.
     nO (Optional[int]): Output width: the KB's entity_vector_length (set at initialize).
+    context (str): "doc": the tok2vec reads whole docs, and the doc's mean
+        is the third pool. "windows": it reads only the mentions' windows of
+        n_sents sentences (as spaCy's linker does), each window standing in
+        for the doc: much less work on long docs whose mentions sit in a few
+        sentences. Needs the linker's own tok2vec (a listener sees whole docs).
     RETURNS (Model[List[Doc], Floats2d]): One row per entity mention of the docs.
     """
+    if context not in CONTEXTS:
+        raise ValueError(f"context must be one of {', '.join(CONTEXTS)}, got {context!r}.")
+    if context == "windows" and tok2vec.name == "tok2vec-listener":
+        raise ValueError(
+            "context = \"windows\" runs the linker's tok2vec over the mentions' windows, "
+            "but this tok2vec listens to a shared tok2vec that reads whole docs. Use "
+            "context = \"doc\" with a listener, or give the linker its own tok2vec."
+        )
     width = tok2vec.maybe_get_dim("nO")
     windows = mention_windows()
     hidden = Maxout(nO=width, nI=width * N_POOLS if width else None, nP=2, dropout=0.0)
     output_layer = Linear(nO=nO, nI=width)
     model = chain(tuplify(tok2vec, windows), mention_pool(), hidden, output_layer)
+    if context == "windows":
+        model = chain(context_windows(), model)
     model.set_ref("tok2vec", tok2vec)
     model.set_ref("mention_windows", windows)
     model.set_ref("output_layer", output_layer)
+    model.attrs["context"] = context
     return model
+
+
+def context_windows(n_sents: int = 0) -> Model[List[Doc], List[Doc]]:
+    """The docs cut down to their mentions' windows: one Doc per run of
+    overlapping windows, in order, so the mentions keep their order."""
+    return Model("context_windows", _context_windows_forward, attrs={"n_sents": n_sents})
+
+
+def _context_windows_forward(model: Model, docs: List[Doc], is_train: bool):
+    n_sents = model.attrs["n_sents"]
+    out: List[Doc] = []
+    for doc in docs:
+        merged: List[List[int]] = []
+        # Window starts never decrease along doc.ents, so one pass merges overlaps.
+        for _, _, start, end in doc_windows(doc, n_sents):
+            if merged and start < merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([start, end])
+        if merged and merged != [[0, len(doc)]]:
+            out.extend(_cut(doc, merged))
+        elif merged:
+            out.append(doc)
+    if not out and docs:
+        out.append(docs[0])  # no mention at all: keep one doc so the pooled width is known
+    return out, lambda d_out: []
+
+
+def _cut(doc: Doc, spans: List[List[int]]) -> List[Doc]:
+    """New docs of the token ranges, with what the encoder reads: the words,
+    token norms (a tokenizer exception may set them), entities and sentence
+    starts. Much cheaper than Span.as_doc, which copies every attribute."""
+    columns = doc.to_array(_CUT_ATTRS)
+    orths = columns[:, 0].tolist()
+    spaces = [bool(token.whitespace_) for token in doc]
+    strings = doc.vocab.strings
+    out = []
+    for start, end in spans:
+        window = Doc(doc.vocab, words=[strings[o] for o in orths[start:end]],
+                     spaces=spaces[start:end])
+        part = columns[start:end, 1:].copy()
+        part[0, -1] = 1  # a window starts a sentence
+        window.from_array(_CUT_ATTRS[1:], part)
+        out.append(window)
+    return out
 
 
 def mention_windows(n_sents: int = 0) -> Model[List[Doc], List[Ints2d]]:
