@@ -668,9 +668,10 @@ def make_kb(system: str, vocab: Vocab, spec: KBSpec, prebuilt: Optional[object] 
 
 
 def make_pipeline(system: str, vocab: Vocab, spec: KBSpec, train: List[Example],
-                  seed: int, kb: Optional[object] = None, extra: Optional[dict] = None):
+                  seed: int, kb: Optional[object] = None, extra: Optional[dict] = None,
+                  model_extra: Optional[dict] = None):
     """blank en -> sentencizer -> linker (ours or spaCy's), initialized; `extra`
-    settings are added to the linker's config.
+    settings are added to the linker's config, `model_extra` to its model's.
 
     RETURNS: (nlp, linker name, optimizer).
     """
@@ -682,7 +683,8 @@ def make_pipeline(system: str, vocab: Vocab, spec: KBSpec, train: List[Example],
         "incl_prior": True,
         "incl_context": True,
         "entity_vector_length": spec.vector_length,
-        "model": {"@architectures": ARCHITECTURE[system], "tok2vec": dict(TOK2VEC_CONFIG)},
+        "model": {"@architectures": ARCHITECTURE[system], "tok2vec": dict(TOK2VEC_CONFIG),
+                  **(model_extra or {})},
         **(extra or {}),
     })
     kb = make_kb(system, vocab, spec, kb)
@@ -952,7 +954,8 @@ def run_dataset(ds: Dataset, vocab: Vocab, args) -> Dict[str, object]:
     checked = 0
     for fold, (train, test) in enumerate(ds.splits):
         pipes = {s: make_pipeline(s, vocab, ds.spec, train, seed, ds.kbs.get(s),
-                                  args.ours_config if s == "ours" else None)
+                                  args.ours_config if s == "ours" else None,
+                                  {"context": args.ours_context} if s == "ours" else None)
                  for s in SYSTEMS}
         mentions = [ent for eg in train + test for ent in eg.reference.ents]
         checked = check_same_candidates(pipes["ours"][0].get_pipe("nel").kb,
@@ -1162,6 +1165,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="epochs for every data set (default: synthetic 10, emerson "
                              "--emerson-epochs)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ours-context", choices=["doc", "windows"], default="doc",
+                        help="our encoder's context (the listener pipelines always use "
+                             "doc: a shared tok2vec reads whole docs)")
     parser.add_argument("--ours-config", type=json.loads, default={},
                         help="extra settings of our nel, as JSON (e.g. the geo recipe: "
                              "'{\"scoring\": \"softmax\", \"coherence\": 12}')")
