@@ -13,6 +13,7 @@ accuracy@161 km and end-to-end P/R/F.
 """
 
 import argparse
+import copy
 import json
 import random
 import sys
@@ -33,16 +34,20 @@ from entity_linker.geonames import (
     load_geonames_kb,
     load_geonames_metadata,
 )
+from entity_linker.pipeline import DEFAULT_NEL_MODEL
 
 LABEL = "LOC"
 # The geo recipe's nel settings (--nel-config overrides them): normalised candidates
 # ("ST. LOUIS", "Zürich"), and the doc's other places as evidence (softmax scoring +
 # coherence). The cascade's fuzzy stage is left out: on held-out data it found
 # no more correct places but linked many NIL mentions (precision 0.83 -> 0.75).
+# The encoder reads only the mentions' sentences (context = "windows"): on these
+# news articles as accurate as whole docs and about 3x faster to train and link.
 GEO_NEL_CONFIG = {
     "scoring": "softmax",
     "coherence": 12.0,
     "get_candidates_batch": {"@misc": "entity_linker.NormalizedCandidates.v1"},
+    "model": {**copy.deepcopy(dict(DEFAULT_NEL_MODEL)), "context": "windows"},
 }
 COHERENCE_GRID = (0.0, 4.0, 8.0, 12.0, 16.0, 24.0)
 
