@@ -13,14 +13,14 @@ same model over whole batches of docs: one tok2vec pass per batch.
 
 from typing import Callable, List, Optional, Tuple
 
-from spacy.attrs import ENT_IOB, ENT_KB_ID, ENT_TYPE, NORM, ORTH, SENT_START
+from spacy.attrs import ENT_IOB, ENT_KB_ID, ENT_TYPE, NORM, ORTH, SENT_START, SPACY
 from spacy.tokens import Doc
 from thinc.api import Linear, Maxout, Model, chain, tuplify
 from thinc.types import Floats2d, Ints2d
 
 N_POOLS = 3  # mention mean, window mean, doc mean
 CONTEXTS = ("doc", "windows")
-_CUT_ATTRS = [ORTH, NORM, ENT_IOB, ENT_TYPE, ENT_KB_ID, SENT_START]
+_CUT_ATTRS = [ORTH, SPACY, NORM, ENT_IOB, ENT_TYPE, ENT_KB_ID, SENT_START]
 
 
 def build_nel_encoder(
@@ -91,15 +91,15 @@ def _cut(doc: Doc, spans: List[List[int]]) -> List[Doc]:
     starts. Much cheaper than Span.as_doc, which copies every attribute."""
     columns = doc.to_array(_CUT_ATTRS)
     orths = columns[:, 0].tolist()
-    spaces = [bool(token.whitespace_) for token in doc]
+    spaces = columns[:, 1].astype(bool).tolist()
     strings = doc.vocab.strings
     out = []
     for start, end in spans:
         window = Doc(doc.vocab, words=[strings[o] for o in orths[start:end]],
                      spaces=spaces[start:end])
-        part = columns[start:end, 1:].copy()
+        part = columns[start:end, 2:].copy()
         part[0, -1] = 1  # a window starts a sentence
-        window.from_array(_CUT_ATTRS[1:], part)
+        window.from_array(_CUT_ATTRS[2:], part)
         out.append(window)
     return out
 
