@@ -20,6 +20,8 @@ from thinc.types import Floats2d, Ints2d
 
 N_POOLS = 3  # mention mean, window mean, doc mean
 CONTEXTS = ("doc", "windows")
+# user_data key of the docs that context_windows cuts: their mentions' rows.
+_WINDOW_ROWS = "entity_linker.window_rows"
 _CUT_ATTRS = [ORTH, SPACY, NORM, ENT_IOB, ENT_TYPE, ENT_KB_ID, SENT_START]
 
 
@@ -69,15 +71,27 @@ def _context_windows_forward(model: Model, docs: List[Doc], is_train: bool):
     n_sents = model.attrs["n_sents"]
     out: List[Doc] = []
     for doc in docs:
+        rows = doc_windows(doc, n_sents)
         merged: List[List[int]] = []
+        owners: List[int] = []  # the merged window of each mention
         # Window starts never decrease along doc.ents, so one pass merges overlaps.
-        for _, _, start, end in doc_windows(doc, n_sents):
+        for _, _, start, end in rows:
             if merged and start < merged[-1][1]:
                 merged[-1][1] = max(merged[-1][1], end)
             else:
                 merged.append([start, end])
+            owners.append(len(merged) - 1)
         if merged and merged != [[0, len(doc)]]:
-            out.extend(_cut(doc, merged))
+            windows = _cut(doc, merged)
+            for window in windows:
+                window.user_data[_WINDOW_ROWS] = []
+            # The mentions' rows in their window's coordinates, so that
+            # mention_windows need not find them again in the new docs.
+            for (m_start, m_end, w_start, w_end), owner in zip(rows, owners):
+                shift = merged[owner][0]
+                windows[owner].user_data[_WINDOW_ROWS].append(
+                    (m_start - shift, m_end - shift, w_start - shift, w_end - shift))
+            out.extend(windows)
         elif merged:
             out.append(doc)
     if not out and docs:
@@ -135,7 +149,8 @@ def _windows_forward(model: Model, docs: List[Doc], is_train: bool):
     n_sents = model.attrs["n_sents"]
     ops = model.ops
     out = [
-        ops.asarray2i(doc_windows(doc, n_sents) or ops.alloc2i(0, 4), dtype="int32")
+        ops.asarray2i(doc.user_data.get(_WINDOW_ROWS) or doc_windows(doc, n_sents)
+                      or ops.alloc2i(0, 4), dtype="int32")
         for doc in docs
     ]
     return out, lambda d_out: []
