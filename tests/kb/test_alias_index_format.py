@@ -10,6 +10,7 @@ import numpy
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from kb_bytes import section_values, with_section, with_section_crc
 
 from entity_linker import InMemoryLookupKB
 from entity_linker.errors import KBError, KBFormatError
@@ -30,43 +31,6 @@ FLIP_SETTINGS = settings(
 
 
 # ------------------------------------------------------------------ helpers
-# Minimal copies of the helpers of tests/kb/test_format.py (importlib mode).
-
-
-def fix_header_crc(data):
-    out = bytearray(data)
-    struct.pack_into("<I", out, kb_format._CRC_OFFSET,
-                     zlib.crc32(bytes(out[: kb_format._CRC_OFFSET])))
-    return bytes(out)
-
-
-def with_section(data, name, values):
-    """data with section `name` overwritten (same size), section and header CRCs fixed,
-    so only the deep checks of the values can tell."""
-    offset, length, _ = kb_format.read_header(data, "test").sections[name]
-    raw = numpy.asarray(values, dtype=dict(kb_format.SECTIONS)[name]).tobytes()
-    assert len(raw) == length
-    out = bytearray(data)
-    out[offset : offset + length] = raw
-    return with_section_crc(out, name)
-
-
-def with_section_crc(data, name):
-    """data with the CRC of section `name` recomputed, then the header CRC."""
-    offset, length, _ = kb_format.read_header(fix_header_crc(data), "test").sections[name]
-    out = bytearray(data)
-    entry = kb_format._HEAD.size + kb_format.SECTION_NAMES.index(name) * kb_format._SECTION.size
-    section_id, _, start, size, reserved = kb_format._SECTION.unpack_from(out, entry)
-    crc = zlib.crc32(bytes(out[offset : offset + length]))
-    kb_format._SECTION.pack_into(out, entry, section_id, crc, start, size, reserved)
-    return fix_header_crc(out)
-
-
-def section_values(data, name):
-    offset, length, _ = kb_format.read_header(data, "test").sections[name]
-    dtype = dict(kb_format.SECTIONS)[name]
-    return numpy.frombuffer(data, dtype=dtype, count=length // dtype.itemsize,
-                            offset=offset).copy()
 
 
 def with_index_config(data, config):

@@ -4,14 +4,13 @@ read-only mapped KBs, validation, truncation and corruption."""
 import gc
 import io
 import os
-import struct
 import warnings
-import zlib
 
 import numpy
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from kb_bytes import fix_header_crc, section_values, with_section
 
 from entity_linker import InMemoryLookupKB
 from entity_linker.errors import KBError, KBFormatError, ReadOnlyKBError
@@ -51,41 +50,6 @@ def with_header_fields(data, **fields):
     out = bytearray(data)
     kb_format._HEAD.pack_into(out, 0, *[values[n] for n in names])
     return fix_header_crc(out)
-
-
-def fix_header_crc(data):
-    out = bytearray(data)
-    crc = zlib.crc32(bytes(out[: kb_format._CRC_OFFSET]))
-    struct.pack_into("<I", out, kb_format._CRC_OFFSET, crc)
-    return bytes(out)
-
-
-def with_section(data, name, values, fix_crc=True):
-    """data with section `name` overwritten by `values` (same size), checksums kept valid."""
-    header = kb_format.read_header(data, "test")
-    offset, length, _ = header.sections[name]
-    dtype = kb_format.section_dtype(name, dict(kb_format.SECTIONS)[name], header.flags)
-    raw = numpy.asarray(values, dtype=dtype).tobytes()
-    assert len(raw) == length
-    out = bytearray(data)
-    out[offset: offset + length] = raw
-    if fix_crc:
-        index = kb_format.SECTION_NAMES.index(name)
-        entry = kb_format._HEAD.size + index * kb_format._SECTION.size
-        section_id, _, sec_offset, sec_length, reserved = kb_format._SECTION.unpack_from(
-            out, entry)
-        kb_format._SECTION.pack_into(out, entry, section_id, zlib.crc32(raw), sec_offset,
-                                     sec_length, reserved)
-        return fix_header_crc(out)
-    return bytes(out)
-
-
-def section_values(data, name):
-    header = kb_format.read_header(data, "test")
-    offset, length, _ = header.sections[name]
-    dtype = kb_format.section_dtype(name, dict(kb_format.SECTIONS)[name], header.flags)
-    return numpy.frombuffer(data, dtype=dtype, count=length // dtype.itemsize,
-                            offset=offset).copy()
 
 
 def exercise_read_api(kb, aliases, entities, doc):

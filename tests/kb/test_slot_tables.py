@@ -3,13 +3,12 @@ through the public API: colliding keys, corrupt slots, broken probe paths, and
 mapped lookups against in-memory ones."""
 
 import io
-import struct
-import zlib
 
 import numpy
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from kb_bytes import section_values, with_section
 
 from entity_linker import InMemoryLookupKB
 from entity_linker.errors import KBFormatError
@@ -17,40 +16,6 @@ from entity_linker.kb import format as kb_format
 from entity_linker.kb import hash_string
 
 # ------------------------------------------------------------------ helpers
-# (copied from tests/kb/test_format.py: test modules cannot import each other)
-
-
-def fix_header_crc(data):
-    out = bytearray(data)
-    crc = zlib.crc32(bytes(out[: kb_format._CRC_OFFSET]))
-    struct.pack_into("<I", out, kb_format._CRC_OFFSET, crc)
-    return bytes(out)
-
-
-def with_section(data, name, values, fix_crc=True):
-    """data with section `name` overwritten by `values` (same size), checksums kept valid."""
-    header = kb_format.read_header(data, "test")
-    offset, length, _ = header.sections[name]
-    dtype = kb_format.section_dtype(name, dict(kb_format.SECTIONS)[name], header.flags)
-    raw = numpy.asarray(values, dtype=dtype).tobytes()
-    assert len(raw) == length
-    out = bytearray(data)
-    out[offset: offset + length] = raw
-    if fix_crc:
-        index = kb_format.SECTION_NAMES.index(name)
-        entry = kb_format._HEAD.size + index * kb_format._SECTION.size
-        section_id, _, sec_offset, sec_length, reserved = kb_format._SECTION.unpack_from(
-            out, entry)
-        kb_format._SECTION.pack_into(out, entry, section_id, zlib.crc32(raw), sec_offset,
-                                     sec_length, reserved)
-        return fix_header_crc(out)
-    return bytes(out)
-
-
-def section_values(data, name):
-    """A writable copy of a section's items."""
-    _, views = kb_format.open_views(data, "test")
-    return numpy.array(views[name])
 
 
 def slot_length(n_rows):
