@@ -136,11 +136,8 @@ class CandidateTable:
     def positions(self, mentions: Sequence[int]) -> numpy.ndarray:
         """Indices of the candidates of some mentions, in the order given."""
         mentions = numpy.asarray(mentions, dtype=numpy.int64)
-        starts, ends = self.offsets[mentions], self.offsets[mentions + 1]
-        counts = ends - starts
-        # One arange per mention, concatenated: start + rank within the mention.
-        first = numpy.repeat(starts - (numpy.cumsum(counts) - counts), counts)
-        return first + numpy.arange(int(counts.sum()), dtype=numpy.int64)
+        starts = self.offsets[mentions]
+        return concatenated_ranges(starts, self.offsets[mentions + 1] - starts)
 
     def select(self, mentions: Sequence[int]) -> "CandidateTable":
         """The table of some of the mentions (e.g. those with a gold entity)."""
@@ -286,6 +283,14 @@ class CandidateTable:
         numpy.add.at(gradient, mention, d_cos_total[:, None] * d_cos)
         gradient /= n_used
         return total, gradient
+
+
+def concatenated_ranges(starts, counts) -> numpy.ndarray:
+    """``concatenate([arange(s, s + c) for s, c in zip(starts, counts)])``, vectorised."""
+    counts = numpy.asarray(counts, dtype=numpy.int64)
+    first = numpy.repeat(numpy.asarray(starts, dtype=numpy.int64)
+                         - (numpy.cumsum(counts) - counts), counts)
+    return first + numpy.arange(int(counts.sum()), dtype=numpy.int64)
 
 
 def blend_similarity(model_cos, lexical_cos, weight: float):

@@ -28,6 +28,7 @@ from .candidates import (
     CandidateTable,
     _cosine_with_grad,
     blend_similarity,
+    concatenated_ranges,
     get_candidates,
     get_candidates_batch,
     lookup_candidates,
@@ -387,6 +388,10 @@ class EntityLinker(TrainablePipe):
     def _mentions(self, docs: Sequence[Doc]) -> List[Span]:
         return [ent for doc in docs for ent in doc.ents]
 
+    def _discarded(self, mentions: List[Span]) -> numpy.ndarray:
+        """Which mentions have a label in labels_discard."""
+        return numpy.array([m.label_ in self.labels_discard for m in mentions], dtype=bool)
+
     def _candidates(self, mentions: List[Span]) -> CandidateTable:
         """One candidate table for all mentions (one batched lookup)."""
         single = self.get_candidates
@@ -412,7 +417,7 @@ class EntityLinker(TrainablePipe):
         if not mentions:
             return LinkPredictions([], [], [])
         table = self._candidates(mentions)
-        discard = numpy.array([m.label_ in self.labels_discard for m in mentions], dtype=bool)
+        discard = self._discarded(mentions)
         if self.incl_context and table.n_candidates:
             encodings = self.model.predict(docs)
             if encodings.shape[0] != len(mentions):
@@ -454,9 +459,7 @@ class EntityLinker(TrainablePipe):
         n_top = max(self.top_k, 1)
         # The top-k candidate indices of every mention, their ids looked up in one go.
         kept = numpy.minimum(counts, n_top)
-        starts = numpy.repeat(offsets[:-1] - numpy.concatenate([[0], numpy.cumsum(kept)[:-1]]),
-                              kept)
-        top_positions = order[starts + numpy.arange(int(kept.sum()))]
+        top_positions = order[concatenated_ranges(offsets[:-1], kept)]
         top_ids = table.entity_ids(top_positions)
         top_scores = scores[top_positions].tolist()
         kept_list = kept.tolist()
@@ -597,8 +600,7 @@ class EntityLinker(TrainablePipe):
             if self.coherence and self.scoring == "softmax":
                 # Coherence needs every mention of the docs, not only the gold ones.
                 everything = self._candidates(mentions)
-                discard = numpy.array([m.label_ in self.labels_discard for m in mentions],
-                                      dtype=bool)
+                discard = self._discarded(mentions)
                 table = everything.select(keep)
                 all_bias = self._coherence_bias(docs, mentions, everything, discard)
                 if all_bias is not None:
