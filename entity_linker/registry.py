@@ -21,9 +21,10 @@ from .generators import (
     NormalizedCandidates,
 )
 from .kb import Candidate, InMemoryLookupKB, KnowledgeBase
-from .ml.models import build_nel_encoder
+from .ml.models import build_nel_encoder, build_nel_encoder_v2
 
 registry.architectures("entity_linker.EntityLinker.v1", func=build_nel_encoder)
+registry.architectures("entity_linker.EntityLinker.v2", func=build_nel_encoder_v2)
 
 
 @registry.misc("entity_linker.CandidateGenerator.v1")

@@ -11,14 +11,16 @@ encodings (spaCy pools the window only). Training and prediction run this
 same model over whole batches of docs: one tok2vec pass per batch.
 """
 
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 from spacy.attrs import ENT_IOB, ENT_KB_ID, ENT_TYPE, NORM, ORTH, SENT_START, SPACY
 from spacy.tokens import Doc
 from thinc.api import Linear, Maxout, Model, chain, tuplify
+from thinc.api import residual as with_residual
 from thinc.types import Floats2d, Ints2d
 
-N_POOLS = 3  # mention mean, window mean, doc mean
+# The spans a mention's encoding averages over, in the order they are concatenated.
+POOLS = ("mention", "window", "doc")
 CONTEXTS = ("doc", "windows")
 # user_data key of the docs that context_windows cuts: their mentions' rows.
 _WINDOW_ROWS = "entity_linker.window_rows"
@@ -39,8 +41,43 @@ def build_nel_encoder(
         sentences. Needs the linker's own tok2vec (a listener sees whole docs).
     RETURNS (Model[List[Doc], Floats2d]): One row per entity mention of the docs.
     """
+    return _build_encoder(tok2vec, nO, context, POOLS, residual=False)
+
+
+def build_nel_encoder_v2(
+    tok2vec: Model[List[Doc], List[Floats2d]],
+    nO: Optional[int] = None,
+    context: str = "doc",
+    pools: Sequence[str] = ("mention", "window"),
+    residual: bool = True,
+) -> Model[List[Doc], Floats2d]:
+    """Build the mention encoder (registered as ``entity_linker.EntityLinker.v2``).
+
+    The mean token vectors of the chosen ``pools`` are concatenated and go
+    through a residual Maxout block (so at initialisation the encoding is a
+    linear map of the pooled vectors, which trains much faster than v1's
+    plain Maxout) and a Linear output layer.
+
+    tok2vec (Model[List[Doc], List[Floats2d]]): The token-to-vector layer.
+    nO (Optional[int]): Output width: the KB's entity_vector_length (set at initialize).
+    context (str): "doc" or "windows", as in v1.
+    pools (Sequence[str]): Which means to concatenate: of the "mention" tokens,
+        of its "window" of n_sents sentences, of the whole "doc".
+    residual (bool): Wrap the Maxout in a residual connection.
+    RETURNS (Model[List[Doc], Floats2d]): One row per entity mention of the docs.
+    """
+    return _build_encoder(tok2vec, nO, context, pools, residual=residual)
+
+
+def _build_encoder(tok2vec, nO, context: str, pools: Sequence[str], residual: bool):
     if context not in CONTEXTS:
         raise ValueError(f"context must be one of {', '.join(CONTEXTS)}, got {context!r}.")
+    pools = list(pools)
+    if not pools or any(p not in POOLS for p in pools) or len(set(pools)) != len(pools):
+        raise ValueError(
+            f"pools must name each of {', '.join(POOLS)} at most once (and at least one), "
+            f"got {pools!r}."
+        )
     if context == "windows" and tok2vec.name == "tok2vec-listener":
         raise ValueError(
             "context = \"windows\" runs the linker's tok2vec over the mentions' windows, "
@@ -48,10 +85,15 @@ def build_nel_encoder(
             "context = \"doc\" with a listener, or give the linker its own tok2vec."
         )
     width = tok2vec.maybe_get_dim("nO")
+    pooled_width = width * len(pools) if width else None
     windows = mention_windows()
-    hidden = Maxout(nO=width, nI=width * N_POOLS if width else None, nP=2, dropout=0.0)
-    output_layer = Linear(nO=nO, nI=width)
-    model = chain(tuplify(tok2vec, windows), mention_pool(), hidden, output_layer)
+    if residual:
+        hidden = with_residual(Maxout(nO=pooled_width, nI=pooled_width, nP=2, dropout=0.0))
+        output_layer = Linear(nO=nO, nI=pooled_width)
+    else:
+        hidden = Maxout(nO=width, nI=pooled_width, nP=2, dropout=0.0)
+        output_layer = Linear(nO=nO, nI=width)
+    model = chain(tuplify(tok2vec, windows), mention_pool(pools), hidden, output_layer)
     if context == "windows":
         model = chain(context_windows(), model)
     model.set_ref("tok2vec", tok2vec)
@@ -156,9 +198,12 @@ def _windows_forward(model: Model, docs: List[Doc], is_train: bool):
     return out, lambda d_out: []
 
 
-def mention_pool() -> Model[Tuple[List[Floats2d], List[Ints2d]], Floats2d]:
-    """Concatenate the mean token vector of each mention, its window and its doc."""
-    return Model("mention_pool", _pool_forward)
+def mention_pool(pools: Sequence[str] = POOLS
+                 ) -> Model[Tuple[List[Floats2d], List[Ints2d]], Floats2d]:
+    """Concatenate the mean token vectors of each mention's ``pools``: of the
+    mention itself, its window and its doc (in that order)."""
+    columns = [POOLS.index(p) for p in POOLS if p in pools]
+    return Model("mention_pool", _pool_forward, attrs={"pools": columns})
 
 
 def _pool_forward(
@@ -169,12 +214,14 @@ def _pool_forward(
     width = tokvecs[0].shape[1] if tokvecs else 0
     lengths = [len(X) for X in tokvecs]
     counts = [len(W) for W in windows]
+    columns = model.attrs["pools"]
+    n_pools = len(columns)
     # All docs in one array: each mean is (prefix[end] - prefix[start]) / length.
     doc_starts = xp.asarray([0] + lengths, dtype="int64").cumsum()
     X = xp.vstack(tokvecs) if sum(lengths) else xp.zeros((0, width), dtype="float32")
     n_mentions = sum(counts)
     if n_mentions == 0:
-        return model.ops.alloc2f(0, width * N_POOLS), lambda dY: (
+        return model.ops.alloc2f(0, width * n_pools), lambda dY: (
             [model.ops.alloc2f(n, width) for n in lengths], []
         )
     W = xp.vstack([w for w in windows if len(w)]).astype("int64")
@@ -186,16 +233,16 @@ def _pool_forward(
         W[:, 2] + shift, W[:, 3] + shift,
         doc_starts[doc_of], doc_starts[doc_of + 1],
     ], axis=1)
-    starts = spans[:, 0::2]
-    ends = spans[:, 1::2]
+    starts = spans[:, 0::2][:, columns]
+    ends = spans[:, 1::2][:, columns]
     sizes = xp.maximum(ends - starts, 1).astype("float32")
     prefix = xp.zeros((len(X) + 1, width), dtype="float32")
     xp.cumsum(X, axis=0, out=prefix[1:])
     Y = (prefix[ends] - prefix[starts]) / sizes[:, :, None]
-    Y = Y.reshape(n_mentions, N_POOLS * width)
+    Y = Y.reshape(n_mentions, n_pools * width)
 
     def backprop(dY: Floats2d) -> Tuple[List[Floats2d], List]:
-        d = (dY.reshape(n_mentions, N_POOLS, width) / sizes[:, :, None]).reshape(-1, width)
+        d = (dY.reshape(n_mentions, n_pools, width) / sizes[:, :, None]).reshape(-1, width)
         # A difference array: +g at each span start, -g at its end, then cumsum.
         diff = xp.zeros((len(X) + 1, width), dtype="float32")
         xp.add.at(diff, starts.reshape(-1), d)
