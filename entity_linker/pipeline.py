@@ -26,23 +26,28 @@ from thinc.types import Floats2d
 
 from .candidates import (
     CandidateTable,
-    _cosine_with_grad,
-    blend_similarity,
     concatenated_ranges,
     get_candidates,
     get_candidates_batch,
     lookup_candidates,
 )
 from .encoders import get_encoder
-from .kb import KnowledgeBase
+from .kb import KnowledgeBase, hash_string
 from .ml.models import doc_windows
+from .scoring import (
+    SCORINGS,
+    CandidateScorer,
+    blend_similarity,
+    build_ranker,
+    coherence,
+    cosine,
+    cosine_loss,
+    cosine_with_grad,
+    reset_ranker,
+)
 
 NIL = "NIL"
 _WORDS = [ORTH, SPACY]
-# "spacy": prior + sim - prior * sim, as spaCy's entity_linker.
-# "softmax": softmax over each mention's candidates of scale * sim + log(prior),
-#   the form the candidate loss trains.
-SCORINGS = ("spacy", "softmax")
 
 default_model_config = """
 [model]
@@ -172,7 +177,9 @@ class EntityLinker(TrainablePipe):
     (``prior + sim - prior * sim``), or, with ``scoring="softmax"``, by a
     softmax over the mention's candidates of ``scale * sim + log(prior)``, plus,
     with ``coherence > 0``, that weight times the candidate's fit with the other
-    mentions of its doc (``CandidateTable.coherence``). The winner's id goes to
+    mentions of its doc, or, with ``scoring="learned"``, by a softmax of a
+    learned combination of these and more features (``entity_linker.scoring``
+    defines every score). The winner's id goes to
     ``Token.ent_kb_id_`` (so ``Span.kb_id_``), its score to ``span._.kb_score``
     and the top-k candidates with scores to ``span._.kb_candidates``.
     """
@@ -230,10 +237,11 @@ class EntityLinker(TrainablePipe):
             )
         if not (coherence >= 0 and numpy.isfinite(coherence)):
             raise ValueError(f"coherence must be a finite number >= 0, got {coherence}.")
-        if coherence and scoring != "softmax":
+        if coherence and scoring == "spacy":
             raise ValueError(
-                f"coherence={coherence} needs scoring='softmax': the coherence term is "
-                "added to the softmax logits. Set scoring = \"softmax\" or coherence = 0."
+                f"coherence={coherence} needs scoring='softmax' or 'learned': the coherence "
+                "term is added to the softmax logits. Set scoring = \"softmax\" or "
+                "coherence = 0."
             )
         self.vocab = vocab
         self.model = model
@@ -254,6 +262,8 @@ class EntityLinker(TrainablePipe):
         self.context_encoder = context_encoder
         self.context_encoder_weight = context_encoder_weight
         self.coherence = coherence
+        # The learned combination of the candidate features (scoring = "learned").
+        self.ranker: Optional[Model] = build_ranker(coherence) if scoring == "learned" else None
         self._context_encoders: Dict[int, Callable] = {}
         self.n_sents = n_sents
 
@@ -380,6 +390,8 @@ class EntityLinker(TrainablePipe):
             dummy = next(doc for doc in docs if len(doc))
             dummy.ents = [Span(dummy, 0, 1, label="_")]
         self.model.initialize(X=docs, Y=self.model.ops.alloc2f(1, n_out))
+        if self.ranker is not None:
+            reset_ranker(self.ranker, self.coherence)
         if dummy is not None:
             dummy.ents = []
 
@@ -418,6 +430,8 @@ class EntityLinker(TrainablePipe):
             return LinkPredictions([], [], [])
         table = self._candidates(mentions)
         discard = self._discarded(mentions)
+        scorer = self.candidate_scorer
+        sims = numpy.zeros(table.n_candidates, dtype=numpy.float32)
         if self.incl_context and table.n_candidates:
             encodings = self.model.predict(docs)
             if encodings.shape[0] != len(mentions):
@@ -425,23 +439,24 @@ class EntityLinker(TrainablePipe):
                     f"The model of '{self.name}' returned {encodings.shape[0]} encodings "
                     f"for {len(mentions)} mentions; it must return one per doc.ents entry."
                 )
-            sims = table.cosine(self.model.ops.to_numpy(encodings))
+            sims = cosine(self.model.ops.to_numpy(encodings), table.offsets, table.vectors)
             if self.context_encoder:
-                lexical = table.cosine(self._lexical_encodings(docs))
+                lexical = cosine(self._lexical_encodings(docs), table.offsets, table.vectors)
                 sims = blend_similarity(sims, lexical, self.context_encoder_weight)
-        else:
-            sims = numpy.zeros(table.n_candidates, dtype=numpy.float32)
-        if self.scoring == "softmax":
-            bias = self._coherence_bias(docs, mentions, table, discard)
-            scores = table.softmax_scores(sims, self.incl_prior, self.incl_context, bias)
-        else:
-            scores = combine_scores(table.priors, sims, self.incl_prior, self.incl_context)
+        fit = self._coherence(docs, mentions, table, discard) if scorer.uses_coherence else None
+        scores = scorer.scores(table, sims, fit)
         return self._choose(table, scores, discard)
 
-    def _coherence_bias(self, docs: Sequence[Doc], mentions: List[Span],
-                        table: CandidateTable, discard=None) -> Optional[numpy.ndarray]:
-        """``coherence`` times each candidate's fit with the other mentions of its doc."""
-        if not self.coherence or not table.n_candidates:
+    @property
+    def candidate_scorer(self) -> CandidateScorer:
+        """The scorer of this linker's current settings (scoring, incl_prior, ...)."""
+        return CandidateScorer(self.scoring, self.incl_prior, self.incl_context,
+                               self.coherence, self.ranker)
+
+    def _coherence(self, docs: Sequence[Doc], mentions: List[Span], table: CandidateTable,
+                   discard=None) -> Optional[numpy.ndarray]:
+        """Each candidate's fit with the other mentions of its doc (``scoring.coherence``)."""
+        if not table.n_candidates:
             return None
         doc_of = {id(doc): i for i, doc in enumerate(docs)}
         groups: Dict[tuple, int] = {}
@@ -449,8 +464,8 @@ class EntityLinker(TrainablePipe):
         group_index = [groups.setdefault((d, m.text.lower()), len(groups))
                        for d, m in zip(doc_index, mentions)]
         include = None if discard is None else ~discard
-        return self.coherence * table.coherence(doc_index, group_index, include).astype(
-            numpy.float64)
+        return coherence(table.offsets, table.priors, table.vectors, doc_index, group_index,
+                         include)
 
     def _choose(self, table: CandidateTable, scores, discard) -> LinkPredictions:
         order = table.ranked(scores)
@@ -590,32 +605,59 @@ class EntityLinker(TrainablePipe):
             return 0.0, ops.asarray2f(gradient)
         gold_vectors = numpy.asarray(self.kb.get_vectors(gold_ids), dtype="float32")
         selected = encodings[keep]
-        cos, d_cos = _cosine_with_grad(selected, gold_vectors)
-        loss = float((1.0 - cos).sum()) / len(keep)
-        gradient[keep] = -d_cos / len(keep)
+        loss, gradient[keep] = cosine_loss(selected, gold_vectors)
         if self.candidate_loss_weight:
-            docs = [eg.predicted for eg in examples]
-            mentions = self._mentions(docs)
-            bias = None
-            if self.coherence and self.scoring == "softmax":
-                # Coherence needs every mention of the docs, not only the gold ones.
-                everything = self._candidates(mentions)
-                discard = self._discarded(mentions)
-                table = everything.select(keep)
-                all_bias = self._coherence_bias(docs, mentions, everything, discard)
-                if all_bias is not None:
-                    bias = all_bias[everything.positions(keep)]
-            else:
-                table = self._candidates([mentions[i] for i in keep])
-            lexical = None
-            if self.context_encoder:
-                lexical = (self._lexical_encodings(docs)[keep], self.context_encoder_weight)
-            ce_loss, d_selected = table.softmax_loss(
-                selected, gold_ids, self.incl_prior, self.scoring, lexical, bias
-            )
+            ce_loss, d_selected = self._candidate_loss(examples, selected, keep, gold_ids)
             loss += self.candidate_loss_weight * ce_loss
             gradient[keep] += self.candidate_loss_weight * d_selected
         return loss, ops.asarray2f(gradient)
+
+    def _candidate_loss(self, examples: List[Example], selected, keep: List[int],
+                        gold_ids: List[str]):
+        """The scorer's candidate loss for the gold mentions, and its gradient
+        with respect to their encodings (``selected``)."""
+        docs = [eg.predicted for eg in examples]
+        mentions = self._mentions(docs)
+        scorer = self.candidate_scorer
+        fit = None
+        if scorer.uses_coherence:
+            # Coherence needs every mention of the docs, not only the gold ones.
+            everything = self._candidates(mentions)
+            table = everything.select(keep)
+            all_fit = self._coherence(docs, mentions, everything, self._discarded(mentions))
+            if all_fit is not None:
+                fit = all_fit[everything.positions(keep)]
+        else:
+            table = self._candidates([mentions[i] for i in keep])
+        mention = numpy.repeat(numpy.arange(len(keep)), numpy.diff(table.offsets))
+        sims, d_cos = cosine_with_grad(selected[mention], table.vectors)
+        d_sims_scale = 1.0
+        if self.context_encoder:
+            lexical = self._lexical_encodings(docs)[keep]
+            lexical_sims = cosine(lexical, table.offsets, table.vectors)
+            sims = blend_similarity(sims, lexical_sims, self.context_encoder_weight)
+            d_sims_scale = 1.0 / (1.0 + self.context_encoder_weight)
+        gold_keys = numpy.asarray([hash_string(g) for g in gold_ids], dtype=numpy.uint64)
+        loss, d_sims = scorer.candidate_loss(table, sims, gold_keys, fit)
+        d_selected = numpy.zeros_like(selected)
+        numpy.add.at(d_selected, mention, (d_sims_scale * d_sims)[:, None] * d_cos)
+        return loss, d_selected
+
+    def finish_update(self, sgd: Optimizer) -> None:
+        """Update the encoder's (and the ranker's) weights with the gradients of update()."""
+        self.model.finish_update(sgd)
+        if self.ranker is not None:
+            self.ranker.finish_update(sgd)
+
+    def use_params(self, params: dict):
+        """Use the given (e.g. averaged) parameters of the encoder and the ranker.
+        A generator, as spaCy's TrainablePipe.use_params (Language.use_params drives it)."""
+        with self.model.use_params(params):
+            if self.ranker is None:
+                yield
+            else:
+                with self.ranker.use_params(params):
+                    yield
 
     # ----------------------------------------------------- serialization
 
@@ -628,6 +670,8 @@ class EntityLinker(TrainablePipe):
             "kb": self.kb.to_bytes,
             "model": self.model.to_bytes,
         }
+        if self.ranker is not None:
+            serialize["ranker"] = self.ranker.to_bytes
         return util.to_bytes(serialize, exclude)
 
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = SimpleFrozenList()
@@ -640,6 +684,8 @@ class EntityLinker(TrainablePipe):
             "kb": lambda b: self.kb.from_bytes(b),
             "model": lambda b: self._load_model(b),
         }
+        if self.ranker is not None:
+            deserialize["ranker"] = lambda b: self.ranker.from_bytes(b)
         util.from_bytes(bytes_data, deserialize, exclude)
         return self
 
@@ -652,6 +698,8 @@ class EntityLinker(TrainablePipe):
             "kb": lambda p: self.kb.to_disk(p),
             "model": lambda p: self.model.to_disk(p),
         }
+        if self.ranker is not None:
+            serialize["ranker"] = lambda p: self.ranker.to_disk(p)
         if self.cfg.get("kb_loader"):
             # The KB lives elsewhere (e.g. the GeoNames cache): save only how to load it.
             exclude = list(exclude) + ["kb"]
@@ -666,6 +714,8 @@ class EntityLinker(TrainablePipe):
             "kb": self._load_kb,
             "model": lambda p: self._load_model(p.read_bytes()),
         }
+        if self.ranker is not None:
+            deserialize["ranker"] = self._load_ranker
         util.from_disk(path, deserialize, exclude)
         return self
 
@@ -680,6 +730,14 @@ class EntityLinker(TrainablePipe):
                 f"No KB at {path}, and the component's cfg names no kb_loader. Save the "
                 "pipeline with its KB, or call set_kb() after loading with exclude=['kb']."
             )
+
+    def _load_ranker(self, path: Path) -> None:
+        if not path.exists():
+            raise ValueError(
+                f"The component '{self.name}' has scoring = \"learned\" but {path} does not "
+                "exist: was the pipeline saved with another scoring setting?"
+            )
+        self.ranker.from_disk(path)
 
     def _load_model(self, data: bytes) -> None:
         try:
@@ -704,15 +762,6 @@ def _same_tokens(eg: Example) -> bool:
     (spaCy's alignment costs more than the encoder's forward pass on short docs)."""
     x, y = eg.predicted, eg.reference
     return len(x) == len(y) and numpy.array_equal(x.to_array(_WORDS), y.to_array(_WORDS))
-
-
-def combine_scores(priors, sims, incl_prior: bool, incl_context: bool):
-    """spaCy's combination: prior + sim - prior * sim (or the one that is included)."""
-    if incl_prior and incl_context:
-        return priors + sims - priors * sims
-    if incl_prior:
-        return priors.copy()
-    return sims
 
 
 def _first(iterable, n):

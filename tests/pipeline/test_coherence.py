@@ -9,8 +9,9 @@ import math
 import numpy
 import pytest
 
-from entity_linker.candidates import CANDIDATE_LOGIT_SCALE, CandidateTable
+from entity_linker.candidates import CandidateTable
 from entity_linker.kb import hash_string
+from entity_linker.scoring import LOGIT_SCALE, CandidateScorer, coherence, cosine
 
 KEYWORD_MODEL = {"@architectures": "test_nel.KeywordEncoder.v1"}
 
@@ -26,6 +27,10 @@ def _table(offsets, priors, vectors, ids):
     )
 
 
+def _coherence(table, docs, groups, include=None):
+    return coherence(table.offsets, table.priors, table.vectors, docs, groups, include)
+
+
 @pytest.fixture
 def table():
     # mention 0: A [1,0,0] (0.75), B [0,2,0] (0.25); mention 1: B (1.0);
@@ -39,7 +44,7 @@ def table():
 
 
 def test_coherence_is_the_cosine_with_the_other_mentions_prior_weighted_summaries(table):
-    coherence = table.coherence(docs=[0, 0, 0], groups=[0, 1, 2])
+    coherence = _coherence(table, docs=[0, 0, 0], groups=[0, 1, 2])
     # Mention 0's context: B (mention 1) + 0.5 C + 0.5 A (mention 2) = [0.5, 1, 0.5].
     context0 = numpy.array([0.5, 1.0, 0.5]) / math.sqrt(1.5)
     # Mention 1's context: 0.75 A + 0.25 B + 0.5 C + 0.5 A = [1.25, 0.25, 0.5].
@@ -52,16 +57,16 @@ def test_coherence_is_the_cosine_with_the_other_mentions_prior_weighted_summarie
 
 
 def test_coherence_ignores_other_docs_and_mentions_of_the_same_group(table):
-    alone = table.coherence(docs=[0, 1, 2], groups=[0, 1, 2])
+    alone = _coherence(table, docs=[0, 1, 2], groups=[0, 1, 2])
     assert alone.tolist() == [0.0] * 5
     # Mentions 0 and 1 are one group (same text): only mention 2 votes for them.
-    grouped = table.coherence(docs=[0, 0, 0], groups=[0, 0, 1])
+    grouped = _coherence(table, docs=[0, 0, 0], groups=[0, 0, 1])
     context = numpy.array([0.5, 0.0, 0.5]) / math.sqrt(0.5)
     assert grouped[:3] == pytest.approx([context[0], context[1], context[1]], abs=1e-6)
 
 
 def test_coherence_without_included_voters_is_zero(table):
-    coherence = table.coherence(docs=[0, 0, 0], groups=[0, 1, 2],
+    coherence = _coherence(table, docs=[0, 0, 0], groups=[0, 1, 2],
                                 include=[True, False, False])
     # Mention 0 has no voter left; mentions 1 and 2 hear mention 0 only.
     assert coherence[:2].tolist() == [0.0, 0.0]
@@ -72,7 +77,7 @@ def test_coherence_without_included_voters_is_zero(table):
 
 def test_coherence_of_candidates_without_priors_weighs_them_equally():
     table = _table([0, 2, 3], [0.0, 0.0, 1.0], [[1, 0], [0, 1], [1, 1]], ["A", "B", "C"])
-    coherence = table.coherence(docs=[0, 0], groups=[0, 1])
+    coherence = _coherence(table, docs=[0, 0], groups=[0, 1])
     assert coherence[2] == pytest.approx(1.0, rel=1e-5)  # context [0.5, 0.5]
 
 
@@ -85,23 +90,26 @@ def test_select_and_positions_keep_the_chosen_mentions_candidates(table):
     assert table.select([]).n_candidates == 0
 
 
-def test_softmax_loss_adds_the_bias_to_the_logits(table):
+def test_candidate_loss_adds_the_weighted_coherence_to_the_logits(table):
     encodings = numpy.array([[1.0, 1.0, 0.0], [0.0, 1.0, 0.0], [0.0, 1.0, 1.0]],
                             dtype=numpy.float32)
-    bias = numpy.array([0.0, 3.0, 0.0, -1.0, 2.0])
-    loss, gradient = table.softmax_loss(encodings, ["A", "B", "C"], True, "softmax",
-                                        bias=bias)
+    sims = cosine(encodings, table.offsets, table.vectors)
+    fit = numpy.array([0.0, 1.5, 0.0, -0.5, 1.0])
+    gold = numpy.asarray([hash_string(g) for g in ["A", "B", "C"]], dtype=numpy.uint64)
+    scorer = CandidateScorer("softmax", True, True, coherence_weight=2.0)
+    loss, d_sims = scorer.candidate_loss(table, sims, gold, fit)
+
     # Mention 1 has one candidate and adds nothing; mentions 0 and 2 are averaged.
     def cross_entropy(cosines, priors, bias, gold):
-        logits = CANDIDATE_LOGIT_SCALE * numpy.array(cosines) + numpy.log(
+        logits = LOGIT_SCALE * numpy.array(cosines) + numpy.log(
             numpy.array(priors) + 1e-6) + numpy.array(bias)
         return -(logits[gold] - numpy.log(numpy.exp(logits).sum()))
     s = 1 / math.sqrt(2)
     expected = (cross_entropy([s, s], [0.75, 0.25], [0.0, 3.0], 0)
                 + cross_entropy([s, 0.0], [0.5, 0.5], [-1.0, 2.0], 0)) / 2
     assert loss == pytest.approx(expected, rel=1e-5)
-    assert gradient[1].tolist() == [0.0, 0.0, 0.0]
-    without, _ = table.softmax_loss(encodings, ["A", "B", "C"], True, "softmax")
+    assert d_sims[2] == 0.0
+    without, _ = scorer.candidate_loss(table, sims, gold)
     assert without != pytest.approx(loss)
 
 

@@ -1,0 +1,336 @@
+"""How a candidate is scored, and the losses that train the scores.
+
+Every formula of the linker lives here; ``CandidateTable`` only holds data.
+
+    encodings ─ cosine ─▶ sims ─┐
+    priors, freqs ──────────────┼─▶ CandidateScorer.logits ─▶ scores (predict)
+    coherence ──────────────────┘                         └─▶ candidate_loss (update)
+
+Three ``scoring`` settings define a candidate's score:
+
+* ``"spacy"``: spaCy's ``prior + sim - prior * sim`` (the drop-in default);
+* ``"softmax"``: a softmax over each mention's candidates of
+  ``LOGIT_SCALE * sim + log(prior) + coherence_weight * coherence``;
+* ``"learned"``: a softmax of ``w · features + b``, where the ranker (a Thinc
+  Linear layer over ``FEATURES``) learns w and b with the encoder. It starts
+  as ``"softmax"``.
+
+The candidate loss is the cross-entropy of the gold entity among its
+mention's candidates under the same logits that prediction ranks by.
+"""
+
+from typing import Callable, Optional, Sequence, Tuple
+
+import numpy
+from thinc.api import Linear, Model
+
+LOGIT_SCALE = 10.0
+SCORINGS = ("spacy", "softmax", "learned")
+# The ranker's input columns, in order.
+FEATURES = (
+    "cosine",  # context encoding vs entity vector
+    "log_prior",  # log p(entity | alias)
+    "top_prior",  # 1 for the mention's highest-prior candidate(s)
+    "log_freq",  # log(1 + freq) minus the mention's highest; <= 0
+    "coherence",  # fit with the doc's other mentions
+)
+# The ranker computes RANKER_GAIN * (x · w + b): Adam moves each weight by about
+# the learning rate per step, so the gain lets the few ranker weights move as
+# far in a few hundred steps as the combination needs.
+RANKER_GAIN = 20.0
+_EPS = 1e-6
+
+
+# ------------------------------------------------------------------ similarity
+
+
+def cosine(encodings: numpy.ndarray, offsets: numpy.ndarray,
+           vectors: numpy.ndarray) -> numpy.ndarray:
+    """Cosine of each candidate's vector with its mention's encoding (0 for zero vectors).
+
+    encodings: (n_mentions, L); offsets: CSR offsets of the candidates per
+    mention; vectors: (n_candidates, L). RETURNS float32 (n_candidates,).
+    """
+    counts = numpy.diff(offsets)
+    norms = numpy.linalg.norm(encodings, axis=1, keepdims=True)
+    unit = numpy.divide(encodings, norms, out=numpy.zeros_like(encodings), where=norms > 0)
+    dots = numpy.einsum("ij,ij->i", numpy.repeat(unit, counts, axis=0), vectors)
+    vector_norms = numpy.linalg.norm(vectors, axis=1)
+    return numpy.divide(dots, vector_norms, out=numpy.zeros_like(dots),
+                        where=vector_norms > 0).astype(numpy.float32)
+
+
+def cosine_with_grad(A: numpy.ndarray, B: numpy.ndarray):
+    """Row-wise cosine of A and B, and its gradient with respect to A."""
+    a_norm = numpy.sqrt((A * A).sum(axis=1)) + 1e-8
+    b_norm = numpy.sqrt((B * B).sum(axis=1)) + 1e-8
+    cos = (A * B).sum(axis=1) / (a_norm * b_norm)
+    d_cos = B / (a_norm * b_norm)[:, None] - cos[:, None] * A / (a_norm**2)[:, None]
+    return cos, d_cos
+
+
+def cosine_loss(encodings: numpy.ndarray, gold_vectors: numpy.ndarray):
+    """spaCy's loss: mean of 1 - cos(encoding, gold vector), and its gradient."""
+    cos, d_cos = cosine_with_grad(encodings, gold_vectors)
+    n = max(len(encodings), 1)
+    return float((1.0 - cos).sum()) / n, -d_cos / n
+
+
+def blend_similarity(model_cos, lexical_cos, weight: float):
+    """The context similarity with a context encoder: the mean of the model's and the
+    lexical cosine, weighted 1 : weight (the same in prediction and in the loss)."""
+    return (model_cos + weight * lexical_cos) / (1.0 + weight)
+
+
+def coherence(offsets: numpy.ndarray, priors: numpy.ndarray, vectors: numpy.ndarray,
+              docs: Sequence[int], groups: Sequence[int],
+              include: Optional[Sequence[bool]] = None) -> numpy.ndarray:
+    """Per candidate: how well its entity fits the other mentions of its doc.
+
+    Each mention is summarised by the prior-weighted mean of its candidates'
+    unit entity vectors. A candidate's coherence is the cosine of its vector
+    with the sum of the summaries of the other mentions of the same doc,
+    leaving out the mention's own group (mentions with the same text, which
+    would only vote for themselves). 0 when the doc has no other mention.
+    In a KB whose vectors describe where or what an entity is, this prefers
+    the Paris near the doc's other places.
+
+    docs (Sequence[int]): The doc index of each mention.
+    groups (Sequence[int]): A group id per mention, equal for same-text
+        mentions of one doc.
+    include (Optional[Sequence[bool]]): Mentions that vote (default all).
+    RETURNS (numpy.ndarray): float32, one value per candidate.
+    """
+    n = len(offsets) - 1
+    counts = numpy.diff(offsets)
+    mention = numpy.repeat(numpy.arange(n), counts)
+    norms = numpy.linalg.norm(vectors, axis=1, keepdims=True)
+    unit = numpy.divide(vectors, norms, out=numpy.zeros_like(vectors),
+                        where=norms > 0).astype(numpy.float64)
+    priors = numpy.asarray(priors, dtype=numpy.float64)
+    totals = numpy.bincount(mention, weights=priors, minlength=n)
+    # Priors that sum to 0 (e.g. a KB without them): every candidate weighs the same.
+    weights = numpy.where(totals[mention] > 0,
+                          priors / numpy.maximum(totals[mention], 1e-300),
+                          1.0 / numpy.maximum(counts[mention], 1))
+    if include is not None:
+        weights = weights * numpy.asarray(include, dtype=bool)[mention]
+    summaries = numpy.zeros((n, unit.shape[1]), dtype=numpy.float64)
+    numpy.add.at(summaries, mention, weights[:, None] * unit)
+    docs = numpy.asarray(docs, dtype=numpy.int64)
+    groups = numpy.asarray(groups, dtype=numpy.int64)
+    by_doc = numpy.zeros((int(docs.max(initial=-1)) + 1, unit.shape[1]))
+    numpy.add.at(by_doc, docs, summaries)
+    by_group = numpy.zeros((int(groups.max(initial=-1)) + 1, unit.shape[1]))
+    numpy.add.at(by_group, groups, summaries)
+    context = by_doc[docs] - by_group[groups]
+    context_norms = numpy.linalg.norm(context, axis=1, keepdims=True)
+    # Rounding leaves tiny non-zero contexts where no other mention voted.
+    context = numpy.divide(context, context_norms, out=numpy.zeros_like(context),
+                           where=context_norms > 1e-9)
+    return numpy.einsum("ij,ij->i", unit, context[mention]).astype(numpy.float32)
+
+
+# ------------------------------------------------------------------ segments
+
+
+def _segments(offsets: numpy.ndarray) -> Tuple[numpy.ndarray, numpy.ndarray]:
+    """For numpy's reduceat: the first candidate of every mention that has one,
+    and the index of each candidate's mention among those."""
+    counts = numpy.diff(offsets)
+    nonempty = counts > 0
+    segment_of_mention = numpy.cumsum(nonempty) - 1
+    segment = numpy.repeat(segment_of_mention, counts)
+    return numpy.asarray(offsets[:-1])[nonempty], segment
+
+
+def segment_softmax(logits: numpy.ndarray, offsets: numpy.ndarray) -> numpy.ndarray:
+    """Softmax of the logits within each mention's candidates (float64)."""
+    logits = numpy.asarray(logits, dtype=numpy.float64)
+    if not len(logits):
+        return logits.copy()
+    starts, segment = _segments(offsets)
+    shifted = numpy.exp(logits - numpy.maximum.reduceat(logits, starts)[segment])
+    return shifted / numpy.add.reduceat(shifted, starts)[segment]
+
+
+def segment_max(values: numpy.ndarray, offsets: numpy.ndarray) -> numpy.ndarray:
+    """Each candidate's mention's maximum of ``values``."""
+    values = numpy.asarray(values)
+    if not len(values):
+        return values.copy()
+    starts, segment = _segments(offsets)
+    return numpy.maximum.reduceat(values, starts)[segment]
+
+
+# ------------------------------------------------------------------ scores
+
+
+def spacy_scores(priors, sims, incl_prior: bool, incl_context: bool) -> numpy.ndarray:
+    """spaCy's combination: prior + sim - prior * sim (or the one that is included)."""
+    if incl_prior and incl_context:
+        return priors + sims - priors * sims
+    if incl_prior:
+        return priors.copy()
+    return sims
+
+
+def feature_matrix(offsets, priors, freqs, sims, coherence_values, incl_prior: bool,
+                   incl_context: bool) -> numpy.ndarray:
+    """The ranker's input: one row of ``FEATURES`` per candidate (float32).
+    Columns of an excluded term (incl_prior / incl_context) are 0."""
+    n = len(priors)
+    features = numpy.zeros((n, len(FEATURES)), dtype=numpy.float32)
+    if incl_context:
+        features[:, 0] = sims
+    if incl_prior:
+        priors = numpy.asarray(priors, dtype=numpy.float64)
+        features[:, 1] = numpy.log(priors + _EPS)
+        features[:, 2] = priors >= segment_max(priors, offsets)
+    if freqs is not None and n:
+        log_freqs = numpy.log1p(numpy.maximum(numpy.asarray(freqs, dtype=numpy.float64), 0))
+        features[:, 3] = log_freqs - segment_max(log_freqs, offsets)
+    if coherence_values is not None:
+        features[:, 4] = coherence_values
+    return features
+
+
+def build_ranker(coherence_weight: float = 0.0) -> Model:
+    """The learned combination: Linear(FEATURES -> 1), initialised to the
+    ``"softmax"`` scoring (LOGIT_SCALE on the cosine, 1 on the log prior,
+    ``coherence_weight`` on the coherence, 0 elsewhere)."""
+    ranker = Linear(nO=1, nI=len(FEATURES))
+    ranker.initialize()
+    reset_ranker(ranker, coherence_weight)
+    return ranker
+
+
+def reset_ranker(ranker: Model, coherence_weight: float = 0.0) -> None:
+    """Set the ranker's weights back to the ``"softmax"`` scoring."""
+    weights = numpy.zeros((1, len(FEATURES)), dtype=numpy.float32)
+    weights[0, FEATURES.index("cosine")] = LOGIT_SCALE
+    weights[0, FEATURES.index("log_prior")] = 1.0
+    weights[0, FEATURES.index("coherence")] = coherence_weight
+    ranker.set_param("W", ranker.ops.asarray2f(weights / RANKER_GAIN))
+    ranker.set_param("b", ranker.ops.alloc1f(1))
+
+
+class CandidateScorer:
+    """The one definition of a candidate's score, for prediction and training.
+
+    scoring (str): "spacy", "softmax" or "learned" (see the module docstring).
+    incl_prior, incl_context (bool): Which terms enter the score.
+    coherence_weight (float): The coherence term's weight ("softmax"; the
+        ranker's initial weight with "learned").
+    ranker (Optional[Model]): The learned layer (needed for "learned").
+    """
+
+    def __init__(self, scoring: str, incl_prior: bool, incl_context: bool,
+                 coherence_weight: float = 0.0, ranker: Optional[Model] = None) -> None:
+        if scoring not in SCORINGS:
+            raise ValueError(f"scoring must be one of {', '.join(SCORINGS)}, got {scoring!r}.")
+        if scoring == "learned" and ranker is None:
+            raise ValueError("scoring = \"learned\" needs a ranker model (build_ranker()).")
+        self.scoring = scoring
+        self.incl_prior = incl_prior
+        self.incl_context = incl_context
+        self.coherence_weight = coherence_weight
+        self.ranker = ranker
+
+    @property
+    def uses_coherence(self) -> bool:
+        """Whether the scores read the coherence of the candidates."""
+        return self.scoring == "learned" or bool(self.coherence_weight)
+
+    def logits(self, table, sims, coherence_values=None, is_train: bool = False
+               ) -> Tuple[numpy.ndarray, Callable[[numpy.ndarray], numpy.ndarray]]:
+        """Each candidate's logit, and a backprop from d(logits) to d(sims).
+
+        table: a CandidateTable (offsets, priors, freqs). With "learned" and
+        ``is_train``, the backprop also accumulates the ranker's gradients.
+        """
+        priors = numpy.asarray(table.priors, dtype=numpy.float64)
+        sims = numpy.asarray(sims, dtype=numpy.float64)
+        if self.scoring == "learned":
+            features = feature_matrix(table.offsets, table.priors, table.freqs, sims,
+                                      coherence_values, self.incl_prior, self.incl_context)
+            ops = self.ranker.ops
+            if is_train:
+                Y, ranker_backprop = self.ranker.begin_update(ops.asarray2f(features))
+            else:
+                Y, ranker_backprop = self.ranker.predict(ops.asarray2f(features)), None
+            logits = RANKER_GAIN * ops.to_numpy(Y)[:, 0].astype(numpy.float64)
+            # The logit is linear in the cosine column.
+            d_logit_d_sim = RANKER_GAIN * float(self.ranker.get_param("W")[0, 0])
+            if not self.incl_context:
+                d_logit_d_sim = 0.0
+
+            def backprop_learned(d_logits):
+                if ranker_backprop is not None:  # accumulate the ranker's gradients
+                    ranker_backprop(ops.asarray2f(
+                        (RANKER_GAIN * d_logits)[:, None].astype(numpy.float32)))
+                return d_logit_d_sim * d_logits
+
+            return logits, backprop_learned
+        if self.scoring == "spacy":
+            if self.incl_prior:
+                d_sims = LOGIT_SCALE * (1.0 - priors)
+                logits = LOGIT_SCALE * (priors + sims - priors * sims)
+            else:
+                d_sims = numpy.full_like(sims, LOGIT_SCALE)
+                logits = LOGIT_SCALE * sims
+            if not self.incl_context:
+                d_sims = numpy.zeros_like(sims)
+                logits = LOGIT_SCALE * priors
+            return logits, lambda d_logits: d_logits * d_sims
+        # softmax
+        logits = numpy.zeros_like(sims)
+        if self.incl_context:
+            logits += LOGIT_SCALE * sims
+        if self.incl_prior:
+            logits += numpy.log(priors + _EPS)
+        if self.coherence_weight and coherence_values is not None:
+            logits += self.coherence_weight * numpy.asarray(coherence_values, numpy.float64)
+        scale = LOGIT_SCALE if self.incl_context else 0.0
+        return logits, lambda d_logits: scale * d_logits
+
+    def scores(self, table, sims, coherence_values=None) -> numpy.ndarray:
+        """The scores prediction ranks by, in [0, 1] (float32, one per candidate)."""
+        if self.scoring == "spacy":
+            return numpy.asarray(
+                spacy_scores(table.priors, sims, self.incl_prior, self.incl_context),
+                dtype=numpy.float32)
+        logits, _ = self.logits(table, sims, coherence_values)
+        return segment_softmax(logits, table.offsets).astype(numpy.float32)
+
+    def candidate_loss(self, table, sims, gold_keys: numpy.ndarray, coherence_values=None
+                       ) -> Tuple[float, numpy.ndarray]:
+        """Cross-entropy of the gold entity among each mention's candidates.
+
+        gold_keys (numpy.ndarray): uint64 hash of each mention's gold entity.
+        Mentions whose gold entity is not a candidate, or that have a single
+        candidate, add nothing; the first candidate with the gold key is the
+        target. RETURNS (mean loss, d(loss)/d(sims)); with "learned" the
+        ranker's gradients are accumulated too.
+        """
+        offsets = table.offsets
+        counts = numpy.diff(offsets)
+        mention = numpy.repeat(numpy.arange(len(counts)), counts)
+        is_gold = numpy.asarray(table.keys) == numpy.asarray(gold_keys, numpy.uint64)[mention]
+        has_gold = numpy.zeros(len(counts), dtype=bool)
+        has_gold[mention[is_gold]] = True
+        used_mentions = has_gold & (counts >= 2)
+        d_sims = numpy.zeros(len(mention), dtype=numpy.float64)
+        if not used_mentions.any():
+            return 0.0, d_sims
+        logits, backprop = self.logits(table, sims, coherence_values, is_train=True)
+        probs = segment_softmax(logits, offsets)
+        target = numpy.zeros(len(mention), dtype=bool)
+        gold_positions = numpy.flatnonzero(is_gold & used_mentions[mention])
+        _, first = numpy.unique(mention[gold_positions], return_index=True)
+        target[gold_positions[first]] = True
+        used = used_mentions[mention]
+        n_used = int(used_mentions.sum())
+        loss = -float(numpy.log(probs[target] + 1e-12).sum()) / n_used
+        d_logits = numpy.where(used, probs - target, 0.0) / n_used
+        return loss, backprop(d_logits)
