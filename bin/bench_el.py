@@ -83,11 +83,36 @@ Data sets:
   prior and the oracle. Speed: the test docs replicated to at least
   ``--geo-speed-docs`` (236) docs (geo docs are long).
 * ``geo-reverse``: the same, train TR-News, test LGL.
+* ``aida`` (not in the default list): general news linked to Wikipedia, the
+  AIDA-CoNLL development half (116 Reuters docs of test-b, 2,523 mentions) from
+  /work/shared/data/aida_a/aida_a.jsonl (``--aida-path``; skipped with a message
+  when absent) through bin/aida_data.py. KB (built from the candidate lists
+  of the docs in use, same for both systems): every candidate wiki id (as a str),
+  freq = its inCount, vector = ``hashed_bow`` of its title ("_" as " "; a one-hot
+  where that is all zeros, since a zero vector is NaN in spaCy's cosine); aliases =
+  the mention texts, each with the union of its mentions' candidate lists, prior =
+  inCount / the alias's total (uniform when all 0) x 0.999. Docs = the text's
+  space-separated tokens, no sentence boundaries (the sentencizer splits at
+  punctuation); mentions labelled "ENT". ``--aida-folds`` (2) -fold
+  cross-validation by document (the sorted doc ids in a shuffle seeded with
+  ``--seed``; every fold is tested once, micro over all test mentions), 8 epochs
+  (``--aida-epochs``), batches of 8 docs (``--aida-batch-size``). Training mentions
+  whose gold id is not in the KB keep their span without a kb id (as geo); test
+  mentions keep their gold ids (8 mentions: errors for both, see the oracle).
+  With ``--aida-dev`` (reported as ``aida-dev``), for choosing settings without
+  touching test data: only fold 0's training docs, in the same shuffled order, cut
+  75/25 into train and dev; reports the dev part (a dev figure, never a test
+  figure). aida_a is itself the development half of the data (the other half is
+  held out): the CV figures are development figures too. Speed: the test docs
+  replicated to at least ``--aida-speed-docs`` (116) docs. ``--quick``: 20 docs of
+  the seeded shuffle, 2 folds, 1 epoch.
 
 Usage:
     /work/venv/bin/python bin/bench_el.py --json bin/el_results.json
     /work/venv/bin/python bin/bench_el.py --quick          # smoke run, ~1 minute
     /work/venv/bin/python bin/bench_el.py --datasets geo --json bin/el_results_geo.json
+    /work/venv/bin/python bin/bench_el.py --datasets aida --no-listener --json /tmp/aida.json
+    /work/venv/bin/python bin/bench_el.py --datasets aida --aida-dev   # settings: dev split
 """
 
 from __future__ import annotations
@@ -657,6 +682,111 @@ def _build_geo_kbs(vocab: Vocab, name: str, geonames_kb: OurKB, texts: set, scop
     return spec, our_kb, spacy_kb, timings, scope
 
 
+
+DEFAULT_AIDA_PATH = Path("/work/shared/data/aida_a/aida_a.jsonl")
+
+
+def _import_aida_data():
+    """bin/aida_data.py (AIDA JSON lines -> KB arrays and Examples), from this folder."""
+    if str(BIN_DIR) not in sys.path:
+        sys.path.insert(0, str(BIN_DIR))
+    import aida_data
+
+    return aida_data
+
+
+def aida_splits(ids: List[str], n_folds: int, seed: int,
+                dev: bool = False) -> List[Tuple[List[int], List[int]]]:
+    """(train, test) positions in `ids` per split: the sorted ids in a seeded shuffle,
+    fold k = every n_folds-th of them from k. dev: one split only, fold 0's training
+    part (in shuffled order) cut 75/25 into train and dev."""
+    by_id = sorted(range(len(ids)), key=lambda i: ids[i])
+    order = [by_id[int(j)] for j in numpy.random.default_rng(seed).permutation(len(ids))]
+    folds = [order[k::n_folds] for k in range(n_folds)]
+    if dev:
+        held_out = set(folds[0])
+        train_part = [i for i in order if i not in held_out]
+        cut = int(round(0.75 * len(train_part)))
+        return [(train_part[:cut], sorted(train_part[cut:]))]
+    splits = []
+    for k in range(n_folds):
+        test = set(folds[k])
+        splits.append(([i for i in order if i not in test], sorted(test)))
+    return splits
+
+
+def load_aida(vocab_nlp: Language, args) -> Optional[Dataset]:
+    """AIDA-CoNLL (half of test-b, 116 docs): k-fold CV by document, or --aida-dev."""
+    path = Path(args.aida_path)
+    if not path.exists():
+        print(f"SKIP aida: {path} is absent (the shared data folder is missing); run with "
+              "--aida-path PATH to point at it.")
+        return None
+    aida_data = _import_aida_data()
+    records = aida_data.load(path)
+    n_folds = 2 if args.quick else args.aida_folds
+    if n_folds < 2:
+        raise ValueError("--aida-folds must be >= 2")
+    if args.quick:  # the first 20 docs of the seeded shuffle
+        order = numpy.random.default_rng(args.seed).permutation(len(records))
+        records = [records[int(i)] for i in sorted(order[:20].tolist())]
+    split_idx = aida_splits([r["id"] for r in records], n_folds, args.seed, args.aida_dev)
+    if args.aida_dev:  # neither the KB nor the data see fold 0's test docs
+        used = sorted({i for train, test in split_idx for i in train + test})
+        position = {i: p for p, i in enumerate(used)}
+        records = [records[i] for i in used]
+        split_idx = [([position[i] for i in train], [position[i] for i in test])
+                     for train, test in split_idx]
+    L = args.vector_length
+    arrays, n_zero_vectors = aida_data.build_kb(records, lambda text: hashed_bow(text, L))
+    spec = KBSpec(**arrays)
+    vocab = vocab_nlp.vocab
+    examples, counts = aida_data.to_examples(vocab, records)
+    known = set(spec.entity_ids)
+    # Training mentions whose gold id is not in the KB keep their span without a kb id
+    # (as geo: spaCy's linker would train towards a zero vector); test mentions keep it.
+    learnable = [Example(eg.predicted.copy(), learnable_reference(eg.reference, known))
+                 for eg in examples]
+    splits = [([learnable[i] for i in train], [examples[i] for i in test])
+              for train, test in split_idx]
+    stats = aida_data.describe(records)
+    stats.update(counts)
+    epochs = args.epochs if args.epochs is not None else (1 if args.quick else args.aida_epochs)
+    name = "aida-dev" if args.aida_dev else "aida"
+    if args.aida_dev:
+        scheme = (f"dev mode: fold 0's training part of a {n_folds}-fold split (seeded "
+                  f"shuffle), 75/25 -> train {len(split_idx[0][0])} / dev "
+                  f"{len(split_idx[0][1])} docs (a dev figure)")
+    else:
+        scheme = f"{n_folds}-fold CV by document (seeded shuffle), micro over all folds"
+    print(f"    {name}: {stats['docs']} docs, {stats['mentions']} mentions "
+          f"({stats['mentions_gold_not_in_candidates']} with the gold id not among the "
+          f"candidates, {stats['mentions_gold_not_in_kb']} not in the KB); KB "
+          f"{len(spec.entity_ids):,} entities, {len(spec.alias_texts):,} aliases, "
+          f"{len(spec.candidates):,} candidates; {stats['aliases_with_differing_candidate_lists']}"
+          " aliases whose mentions list different candidates (unioned)", flush=True)
+    return Dataset(
+        name=name,
+        spec=spec,
+        splits=splits,
+        epochs=epochs,
+        batch_size=args.aida_batch_size,
+        notes=(
+            f"{len(records)} AIDA-CoNLL docs from {path} via bin/aida_data.py, {scheme}; KB: "
+            f"{len(spec.entity_ids):,} candidate entities, {len(spec.alias_texts):,} aliases "
+            f"(mention texts, candidates unioned), prior = inCount share x 0.999, entity "
+            f"vectors = hashed_bow(title, {L}) ('_' as ' '; one-hot for the "
+            f"{n_zero_vectors} that are all zeros)"
+        ),
+        info={"folds": 1 if args.aida_dev else n_folds, "dev": args.aida_dev,
+              "n_entities": len(spec.entity_ids), "n_aliases": len(spec.alias_texts),
+              "n_candidates": len(spec.candidates),
+              "docs_per_split": [[len(tr), len(te)] for tr, te in split_idx],
+              "zero_title_vectors_replaced_by_one_hot": n_zero_vectors, **stats},
+        speed_docs=args.aida_speed_docs,
+    )
+
+
 # --------------------------------------------------------------------------- pipelines
 
 
@@ -955,7 +1085,8 @@ def run_dataset(ds: Dataset, vocab: Vocab, args) -> Dict[str, object]:
     for fold, (train, test) in enumerate(ds.splits):
         pipes = {s: make_pipeline(s, vocab, ds.spec, train, seed, ds.kbs.get(s),
                                   args.ours_config if s == "ours" else None,
-                                  {"context": args.ours_context} if s == "ours" else None)
+                                  {"context": args.ours_context, **args.ours_model}
+                                  if s == "ours" else None)
                  for s in SYSTEMS}
         mentions = [ent for eg in train + test for ent in eg.reference.ents]
         checked = check_same_candidates(pipes["ours"][0].get_pipe("nel").kb,
@@ -1160,14 +1291,17 @@ def run_record(args, load_before, **environment) -> Dict[str, object]:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", nargs="+", default=["synthetic", "emerson"],
-                        choices=["synthetic", "emerson", "geo", "geo-reverse"])
+                        choices=["synthetic", "emerson", "geo", "geo-reverse", "aida"])
     parser.add_argument("--epochs", type=int, default=None,
                         help="epochs for every data set (default: synthetic 10, emerson "
-                             "--emerson-epochs)")
+                             "--emerson-epochs, geo --geo-epochs, aida --aida-epochs)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ours-context", choices=["doc", "windows"], default="doc",
                         help="our encoder's context (the listener pipelines always use "
                              "doc: a shared tok2vec reads whole docs)")
+    parser.add_argument("--ours-model", type=json.loads, default={},
+                        help="settings of our nel's model, as JSON (e.g. '{\"@architectures\": "
+                             "\"entity_linker.EntityLinker.v2\", \"pools\": [\"window\"]}')")
     parser.add_argument("--ours-config", type=json.loads, default={},
                         help="extra settings of our nel, as JSON (e.g. the geo recipe: "
                              "'{\"scoring\": \"softmax\", \"coherence\": 12}')")
@@ -1202,6 +1336,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--geo-kb-time-limit", type=float, default=300.0,
                         help="restrict both KBs to the mentions' aliases when spaCy's add_alias "
                              "loop over the full KB takes longer than this (seconds)")
+    parser.add_argument("--aida-path", type=Path, default=DEFAULT_AIDA_PATH,
+                        help="aida_a.jsonl (AIDA-CoNLL, half of test-b)")
+    parser.add_argument("--aida-epochs", type=int, default=8)
+    parser.add_argument("--aida-batch-size", type=int, default=8,
+                        help="aida training batch size (docs)")
+    parser.add_argument("--aida-folds", type=int, default=2,
+                        help="aida cross-validation folds (by document)")
+    parser.add_argument("--aida-dev", action="store_true",
+                        help="aida: train on 75%% of fold 0's training docs, report on the "
+                             "other 25%% (choosing settings without touching the test folds)")
+    parser.add_argument("--aida-speed-docs", type=int, default=116,
+                        help="aida docs are long (~230 tokens): replicate the test docs to at "
+                             "least this many for speed")
     args = parser.parse_args(argv)
 
     started = time.time()
@@ -1212,6 +1359,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "emerson": load_emerson,
         "geo": lambda nlp, a: load_geo(nlp, a, "geo"),
         "geo-reverse": lambda nlp, a: load_geo(nlp, a, "geo-reverse"),
+        "aida": load_aida,
     }
     results: Dict[str, dict] = {}
     skipped: List[str] = []
@@ -1220,7 +1368,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if ds is None:
             skipped.append(name)
             continue
-        results[name] = run_dataset(ds, vocab_nlp.vocab, args)
+        results[ds.name] = run_dataset(ds, vocab_nlp.vocab, args)  # e.g. "aida-dev"
     if not results:
         print("No data set ran.")
         return 1

@@ -295,7 +295,9 @@ class CandidateScorer:
         return logits, lambda d_logits: scale * d_logits
 
     def scores(self, table, sims, coherence_values=None) -> numpy.ndarray:
-        """The scores prediction ranks by, in [0, 1] (float32, one per candidate)."""
+        """The scores prediction ranks by (float32, one per candidate): softmax
+        probabilities in [0, 1]; with "spacy", spaCy's score, which is below 0
+        where a cosine is negative, as in spaCy."""
         if self.scoring == "spacy":
             return numpy.asarray(
                 spacy_scores(table.priors, sims, self.incl_prior, self.incl_context),
