@@ -131,7 +131,8 @@ def normalize_text(text: str) -> str:
     """Lower-case and strip accents (Zürich → zurich), so spellings meet."""
     text = text.lower()
     if not text.isascii():
-        text = _COMBINING_RE.sub("", unicodedata.normalize("NFKD", text))
+        # Lower-case again: compatibility forms decompose to capitals ("𝑨" -> "A").
+        text = _COMBINING_RE.sub("", unicodedata.normalize("NFKD", text)).lower()
     return text
 
 

@@ -5,7 +5,7 @@ import types
 
 import numpy
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from entity_linker.encoders import (
@@ -194,6 +194,7 @@ def test_sentence_transformers_encoder_uses_a_model_shipped_in_a_package(monkeyp
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.text(max_size=40), min_size=1, max_size=8))
+@example(["¼", "𝑨"])  # a multi-character fold beside a capital from NFKD
 def test_hashing_any_text_gives_unit_or_zero_rows(texts):
     vectors = HashingEncoder(16)(texts)
     assert vectors.shape == (len(texts), 16)
