@@ -6,6 +6,8 @@ lookup for all mentions, one vectorised cosine-similarity step. See
 docs/ARCHITECTURE.md for the data flow.
 """
 
+from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
 
@@ -33,7 +35,7 @@ from .candidates import (
 )
 from .encoders import get_encoder
 from .kb import KnowledgeBase, hash_string
-from .ml.models import doc_windows
+from .ml.models import build_entity_correction, doc_windows, set_correction_gain
 from .scoring import (
     SCORINGS,
     CandidateScorer,
@@ -42,7 +44,7 @@ from .scoring import (
     coherence,
     cosine,
     cosine_loss,
-    cosine_with_grad,
+    cosine_with_grads,
     reset_ranker,
 )
 
@@ -113,6 +115,7 @@ class LinkPredictions(list):
         "context_encoder": None,
         "context_encoder_weight": 1.0,
         "coherence": 0.0,
+        "entity_correction_rows": 0,
     },
     default_score_weights={"nel_micro_f": 1.0, "nel_micro_r": None, "nel_micro_p": None},
 )
@@ -140,6 +143,7 @@ def make_entity_linker(
     context_encoder: Optional[str] = None,
     context_encoder_weight: float = 1.0,
     coherence: float = 0.0,
+    entity_correction_rows: int = 0,
 ) -> "EntityLinker":
     """Create an EntityLinker (factory ``nel``); settings as spaCy's ``entity_linker``."""
     return EntityLinker(
@@ -165,6 +169,7 @@ def make_entity_linker(
         context_encoder=context_encoder,
         context_encoder_weight=context_encoder_weight,
         coherence=coherence,
+        entity_correction_rows=entity_correction_rows,
     )
 
 
@@ -211,6 +216,7 @@ class EntityLinker(TrainablePipe):
         context_encoder: Optional[str] = None,
         context_encoder_weight: float = 1.0,
         coherence: float = 0.0,
+        entity_correction_rows: int = 0,
     ) -> None:
         """Initialize the linker; see the factory ``nel`` for the settings."""
         if threshold is not None and not (0 <= threshold <= 1):
@@ -234,6 +240,13 @@ class EntityLinker(TrainablePipe):
         if scoring not in SCORINGS:
             raise ValueError(
                 f"scoring must be one of {', '.join(SCORINGS)}, got {scoring!r}."
+            )
+        if isinstance(entity_correction_rows, bool) or not isinstance(
+            entity_correction_rows, int
+        ) or entity_correction_rows < 0:
+            raise ValueError(
+                f"entity_correction_rows must be an int >= 0 (0: no correction), got "
+                f"{entity_correction_rows!r}."
             )
         if not (coherence >= 0 and numpy.isfinite(coherence)):
             raise ValueError(f"coherence must be a finite number >= 0, got {coherence}.")
@@ -264,6 +277,12 @@ class EntityLinker(TrainablePipe):
         self.coherence = coherence
         # The learned combination of the candidate features (scoring = "learned").
         self.ranker: Optional[Model] = build_ranker(coherence) if scoring == "learned" else None
+        # A learned correction added to the KB's entity vectors (entity_correction_rows > 0).
+        self.entity_correction: Optional[Model] = None
+        if entity_correction_rows:
+            self.entity_correction = build_entity_correction(entity_vector_length,
+                                                             entity_correction_rows)
+            self.entity_correction.initialize()
         self._context_encoders: Dict[int, Callable] = {}
         self.n_sents = n_sents
 
@@ -392,6 +411,15 @@ class EntityLinker(TrainablePipe):
         self.model.initialize(X=docs, Y=self.model.ops.alloc2f(1, n_out))
         if self.ranker is not None:
             reset_ranker(self.ranker, self.coherence)
+        if self.entity_correction is not None:
+            if self.entity_correction.get_dim("nO") != n_out:
+                raise ValueError(
+                    f"entity_vector_length is {self.entity_correction.get_dim('nO')} but the "
+                    f"KB's vectors have length {n_out}: set entity_vector_length = {n_out}."
+                )
+            self.entity_correction.initialize()
+            set_correction_gain(self.entity_correction, self.kb.vectors
+                                if hasattr(self.kb, "vectors") else [])
         if dummy is not None:
             dummy.ents = []
 
@@ -439,13 +467,29 @@ class EntityLinker(TrainablePipe):
                     f"The model of '{self.name}' returned {encodings.shape[0]} encodings "
                     f"for {len(mentions)} mentions; it must return one per doc.ents entry."
                 )
-            sims = cosine(self.model.ops.to_numpy(encodings), table.offsets, table.vectors)
+            vectors, _ = self._entity_vectors(table.keys, table.vectors)
+            sims = cosine(self.model.ops.to_numpy(encodings), table.offsets, vectors)
             if self.context_encoder:
                 lexical = cosine(self._lexical_encodings(docs), table.offsets, table.vectors)
                 sims = blend_similarity(sims, lexical, self.context_encoder_weight)
         fit = self._coherence(docs, mentions, table, discard) if scorer.uses_coherence else None
         scores = scorer.scores(table, sims, fit)
         return self._choose(table, scores, discard)
+
+    def _entity_vectors(self, keys, vectors, is_train: bool = False):
+        """The entity vectors as scored: the KB's, plus the learned correction of
+        the entities (when entity_correction_rows > 0); and the correction's
+        backprop (None when there is none or not is_train)."""
+        correction = self.entity_correction
+        if correction is None or not len(keys):
+            return vectors, None
+        keys = numpy.ascontiguousarray(keys, dtype=numpy.uint64)
+        if is_train:
+            delta, backprop = correction.begin_update(keys)
+        else:
+            delta, backprop = correction.predict(keys), None
+        return numpy.asarray(vectors, dtype=numpy.float32) + correction.ops.to_numpy(delta), \
+            backprop
 
     @property
     def candidate_scorer(self) -> CandidateScorer:
@@ -603,19 +647,25 @@ class EntityLinker(TrainablePipe):
         keep, gold_ids = gold
         if not keep:
             return 0.0, ops.asarray2f(gradient)
-        gold_vectors = numpy.asarray(self.kb.get_vectors(gold_ids), dtype="float32")
+        gold_keys = numpy.asarray([hash_string(g) for g in gold_ids], dtype=numpy.uint64)
+        gold_vectors, correct = self._entity_vectors(
+            gold_keys, numpy.asarray(self.kb.get_vectors(gold_ids), dtype="float32"), True)
         selected = encodings[keep]
-        loss, gradient[keep] = cosine_loss(selected, gold_vectors)
+        loss, gradient[keep], d_gold_vectors = cosine_loss(selected, gold_vectors)
+        if correct is not None:
+            correct(numpy.asarray(d_gold_vectors, dtype=numpy.float32))
         if self.candidate_loss_weight:
-            ce_loss, d_selected = self._candidate_loss(examples, selected, keep, gold_ids)
-            loss += self.candidate_loss_weight * ce_loss
-            gradient[keep] += self.candidate_loss_weight * d_selected
+            ce_loss, d_selected = self._candidate_loss(examples, selected, keep, gold_keys)
+            loss += ce_loss
+            gradient[keep] += d_selected
         return loss, ops.asarray2f(gradient)
 
     def _candidate_loss(self, examples: List[Example], selected, keep: List[int],
-                        gold_ids: List[str]):
-        """The scorer's candidate loss for the gold mentions, and its gradient
-        with respect to their encodings (``selected``)."""
+                        gold_keys: numpy.ndarray):
+        """The scorer's candidate loss for the gold mentions (times
+        candidate_loss_weight), and its gradient with respect to their encodings
+        (``selected``); the gradients of the ranker and the entity correction
+        are accumulated."""
         docs = [eg.predicted for eg in examples]
         mentions = self._mentions(docs)
         scorer = self.candidate_scorer
@@ -630,34 +680,43 @@ class EntityLinker(TrainablePipe):
         else:
             table = self._candidates([mentions[i] for i in keep])
         mention = numpy.repeat(numpy.arange(len(keep)), numpy.diff(table.offsets))
-        sims, d_cos = cosine_with_grad(selected[mention], table.vectors)
+        vectors, correct = self._entity_vectors(table.keys, table.vectors, True)
+        sims, d_cos, d_vectors = cosine_with_grads(selected[mention], vectors)
         d_sims_scale = 1.0
         if self.context_encoder:
             lexical = self._lexical_encodings(docs)[keep]
             lexical_sims = cosine(lexical, table.offsets, table.vectors)
             sims = blend_similarity(sims, lexical_sims, self.context_encoder_weight)
             d_sims_scale = 1.0 / (1.0 + self.context_encoder_weight)
-        gold_keys = numpy.asarray([hash_string(g) for g in gold_ids], dtype=numpy.uint64)
-        loss, d_sims = scorer.candidate_loss(table, sims, gold_keys, fit)
+        loss, d_sims = scorer.candidate_loss(table, sims, gold_keys, fit,
+                                             self.candidate_loss_weight)
+        d_sims = d_sims_scale * d_sims
         d_selected = numpy.zeros_like(selected)
-        numpy.add.at(d_selected, mention, (d_sims_scale * d_sims)[:, None] * d_cos)
+        numpy.add.at(d_selected, mention, d_sims[:, None] * d_cos)
+        if correct is not None:
+            correct((d_sims[:, None] * d_vectors).astype(numpy.float32))
         return loss, d_selected
 
+    def _scoring_models(self) -> Dict[str, Model]:
+        """The trained models beside the encoder, by the name they are saved under."""
+        models = {"ranker": self.ranker, "entity_correction": self.entity_correction}
+        return {name: model for name, model in models.items() if model is not None}
+
     def finish_update(self, sgd: Optimizer) -> None:
-        """Update the encoder's (and the ranker's) weights with the gradients of update()."""
+        """Update the weights of the encoder (and of the ranker and the entity
+        correction) with the gradients of update()."""
         self.model.finish_update(sgd)
-        if self.ranker is not None:
-            self.ranker.finish_update(sgd)
+        for model in self._scoring_models().values():
+            model.finish_update(sgd)
 
     def use_params(self, params: dict):
-        """Use the given (e.g. averaged) parameters of the encoder and the ranker.
+        """Use the given (e.g. averaged) parameters of all the component's models.
         A generator, as spaCy's TrainablePipe.use_params (Language.use_params drives it)."""
-        with self.model.use_params(params):
-            if self.ranker is None:
-                yield
-            else:
-                with self.ranker.use_params(params):
-                    yield
+        with ExitStack() as stack:
+            stack.enter_context(self.model.use_params(params))
+            for model in self._scoring_models().values():
+                stack.enter_context(model.use_params(params))
+            yield
 
     # ----------------------------------------------------- serialization
 
@@ -670,8 +729,8 @@ class EntityLinker(TrainablePipe):
             "kb": self.kb.to_bytes,
             "model": self.model.to_bytes,
         }
-        if self.ranker is not None:
-            serialize["ranker"] = self.ranker.to_bytes
+        for name, model in self._scoring_models().items():
+            serialize[name] = model.to_bytes
         return util.to_bytes(serialize, exclude)
 
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = SimpleFrozenList()
@@ -684,8 +743,8 @@ class EntityLinker(TrainablePipe):
             "kb": lambda b: self.kb.from_bytes(b),
             "model": lambda b: self._load_model(b),
         }
-        if self.ranker is not None:
-            deserialize["ranker"] = lambda b: self.ranker.from_bytes(b)
+        for name, model in self._scoring_models().items():
+            deserialize[name] = model.from_bytes
         util.from_bytes(bytes_data, deserialize, exclude)
         return self
 
@@ -698,8 +757,8 @@ class EntityLinker(TrainablePipe):
             "kb": lambda p: self.kb.to_disk(p),
             "model": lambda p: self.model.to_disk(p),
         }
-        if self.ranker is not None:
-            serialize["ranker"] = lambda p: self.ranker.to_disk(p)
+        for name, model in self._scoring_models().items():
+            serialize[name] = model.to_disk
         if self.cfg.get("kb_loader"):
             # The KB lives elsewhere (e.g. the GeoNames cache): save only how to load it.
             exclude = list(exclude) + ["kb"]
@@ -714,8 +773,8 @@ class EntityLinker(TrainablePipe):
             "kb": self._load_kb,
             "model": lambda p: self._load_model(p.read_bytes()),
         }
-        if self.ranker is not None:
-            deserialize["ranker"] = self._load_ranker
+        for name, model in self._scoring_models().items():
+            deserialize[name] = partial(self._load_scoring_model, model)
         util.from_disk(path, deserialize, exclude)
         return self
 
@@ -731,13 +790,14 @@ class EntityLinker(TrainablePipe):
                 "pipeline with its KB, or call set_kb() after loading with exclude=['kb']."
             )
 
-    def _load_ranker(self, path: Path) -> None:
+    def _load_scoring_model(self, model: Model, path: Path) -> None:
         if not path.exists():
             raise ValueError(
-                f"The component '{self.name}' has scoring = \"learned\" but {path} does not "
-                "exist: was the pipeline saved with another scoring setting?"
+                f"The component '{self.name}' needs its {path.name} weights, but {path} "
+                "does not exist: was the pipeline saved with other scoring or "
+                "entity_correction_rows settings?"
             )
-        self.ranker.from_disk(path)
+        model.from_disk(path)
 
     def _load_model(self, data: bytes) -> None:
         try:

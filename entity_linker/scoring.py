@@ -62,18 +62,26 @@ def cosine(encodings: numpy.ndarray, offsets: numpy.ndarray,
 
 def cosine_with_grad(A: numpy.ndarray, B: numpy.ndarray):
     """Row-wise cosine of A and B, and its gradient with respect to A."""
+    cos, d_a, _ = cosine_with_grads(A, B)
+    return cos, d_a
+
+
+def cosine_with_grads(A: numpy.ndarray, B: numpy.ndarray):
+    """Row-wise cosine of A and B, and its gradients with respect to A and to B."""
     a_norm = numpy.sqrt((A * A).sum(axis=1)) + 1e-8
     b_norm = numpy.sqrt((B * B).sum(axis=1)) + 1e-8
     cos = (A * B).sum(axis=1) / (a_norm * b_norm)
-    d_cos = B / (a_norm * b_norm)[:, None] - cos[:, None] * A / (a_norm**2)[:, None]
-    return cos, d_cos
+    d_a = B / (a_norm * b_norm)[:, None] - cos[:, None] * A / (a_norm**2)[:, None]
+    d_b = A / (a_norm * b_norm)[:, None] - cos[:, None] * B / (b_norm**2)[:, None]
+    return cos, d_a, d_b
 
 
 def cosine_loss(encodings: numpy.ndarray, gold_vectors: numpy.ndarray):
-    """spaCy's loss: mean of 1 - cos(encoding, gold vector), and its gradient."""
-    cos, d_cos = cosine_with_grad(encodings, gold_vectors)
+    """spaCy's loss: mean of 1 - cos(encoding, gold vector), and its gradients
+    with respect to the encodings and to the gold vectors."""
+    cos, d_a, d_b = cosine_with_grads(encodings, gold_vectors)
     n = max(len(encodings), 1)
-    return float((1.0 - cos).sum()) / n, -d_cos / n
+    return float((1.0 - cos).sum()) / n, -d_a / n, -d_b / n
 
 
 def blend_similarity(model_cos, lexical_cos, weight: float):
@@ -305,15 +313,15 @@ class CandidateScorer:
         logits, _ = self.logits(table, sims, coherence_values)
         return segment_softmax(logits, table.offsets).astype(numpy.float32)
 
-    def candidate_loss(self, table, sims, gold_keys: numpy.ndarray, coherence_values=None
-                       ) -> Tuple[float, numpy.ndarray]:
+    def candidate_loss(self, table, sims, gold_keys: numpy.ndarray, coherence_values=None,
+                       weight: float = 1.0) -> Tuple[float, numpy.ndarray]:
         """Cross-entropy of the gold entity among each mention's candidates.
 
         gold_keys (numpy.ndarray): uint64 hash of each mention's gold entity.
         Mentions whose gold entity is not a candidate, or that have a single
         candidate, add nothing; the first candidate with the gold key is the
-        target. RETURNS (mean loss, d(loss)/d(sims)); with "learned" the
-        ranker's gradients are accumulated too.
+        target. The loss is multiplied by ``weight``. RETURNS (mean loss,
+        d(loss)/d(sims)); with "learned" the ranker's gradients are accumulated too.
         """
         offsets = table.offsets
         counts = numpy.diff(offsets)
@@ -333,6 +341,6 @@ class CandidateScorer:
         target[gold_positions[first]] = True
         used = used_mentions[mention]
         n_used = int(used_mentions.sum())
-        loss = -float(numpy.log(probs[target] + 1e-12).sum()) / n_used
-        d_logits = numpy.where(used, probs - target, 0.0) / n_used
+        loss = -weight * float(numpy.log(probs[target] + 1e-12).sum()) / n_used
+        d_logits = weight * numpy.where(used, probs - target, 0.0) / n_used
         return loss, backprop(d_logits)

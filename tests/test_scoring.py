@@ -144,7 +144,7 @@ def test_cosine_with_grad_gradient_matches_finite_differences():
 def test_cosine_loss_is_the_mean_of_one_minus_cosine():
     encodings = numpy.array([[1.0, 0.0], [0.0, 1.0]])
     gold = numpy.array([[2.0, 0.0], [1.0, 1.0]])
-    loss, _ = cosine_loss(encodings, gold)
+    loss, _, _ = cosine_loss(encodings, gold)
     assert loss == pytest.approx((0.0 + (1 - 1 / math.sqrt(2))) / 2, abs=1e-7)
 
 
@@ -152,7 +152,7 @@ def test_cosine_loss_gradient_matches_finite_differences():
     rng = numpy.random.default_rng(3)
     encodings = rng.normal(size=(4, 3))
     gold = rng.normal(size=(4, 3))
-    _, analytic = cosine_loss(encodings, gold)
+    _, analytic, _ = cosine_loss(encodings, gold)
     numeric = numpy.zeros_like(encodings)
     h = 1e-6
     for index in numpy.ndindex(encodings.shape):
@@ -160,6 +160,22 @@ def test_cosine_loss_gradient_matches_finite_differences():
         plus[index] += h
         minus[index] -= h
         numeric[index] = (cosine_loss(plus, gold)[0] - cosine_loss(minus, gold)[0]) / (2 * h)
+    numpy.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-8)
+
+
+def test_cosine_loss_gradient_for_the_gold_vectors_matches_finite_differences():
+    rng = numpy.random.default_rng(4)
+    encodings = rng.normal(size=(4, 3))
+    gold = rng.normal(size=(4, 3))
+    _, _, analytic = cosine_loss(encodings, gold)
+    numeric = numpy.zeros_like(gold)
+    h = 1e-6
+    for index in numpy.ndindex(gold.shape):
+        plus, minus = gold.copy(), gold.copy()
+        plus[index] += h
+        minus[index] -= h
+        numeric[index] = (cosine_loss(encodings, plus)[0]
+                          - cosine_loss(encodings, minus)[0]) / (2 * h)
     numpy.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-8)
 
 

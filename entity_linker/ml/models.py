@@ -13,9 +13,10 @@ same model over whole batches of docs: one tok2vec pass per batch.
 
 from typing import Callable, List, Optional, Sequence, Tuple
 
+import numpy
 from spacy.attrs import ENT_IOB, ENT_KB_ID, ENT_TYPE, NORM, ORTH, SENT_START, SPACY
 from spacy.tokens import Doc
-from thinc.api import Linear, Maxout, Model, chain, tuplify
+from thinc.api import HashEmbed, Linear, Maxout, Model, chain, tuplify, zero_init
 from thinc.api import residual as with_residual
 from thinc.types import Floats2d, Ints2d
 
@@ -101,6 +102,45 @@ def _build_encoder(tok2vec, nO, context: str, pools: Sequence[str], residual: bo
     model.set_ref("output_layer", output_layer)
     model.attrs["context"] = context
     return model
+
+
+def build_entity_correction(width: int, n_rows: int, seed: int = 7) -> Model:
+    """A trainable correction of the KB's entity vectors: entity key (uint64)
+    -> (width,) vector, added to the entity's KB vector when scoring.
+
+    A hashed embedding table (each key sums 4 of ``n_rows`` rows), so memory is
+    ``n_rows * width`` floats however many entities the KB holds; it starts at
+    zero (the KB vectors unchanged) and learns for the entities seen in training.
+    Its output is multiplied by ``attrs["gain"]`` (set with ``set_correction_gain``
+    from the KB's vectors): Adam moves a weight by about the learning rate per
+    step, which is tiny next to KB vectors of any size; the gain makes a step
+    a fixed share of the KB vectors' scale.
+    """
+    embed = HashEmbed(nO=width, nV=n_rows, seed=seed, initializer=zero_init)
+    return Model("entity_correction", _correction_forward, init=_correction_init,
+                 layers=[embed], attrs={"gain": 1.0}, dims={"nO": width})
+
+
+# A correction step of Adam's default learning rate (0.001) moves a coordinate by
+# 1% of the KB vectors' RMS coordinate: 100 steps can move it by one RMS.
+CORRECTION_GAIN = 10.0
+
+
+def set_correction_gain(correction: Model, kb_vectors) -> None:
+    """Scale the correction to the KB's vectors (their RMS coordinate, from a sample)."""
+    sample = numpy.asarray(kb_vectors[:10000], dtype=numpy.float64)
+    rms = float(numpy.sqrt((sample ** 2).mean())) if sample.size else 0.0
+    correction.attrs["gain"] = CORRECTION_GAIN * (rms if rms > 0 else 1.0)
+
+
+def _correction_init(model: Model, X=None, Y=None) -> None:
+    model.layers[0].initialize()  # back to zeros
+
+
+def _correction_forward(model: Model, keys, is_train: bool):
+    gain = model.attrs["gain"]
+    delta, backprop = model.layers[0](keys, is_train)
+    return delta * gain, lambda d_delta: backprop(d_delta * gain)
 
 
 def context_windows(n_sents: int = 0) -> Model[List[Doc], List[Doc]]:
