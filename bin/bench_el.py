@@ -144,6 +144,7 @@ from spacy.util import fix_random_seed, minibatch
 from spacy.vocab import Vocab
 
 import entity_linker
+import entity_linker.encoders
 from entity_linker.kb import InMemoryLookupKB as OurKB
 from entity_linker.synthetic import make_task
 
@@ -151,7 +152,7 @@ NIL = "NIL"
 DEFAULT_EMERSON_DIR = Path("/work/shared/data/nel_emerson")
 SYSTEMS = ("ours", "spacy")
 FACTORY = {"ours": "nel", "spacy": "entity_linker"}
-ARCHITECTURE = {"ours": "entity_linker.EntityLinker.v1", "spacy": "spacy.EntityLinker.v2"}
+ARCHITECTURE = {"ours": "entity_linker.EntityLinker.v2", "spacy": "spacy.EntityLinker.v2"}
 TOK2VEC_CONFIG = {
     "@architectures": "spacy.HashEmbedCNN.v2",
     "pretrained_vectors": None,
@@ -738,7 +739,11 @@ def load_aida(vocab_nlp: Language, args) -> Optional[Dataset]:
         split_idx = [([position[i] for i in train], [position[i] for i in test])
                      for train, test in split_idx]
     L = args.vector_length
-    arrays, n_zero_vectors = aida_data.build_kb(records, lambda text: hashed_bow(text, L))
+    if args.aida_vectors == "hashing":  # the encoder of `entity-linker kb build`
+        encoder = entity_linker.encoders.get_encoder("hashing", dim=L)
+        arrays, n_zero_vectors = aida_data.build_kb(records, lambda text: encoder([text])[0])
+    else:
+        arrays, n_zero_vectors = aida_data.build_kb(records, lambda text: hashed_bow(text, L))
     spec = KBSpec(**arrays)
     vocab = vocab_nlp.vocab
     examples, counts = aida_data.to_examples(vocab, records)
@@ -775,7 +780,8 @@ def load_aida(vocab_nlp: Language, args) -> Optional[Dataset]:
             f"{len(records)} AIDA-CoNLL docs from {path} via bin/aida_data.py, {scheme}; KB: "
             f"{len(spec.entity_ids):,} candidate entities, {len(spec.alias_texts):,} aliases "
             f"(mention texts, candidates unioned), prior = inCount share x 0.999, entity "
-            f"vectors = hashed_bow(title, {L}) ('_' as ' '; one-hot for the "
+            f"vectors = {'hashing encoder' if args.aida_vectors == 'hashing' else 'hashed_bow'}"
+            f"(title, {L}) ('_' as ' '; one-hot for the "
             f"{n_zero_vectors} that are all zeros)"
         ),
         info={"folds": 1 if args.aida_dev else n_folds, "dev": args.aida_dev,
@@ -1299,6 +1305,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--ours-context", choices=["doc", "windows"], default="doc",
                         help="our encoder's context (the listener pipelines always use "
                              "doc: a shared tok2vec reads whole docs)")
+    parser.add_argument("--aida-vectors", choices=["bow", "hashing"], default="bow",
+                        help="aida entity vectors from the title: hashed_bow, or the "
+                             "project's hashing encoder (as `kb build` makes them; the one "
+                             "to pair with nel's context_encoder = \"hashing\")")
     parser.add_argument("--ours-model", type=json.loads, default={},
                         help="settings of our nel's model, as JSON (e.g. '{\"@architectures\": "
                              "\"entity_linker.EntityLinker.v2\", \"pools\": [\"window\"]}')")

@@ -15,6 +15,14 @@ the same shuffled batches. Per epoch: micro F over the test mentions (gold
 spans, no kb ids) and the CPU seconds of the epoch. Several seeds give the
 mean and standard deviation per epoch.
 
+Variants: ``nel-default`` is ``nel`` as it comes; ``nel-recommended`` adds the
+settings the README recommends for general text; ``nel-v1`` is the old
+default (EntityLinker.v1, candidate loss 1); ``nel-spacy-arch`` runs spaCy's
+``spacy.EntityLinker.v2`` inside ``nel``; ``nel-v2-<pools>[-no-residual]`` are
+the encoder ablations (with the old default's candidate loss 1), and
+``...-candidate-loss-<w>``, ``...-softmax``, ``...-learned`` vary the loss
+and the scoring.
+
 Usage:
     python bin/learning_curves.py --epochs 15 --seeds 0 1 2 --json bin/curves.json
     python bin/learning_curves.py --variants nel-default spacy --epochs 5 --seeds 0
@@ -51,11 +59,17 @@ OUR_V1 = "entity_linker.EntityLinker.v1"
 OUR_V2 = "entity_linker.EntityLinker.v2"
 SPACY_V2 = "spacy.EntityLinker.v2"
 # name -> (system of bench_el.make_pipeline, model config extras, nel config extras)
+# The settings README.md recommends for general text (chosen on the AIDA dev split).
+RECOMMENDED = {"scoring": "learned", "candidate_loss_weight": 1.0, "coherence": 4.0}
 VARIANTS: Dict[str, tuple] = {
     "spacy": ("spacy", {}, {}),
-    "nel-spacy-arch": ("ours", {"@architectures": SPACY_V2}, {}),
-    "nel-v1": ("ours", {"@architectures": OUR_V1}, {}),
-    "nel-v1-windows": ("ours", {"@architectures": OUR_V1, "context": "windows"}, {}),
+    "nel-default": ("ours", {}, {}),
+    "nel-recommended": ("ours", {}, RECOMMENDED),
+    # The ablations keep the candidate loss of the old default (weight 1).
+    "nel-spacy-arch": ("ours", {"@architectures": SPACY_V2}, {"candidate_loss_weight": 1.0}),
+    "nel-v1": ("ours", {"@architectures": OUR_V1}, {"candidate_loss_weight": 1.0}),
+    "nel-v1-windows": ("ours", {"@architectures": OUR_V1, "context": "windows"},
+                       {"candidate_loss_weight": 1.0}),
     "nel-v1-no-candidate-loss": ("ours", {"@architectures": OUR_V1},
                                  {"candidate_loss_weight": 0.0}),
 }
@@ -69,7 +83,15 @@ def add_v2_variants() -> None:
         for residual in (True, False):
             key = f"nel-v2-{name}{'' if residual else '-no-residual'}"
             VARIANTS[key] = ("ours", {"@architectures": OUR_V2, "pools": pool,
-                                      "residual": residual}, {})
+                                      "residual": residual}, {"candidate_loss_weight": 1.0})
+        for scoring in ("softmax", "learned"):
+            VARIANTS[f"nel-v2-{name}-{scoring}"] = (
+                "ours", {"@architectures": OUR_V2, "pools": pool},
+                {"scoring": scoring, "candidate_loss_weight": 1.0})
+        for weight in (0.0, 0.3):
+            VARIANTS[f"nel-v2-{name}-candidate-loss-{weight}"] = (
+                "ours", {"@architectures": OUR_V2, "pools": pool},
+                {"candidate_loss_weight": weight})
 
 
 def run_seed(seed: int, variants: Sequence[str], args) -> Dict[str, dict]:
@@ -117,7 +139,8 @@ def summarise(runs: List[Dict[str, dict]], variants: Sequence[str], epochs: int)
 def main(argv: Optional[Sequence[str]] = None) -> int:
     add_v2_variants()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--variants", nargs="+", default=["spacy", "nel-spacy-arch", "nel-v1"],
+    parser.add_argument("--variants", nargs="+",
+                        default=["spacy", "nel-default", "nel-recommended", "nel-v1"],
                         choices=sorted(VARIANTS))
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])

@@ -53,7 +53,9 @@ _WORDS = [ORTH, SPACY]
 
 default_model_config = """
 [model]
-@architectures = "entity_linker.EntityLinker.v1"
+@architectures = "entity_linker.EntityLinker.v2"
+pools = ["window", "doc"]
+residual = true
 
 [model.tok2vec]
 @architectures = "spacy.HashEmbedCNN.v2"
@@ -110,7 +112,7 @@ class LinkPredictions(list):
         "candidates_batch_size": 1,
         "threshold": None,
         "top_k": 3,
-        "candidate_loss_weight": 1.0,
+        "candidate_loss_weight": 0.0,
         "scoring": "spacy",
         "context_encoder": None,
         "context_encoder_weight": 1.0,
@@ -138,7 +140,7 @@ def make_entity_linker(
     candidates_batch_size: int,
     threshold: Optional[float] = None,
     top_k: int = 3,
-    candidate_loss_weight: float = 1.0,
+    candidate_loss_weight: float = 0.0,
     scoring: str = "spacy",
     context_encoder: Optional[str] = None,
     context_encoder_weight: float = 1.0,
@@ -211,7 +213,7 @@ class EntityLinker(TrainablePipe):
         candidates_batch_size: int = 1,
         threshold: Optional[float] = None,
         top_k: int = 3,
-        candidate_loss_weight: float = 1.0,
+        candidate_loss_weight: float = 0.0,
         scoring: str = "spacy",
         context_encoder: Optional[str] = None,
         context_encoder_weight: float = 1.0,
@@ -250,6 +252,12 @@ class EntityLinker(TrainablePipe):
             )
         if not (coherence >= 0 and numpy.isfinite(coherence)):
             raise ValueError(f"coherence must be a finite number >= 0, got {coherence}.")
+        if scoring == "learned" and not candidate_loss_weight > 0:
+            raise ValueError(
+                f"scoring = \"learned\" trains its ranker with the candidate loss, but "
+                f"candidate_loss_weight is {candidate_loss_weight}. Set "
+                "candidate_loss_weight = 1.0 (or another value > 0)."
+            )
         if coherence and scoring == "spacy":
             raise ValueError(
                 f"coherence={coherence} needs scoring='softmax' or 'learned': the coherence "

@@ -1,14 +1,15 @@
 """The context encoder: one vector per entity mention, in the KB's vector space.
 
     docs ─ tok2vec ─────────────┐
-        └ mention_windows ──────┴─ mention_pool ─ Maxout ─ Linear ─▶ (n_mentions, nO)
+        └ mention_windows ──────┴─ mention_pool ─ (residual) Maxout ─ Linear ─▶ (n_mentions, nO)
 
 ``mention_windows`` finds, for every mention in ``doc.ents``, its token span
 and the window of ``n_sents`` sentences around it. ``mention_pool`` averages
-the token vectors over the mention, over the window and over the whole doc,
-and concatenates the three, so two mentions in one sentence get different
-encodings (spaCy pools the window only). Training and prediction run this
-same model over whole batches of docs: one tok2vec pass per batch.
+the token vectors over some of: the mention, its window, the whole doc, and
+concatenates them. v2 (the default) pools the window and the doc through a
+residual Maxout; v1 pools all three through a plain Maxout. Training and
+prediction run this same model over whole batches of docs: one tok2vec pass
+per batch.
 """
 
 from typing import Callable, List, Optional, Sequence, Tuple
@@ -49,15 +50,18 @@ def build_nel_encoder_v2(
     tok2vec: Model[List[Doc], List[Floats2d]],
     nO: Optional[int] = None,
     context: str = "doc",
-    pools: Sequence[str] = ("mention", "window"),
+    pools: Sequence[str] = ("window", "doc"),
     residual: bool = True,
 ) -> Model[List[Doc], Floats2d]:
     """Build the mention encoder (registered as ``entity_linker.EntityLinker.v2``).
 
     The mean token vectors of the chosen ``pools`` are concatenated and go
-    through a residual Maxout block (so at initialisation the encoding is a
-    linear map of the pooled vectors, which trains much faster than v1's
-    plain Maxout) and a Linear output layer.
+    through a residual Maxout block and a Linear output layer. Unlike v1, the
+    default pools leave out the mention's own tokens: a separate mention pool
+    lets the model memorise each alias (in effect, its prior) instead of
+    learning from the context, which slowed learning 2-3x in the ablations
+    (bin/learning_curves.py, BENCHMARKS.md); the residual block adds a little
+    more speed.
 
     tok2vec (Model[List[Doc], List[Floats2d]]): The token-to-vector layer.
     nO (Optional[int]): Output width: the KB's entity_vector_length (set at initialize).

@@ -144,7 +144,7 @@ def test_template_is_complete_and_names_every_nel_setting(corpus):
     assert config["nlp"]["pipeline"] == ["sentencizer", "nel"]
     nel = config["components"]["nel"]
     assert nel["factory"] == "nel"
-    assert nel["model"]["@architectures"] == "entity_linker.EntityLinker.v1"
+    assert nel["model"]["@architectures"] == "entity_linker.EntityLinker.v2"
     defaults = Language.get_factory_meta("nel").default_config
     assert set(defaults) <= set(nel)
     assert config["initialize"]["components"]["nel"]["kb_loader"] == {

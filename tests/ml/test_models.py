@@ -3,15 +3,22 @@
 import numpy
 import pytest
 import spacy
+from spacy.ml.models import build_hash_embed_cnn_tok2vec
 from spacy.tokens import Doc, Span
 from thinc.api import NumpyOps
 
-from entity_linker.ml.models import doc_windows, mention_pool
+from entity_linker.ml.models import build_nel_encoder_v2, doc_windows, mention_pool
 
 
 @pytest.fixture
 def nlp():
     return spacy.blank("en")
+
+
+def _small_tok2vec():
+    return build_hash_embed_cnn_tok2vec(
+        pretrained_vectors=None, width=8, depth=1, embed_size=50, window_size=1,
+        maxout_pieces=2, subword_features=False)
 
 
 def _doc(nlp, words, ents, sent_starts=None):
@@ -116,3 +123,38 @@ def test_pool_handles_docs_without_mentions():
     assert Y.shape == (0, 6)
     d_tokvecs, _ = backprop(Y)
     assert [d.shape for d in d_tokvecs] == [(3, 2), (3, 2)]
+
+
+def test_pool_keeps_only_the_chosen_pools_in_mention_window_doc_order():
+    model = mention_pool(["doc", "window"])
+    model.initialize()
+    X = numpy.arange(12, dtype="float32").reshape(6, 2)
+    W = numpy.asarray([[0, 1, 0, 3]], dtype="int32")
+    Y, backprop = model(([X], [W]), is_train=True)
+    assert Y.shape == (1, 4)
+    numpy.testing.assert_allclose(Y[0, :2], X[0:3].mean(axis=0))  # window first
+    numpy.testing.assert_allclose(Y[0, 2:], X.mean(axis=0))
+    d_tokvecs, _ = backprop(numpy.ones((1, 4), dtype="float32"))
+    # Each token gets 1/6 from the doc mean; the window's tokens 1/3 more.
+    numpy.testing.assert_allclose(d_tokvecs[0][:, 0], [0.5, 0.5, 0.5, 1 / 6, 1 / 6, 1 / 6],
+                                  rtol=1e-6)
+
+
+@pytest.mark.parametrize("pools", [[], ["window", "window"], ["sentence"]])
+def test_v2_rejects_bad_pools(pools):
+    tok2vec = _small_tok2vec()
+    with pytest.raises(ValueError, match="pools"):
+        build_nel_encoder_v2(tok2vec, nO=4, pools=pools)
+
+
+@pytest.mark.parametrize("residual", [True, False])
+def test_v2_encodes_one_row_per_mention_with_the_kb_width(nlp, residual):
+    tok2vec = _small_tok2vec()
+    model = build_nel_encoder_v2(tok2vec, nO=5, residual=residual)
+    docs = [_doc(nlp, ["Paris", "and", "Texas", "."], [(0, 1), (2, 3)]),
+            _doc(nlp, ["no", "mention"], [])]
+    model.initialize(X=docs)
+    encodings = model.predict(docs)
+    assert encodings.shape == (2, 5)
+    # Window and doc pools only: two mentions of one sentence encode alike.
+    numpy.testing.assert_allclose(encodings[0], encodings[1], rtol=1e-6)

@@ -156,8 +156,9 @@ def test_coherence_needs_softmax_scoring(blank):
 
 def test_the_training_loss_sees_the_coherence_of_all_mentions(make_nlp, toy_examples):
     # In "The Texas town of Paris", coherence with Texas favours QT for Paris.
-    nlps = {w: make_nlp({"scoring": "softmax", "coherence": w, "model": KEYWORD_MODEL},
-                        initialize=False) for w in (0.0, 3.0)}
+    nlps = {w: make_nlp({"scoring": "softmax", "coherence": w, "model": KEYWORD_MODEL,
+                         "candidate_loss_weight": 1.0}, initialize=False)
+            for w in (0.0, 3.0)}
     examples = {w: nlp.get_pipe("nel")._ensure_ents(toy_examples(nlp.vocab)[3:])
                 for w, nlp in nlps.items()}
     encodings = numpy.array([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]], dtype=numpy.float32)
@@ -173,6 +174,6 @@ def test_the_training_loss_sees_the_coherence_of_all_mentions(make_nlp, toy_exam
 
 
 def test_training_with_coherence_lowers_the_loss(make_nlp, toy_examples, train):
-    nlp = make_nlp({"scoring": "softmax", "coherence": 4.0})
+    nlp = make_nlp({"scoring": "softmax", "coherence": 4.0, "candidate_loss_weight": 1.0})
     _, losses = train(nlp, toy_examples(nlp.vocab), epochs=8)
     assert losses[-1]["nel"] < losses[0]["nel"]

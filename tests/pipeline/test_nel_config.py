@@ -88,7 +88,7 @@ def test_nel_default_config_has_every_setting_of_spacys_entity_linker_with_the_s
                 "entity_vector_length", "overwrite", "use_gold_ents",
                 "candidates_batch_size", "threshold"):
         assert ours[key] == spacys[key], key
-    assert ours["model"]["@architectures"] == "entity_linker.EntityLinker.v1"
+    assert ours["model"]["@architectures"] == "entity_linker.EntityLinker.v2"
     assert ours["get_candidates"] == {"@misc": "entity_linker.CandidateGenerator.v1"}
     assert ours["generate_empty_kb"] == {"@misc": "entity_linker.EmptyKB.v2"}
 
@@ -416,7 +416,9 @@ def test_custom_get_candidates_batch_is_called_with_the_mentions(keyword_nlp, ma
 
 
 def test_custom_get_candidates_is_used_in_training(make_nlp, toy_examples):
-    nlp = make_nlp({"get_candidates": {"@misc": "test_nel.CaseInsensitiveCandidates.v1"}})
+    # The candidate loss is what looks candidates up in training.
+    nlp = make_nlp({"get_candidates": {"@misc": "test_nel.CaseInsensitiveCandidates.v1"},
+                    "candidate_loss_weight": 1.0})
     nel = nlp.get_pipe("nel")
     nel.get_candidates.calls.clear()
     nlp.update(toy_examples(nlp.vocab), sgd=nlp.resume_training())

@@ -42,7 +42,7 @@ def _input_docs(examples):
 def test_learned_scoring_trains_its_ranker_and_beats_the_prior(train, accuracy):
     nlp = spacy.blank("en")
     kb, train_examples, test_examples = make_task(nlp, seed=0, n_train=400, n_test=200)
-    nlp, nel = _linker(kb, scoring="learned")
+    nlp, nel = _linker(kb, scoring="learned", candidate_loss_weight=1.0)
     _, history = train(nlp, train_examples, epochs=4)
     weights = nel.ranker.get_param("W")[0] * RANKER_GAIN
     assert weights[FEATURES.index("cosine")] != pytest.approx(LOGIT_SCALE, abs=1e-3)
@@ -51,8 +51,11 @@ def test_learned_scoring_trains_its_ranker_and_beats_the_prior(train, accuracy):
     assert accuracy(nlp, test_examples) - accuracy(prior_nlp, test_examples) >= 0.3
 
 
-@pytest.mark.parametrize("config", [{"scoring": "learned"}, {"entity_correction_rows": 64},
-                                    {"scoring": "learned", "entity_correction_rows": 64}])
+LEARNED = {"scoring": "learned", "candidate_loss_weight": 1.0}
+
+
+@pytest.mark.parametrize("config", [LEARNED, {"entity_correction_rows": 64},
+                                    {**LEARNED, "entity_correction_rows": 64}])
 def test_trained_scoring_models_survive_bytes_and_disk(config, train, tmp_path):
     nlp = spacy.blank("en")
     kb, train_examples, test_examples = make_task(nlp, seed=1, n_train=120, n_test=40)
@@ -74,7 +77,7 @@ def test_trained_scoring_models_survive_bytes_and_disk(config, train, tmp_path):
 def test_a_missing_scoring_model_file_is_a_clear_error(tmp_path):
     nlp = spacy.blank("en")
     kb, train_examples, _ = make_task(nlp, seed=1, n_train=20, n_test=1)
-    nlp, _ = _linker(kb, scoring="learned")
+    nlp, _ = _linker(kb, scoring="learned", candidate_loss_weight=1.0)
     nlp.initialize(lambda: train_examples)
     nlp.to_disk(tmp_path / "pipeline")
     for path in (tmp_path / "pipeline" / "nel" / "ranker",):
@@ -106,3 +109,8 @@ def test_entity_correction_learns_entities_whose_kb_vectors_say_nothing(train, a
 def test_entity_correction_rows_must_be_a_non_negative_int(value):
     with pytest.raises(ValueError, match="entity_correction_rows"):
         spacy.blank("en").add_pipe("nel", config={"entity_correction_rows": value})
+
+
+def test_learned_scoring_without_the_candidate_loss_is_refused():
+    with pytest.raises(ValueError, match="candidate_loss_weight"):
+        spacy.blank("en").add_pipe("nel", config={"scoring": "learned"})
