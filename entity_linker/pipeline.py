@@ -475,14 +475,46 @@ class EntityLinker(TrainablePipe):
                     f"The model of '{self.name}' returned {encodings.shape[0]} encodings "
                     f"for {len(mentions)} mentions; it must return one per doc.ents entry."
                 )
-            vectors, _ = self._entity_vectors(table.keys, table.vectors)
-            sims = cosine(self.model.ops.to_numpy(encodings), table.offsets, vectors)
-            if self.context_encoder:
-                lexical = cosine(self._lexical_encodings(docs), table.offsets, table.vectors)
-                sims = blend_similarity(sims, lexical, self.context_encoder_weight)
+            sims, _ = self._similarities(docs, table, self.model.ops.to_numpy(encodings))
         fit = self._coherence(docs, mentions, table, discard) if scorer.uses_coherence else None
         scores = scorer.scores(table, sims, fit)
         return self._choose(table, scores, discard)
+
+    def _similarities(self, docs: Sequence[Doc], table: CandidateTable, encodings,
+                      is_train: bool = False, mention_rows: Optional[List[int]] = None):
+        """Each candidate's context similarity: the cosine of its mention's
+        encoding with its entity vector (the KB's, plus the learned correction),
+        blended with the lexical similarity when there is a context_encoder.
+
+        encodings: one row per mention of the table. mention_rows: which of the
+            docs' mentions the table holds (default all), for the lexical encodings.
+        RETURNS: (sims, backprop); with is_train, backprop(d_sims) returns the
+            gradient of the encodings and feeds the correction's gradient.
+        """
+        mention = numpy.repeat(numpy.arange(len(encodings)), numpy.diff(table.offsets))
+        vectors, correct = self._entity_vectors(table.keys, table.vectors, is_train)
+        if is_train:
+            sims, d_rows, d_vectors = cosine_with_grads(encodings[mention], vectors)
+        else:
+            sims = cosine(encodings, table.offsets, vectors)
+        scale = 1.0
+        if self.context_encoder:
+            lexical = self._lexical_encodings(docs)
+            if mention_rows is not None:
+                lexical = lexical[mention_rows]
+            lexical_sims = cosine(lexical, table.offsets, table.vectors)
+            sims = blend_similarity(sims, lexical_sims, self.context_encoder_weight)
+            scale = 1.0 / (1.0 + self.context_encoder_weight)
+
+        def backprop(d_sims):
+            d_sims = scale * d_sims
+            d_encodings = numpy.zeros_like(encodings)
+            numpy.add.at(d_encodings, mention, d_sims[:, None] * d_rows)
+            if correct is not None:
+                correct((d_sims[:, None] * d_vectors).astype(numpy.float32))
+            return d_encodings
+
+        return sims, (backprop if is_train else None)
 
     def _entity_vectors(self, keys, vectors, is_train: bool = False):
         """The entity vectors as scored: the KB's, plus the learned correction of
@@ -687,23 +719,11 @@ class EntityLinker(TrainablePipe):
                 fit = all_fit[everything.positions(keep)]
         else:
             table = self._candidates([mentions[i] for i in keep])
-        mention = numpy.repeat(numpy.arange(len(keep)), numpy.diff(table.offsets))
-        vectors, correct = self._entity_vectors(table.keys, table.vectors, True)
-        sims, d_cos, d_vectors = cosine_with_grads(selected[mention], vectors)
-        d_sims_scale = 1.0
-        if self.context_encoder:
-            lexical = self._lexical_encodings(docs)[keep]
-            lexical_sims = cosine(lexical, table.offsets, table.vectors)
-            sims = blend_similarity(sims, lexical_sims, self.context_encoder_weight)
-            d_sims_scale = 1.0 / (1.0 + self.context_encoder_weight)
+        sims, backprop = self._similarities(docs, table, selected, is_train=True,
+                                            mention_rows=keep)
         loss, d_sims = scorer.candidate_loss(table, sims, gold_keys, fit,
                                              self.candidate_loss_weight)
-        d_sims = d_sims_scale * d_sims
-        d_selected = numpy.zeros_like(selected)
-        numpy.add.at(d_selected, mention, d_sims[:, None] * d_cos)
-        if correct is not None:
-            correct((d_sims[:, None] * d_vectors).astype(numpy.float32))
-        return loss, d_selected
+        return loss, backprop(d_sims)
 
     def _scoring_models(self) -> Dict[str, Model]:
         """The trained models beside the encoder, by the name they are saved under."""
