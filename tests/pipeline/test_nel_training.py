@@ -12,6 +12,7 @@ from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
 from spacy.util import fix_random_seed
 
+from entity_linker.kb import InMemoryLookupKB
 from entity_linker.synthetic import make_task
 
 CONFIG_PATH = Path(__file__).parent / "nel_config.cfg"
@@ -290,3 +291,44 @@ def test_spacy_train_cli_trains_a_pipeline_that_loads_and_links(
     entity_ids = set(train_corpus["kb"].get_entity_strings())
     assert all(kb_id in entity_ids for kb_id in linked)
     assert all(ent._.kb_score is not None for doc in docs for ent in doc.ents)
+
+
+def test_default_linker_overfits_a_tiny_set_as_spacys_does():
+    """spaCy's own check of its linker: 50 updates on four sentences bring the
+    loss below 0.001 and link every mention right. With the defaults (spaCy's
+    loss, no candidate loss) nel must pass it too."""
+    nlp = spacy.blank("en")
+    data = [
+        ("Jordan Smith scored twice for the club on Sunday.", "Q_FOOTBALLER"),
+        ("Jordan Smith published a novel about the sea.", "Q_WRITER"),
+        ("Critics praised the new book by Jordan Smith.", "Q_WRITER"),
+        ("The striker Jordan Smith missed a penalty.", "Q_FOOTBALLER"),
+    ]
+    examples = []
+    for text, kb_id in data:
+        doc = nlp(text)
+        start = text.index("Jordan Smith")
+        entity = (start, start + len("Jordan Smith"))
+        examples.append(Example.from_dict(doc, {
+            "entities": [(*entity, "PERSON")], "links": {entity: {kb_id: 1.0}}}))
+
+    def create_kb(vocab):
+        kb = InMemoryLookupKB(vocab, entity_vector_length=3)
+        kb.add_entity("Q_FOOTBALLER", 12, [6.0, -4.0, 3.0])
+        kb.add_entity("Q_WRITER", 12, [9.0, 1.0, -7.0])
+        kb.add_alias("Jordan Smith", ["Q_FOOTBALLER", "Q_WRITER"], [0.5, 0.5])
+        return kb
+
+    nel = nlp.add_pipe("nel", config={"use_gold_ents": True})
+    nel.set_kb(create_kb)
+    fix_random_seed(0)
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(50):
+        losses = {}
+        nlp.update(examples, sgd=optimizer, losses=losses)
+    assert losses["nel"] < 0.001, losses
+    docs = [eg.reference.copy() for eg in examples]
+    for doc in docs:
+        doc.ents = [Span(doc, e.start, e.end, label=e.label_) for e in doc.ents]
+    linked = [e.kb_id_ for doc in nlp.pipe(docs) for e in doc.ents]
+    assert linked == [kb_id for _, kb_id in data]
