@@ -42,6 +42,7 @@ from .scoring import (
     blend_similarity,
     build_ranker,
     coherence,
+    coreference,
     cosine,
     cosine_loss,
     cosine_with_grads,
@@ -476,8 +477,8 @@ class EntityLinker(TrainablePipe):
                     f"for {len(mentions)} mentions; it must return one per doc.ents entry."
                 )
             sims, _ = self._similarities(docs, table, self.model.ops.to_numpy(encodings))
-        fit = self._coherence(docs, mentions, table, discard) if scorer.uses_coherence else None
-        scores = scorer.scores(table, sims, fit)
+        fit, coref = self._doc_evidence(docs, mentions, table, discard, scorer)
+        scores = scorer.scores(table, sims, fit, coref)
         return self._choose(table, scores, discard)
 
     def _similarities(self, docs: Sequence[Doc], table: CandidateTable, encodings,
@@ -537,19 +538,25 @@ class EntityLinker(TrainablePipe):
         return CandidateScorer(self.scoring, self.incl_prior, self.incl_context,
                                self.coherence, self.ranker)
 
-    def _coherence(self, docs: Sequence[Doc], mentions: List[Span], table: CandidateTable,
-                   discard=None) -> Optional[numpy.ndarray]:
-        """Each candidate's fit with the other mentions of its doc (``scoring.coherence``)."""
-        if not table.n_candidates:
-            return None
+    def _doc_evidence(self, docs: Sequence[Doc], mentions: List[Span], table: CandidateTable,
+                      discard, scorer: CandidateScorer):
+        """What the doc's other mentions say of each candidate, where the scorer
+        reads it: coherence (``scoring.coherence``) and, with "learned",
+        coreference (``scoring.coreference``); None for what is not read."""
+        if not table.n_candidates or not scorer.uses_coherence:
+            return None, None
         doc_of = {id(doc): i for i, doc in enumerate(docs)}
         groups: Dict[tuple, int] = {}
         doc_index = [doc_of[id(m.doc)] for m in mentions]
         group_index = [groups.setdefault((d, m.text.lower()), len(groups))
                        for d, m in zip(doc_index, mentions)]
-        include = None if discard is None else ~discard
-        return coherence(table.offsets, table.priors, table.vectors, doc_index, group_index,
-                         include)
+        fit = coherence(table.offsets, table.priors, table.vectors, doc_index, group_index,
+                        ~discard)
+        coref = None
+        if scorer.scoring == "learned":
+            coref = coreference(table.offsets, table.keys, table.priors, doc_index,
+                                [m.text for m in mentions])
+        return fit, coref
 
     def _choose(self, table: CandidateTable, scores, discard) -> LinkPredictions:
         order = table.ranked(scores)
@@ -709,20 +716,22 @@ class EntityLinker(TrainablePipe):
         docs = [eg.predicted for eg in examples]
         mentions = self._mentions(docs)
         scorer = self.candidate_scorer
-        fit = None
+        fit = coref = None
         if scorer.uses_coherence:
-            # Coherence needs every mention of the docs, not only the gold ones.
+            # The doc evidence needs every mention of the docs, not only the gold ones.
             everything = self._candidates(mentions)
             table = everything.select(keep)
-            all_fit = self._coherence(docs, mentions, everything, self._discarded(mentions))
-            if all_fit is not None:
-                fit = all_fit[everything.positions(keep)]
+            all_fit, all_coref = self._doc_evidence(docs, mentions, everything,
+                                                    self._discarded(mentions), scorer)
+            positions = everything.positions(keep)
+            fit = None if all_fit is None else all_fit[positions]
+            coref = None if all_coref is None else all_coref[positions]
         else:
             table = self._candidates([mentions[i] for i in keep])
         sims, backprop = self._similarities(docs, table, selected, is_train=True,
                                             mention_rows=keep)
         loss, d_sims = scorer.candidate_loss(table, sims, gold_keys, fit,
-                                             self.candidate_loss_weight)
+                                             self.candidate_loss_weight, coref)
         return loss, backprop(d_sims)
 
     def _scoring_models(self) -> Dict[str, Model]:

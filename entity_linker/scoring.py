@@ -19,7 +19,7 @@ The candidate loss is the cross-entropy of the gold entity among its
 mention's candidates under the same logits that prediction ranks by.
 """
 
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy
 from thinc.api import Linear, Model
@@ -33,12 +33,15 @@ FEATURES = (
     "top_prior",  # 1 for the mention's highest-prior candidate(s)
     "log_freq",  # log(1 + freq) minus the mention's highest; <= 0
     "coherence",  # fit with the doc's other mentions
+    "coreference",  # prior under a longer mention of the doc ("Chris Harris" for "Harris")
 )
 # The ranker computes RANKER_GAIN * (x · w + b): Adam moves each weight by about
 # the learning rate per step, so the gain lets the few ranker weights move as
 # far in a few hundred steps as the combination needs.
 RANKER_GAIN = 20.0
 _EPS = 1e-6
+# The coreference feature's initial weight in the ranker (learned from there).
+COREFERENCE_WEIGHT = 0.0
 
 
 # ------------------------------------------------------------------ similarity
@@ -139,6 +142,39 @@ def coherence(offsets: numpy.ndarray, priors: numpy.ndarray, vectors: numpy.ndar
     return numpy.einsum("ij,ij->i", unit, context[mention]).astype(numpy.float32)
 
 
+def coreference(offsets: numpy.ndarray, keys: numpy.ndarray, priors: numpy.ndarray,
+                docs: Sequence[int], texts: Sequence[str]) -> numpy.ndarray:
+    """Per candidate: its highest prior among the candidates of a longer mention
+    of the same doc whose words contain this mention's words ("Harris" and
+    "Chris Harris"; case-insensitive), 0 where there is none. News names a
+    person or team in full once, then shortly: the short mention's entity is
+    usually the long one's.
+
+    keys: the candidates' entity keys; docs: the doc index of each mention;
+    texts: each mention's text. RETURNS float32, one value per candidate.
+    """
+    out = numpy.zeros(len(keys), dtype=numpy.float32)
+    words = [tuple(text.lower().split()) for text in texts]
+    by_doc: Dict[int, List[int]] = {}
+    for i, doc in enumerate(docs):
+        by_doc.setdefault(int(doc), []).append(i)
+    for mentions in by_doc.values():
+        for i in mentions:
+            n = len(words[i])
+            longer = [j for j in mentions if len(words[j]) > n and n and any(
+                words[j][k:k + n] == words[i] for k in range(len(words[j]) - n + 1))]
+            if not longer:
+                continue
+            best: Dict[int, float] = {}
+            for j in longer:
+                for c in range(int(offsets[j]), int(offsets[j + 1])):
+                    key = int(keys[c])
+                    best[key] = max(best.get(key, 0.0), float(priors[c]))
+            for c in range(int(offsets[i]), int(offsets[i + 1])):
+                out[c] = best.get(int(keys[c]), 0.0)
+    return out
+
+
 # ------------------------------------------------------------------ segments
 
 
@@ -184,7 +220,7 @@ def spacy_scores(priors, sims, incl_prior: bool, incl_context: bool) -> numpy.nd
 
 
 def feature_matrix(offsets, priors, freqs, sims, coherence_values, incl_prior: bool,
-                   incl_context: bool) -> numpy.ndarray:
+                   incl_context: bool, coreference_values=None) -> numpy.ndarray:
     """The ranker's input: one row of ``FEATURES`` per candidate (float32).
     Columns of an excluded term (incl_prior / incl_context) are 0."""
     n = len(priors)
@@ -200,6 +236,8 @@ def feature_matrix(offsets, priors, freqs, sims, coherence_values, incl_prior: b
         features[:, 3] = log_freqs - segment_max(log_freqs, offsets)
     if coherence_values is not None:
         features[:, 4] = coherence_values
+    if coreference_values is not None and incl_prior:
+        features[:, 5] = coreference_values
     return features
 
 
@@ -219,6 +257,7 @@ def reset_ranker(ranker: Model, coherence_weight: float = 0.0) -> None:
     weights[0, FEATURES.index("cosine")] = LOGIT_SCALE
     weights[0, FEATURES.index("log_prior")] = 1.0
     weights[0, FEATURES.index("coherence")] = coherence_weight
+    weights[0, FEATURES.index("coreference")] = COREFERENCE_WEIGHT
     ranker.set_param("W", ranker.ops.asarray2f(weights / RANKER_GAIN))
     ranker.set_param("b", ranker.ops.alloc1f(1))
 
@@ -250,7 +289,8 @@ class CandidateScorer:
         """Whether the scores read the coherence of the candidates."""
         return self.scoring == "learned" or bool(self.coherence_weight)
 
-    def logits(self, table, sims, coherence_values=None, is_train: bool = False
+    def logits(self, table, sims, coherence_values=None, is_train: bool = False,
+               coreference_values=None
                ) -> Tuple[numpy.ndarray, Callable[[numpy.ndarray], numpy.ndarray]]:
         """Each candidate's logit, and a backprop from d(logits) to d(sims).
 
@@ -261,7 +301,8 @@ class CandidateScorer:
         sims = numpy.asarray(sims, dtype=numpy.float64)
         if self.scoring == "learned":
             features = feature_matrix(table.offsets, table.priors, table.freqs, sims,
-                                      coherence_values, self.incl_prior, self.incl_context)
+                                      coherence_values, self.incl_prior, self.incl_context,
+                                      coreference_values)
             ops = self.ranker.ops
             if is_train:
                 Y, ranker_backprop = self.ranker.begin_update(ops.asarray2f(features))
@@ -302,7 +343,8 @@ class CandidateScorer:
         scale = LOGIT_SCALE if self.incl_context else 0.0
         return logits, lambda d_logits: scale * d_logits
 
-    def scores(self, table, sims, coherence_values=None) -> numpy.ndarray:
+    def scores(self, table, sims, coherence_values=None, coreference_values=None
+               ) -> numpy.ndarray:
         """The scores prediction ranks by (float32, one per candidate): softmax
         probabilities in [0, 1]; with "spacy", spaCy's score, which is below 0
         where a cosine is negative, as in spaCy."""
@@ -310,11 +352,13 @@ class CandidateScorer:
             return numpy.asarray(
                 spacy_scores(table.priors, sims, self.incl_prior, self.incl_context),
                 dtype=numpy.float32)
-        logits, _ = self.logits(table, sims, coherence_values)
+        logits, _ = self.logits(table, sims, coherence_values,
+                                coreference_values=coreference_values)
         return segment_softmax(logits, table.offsets).astype(numpy.float32)
 
     def candidate_loss(self, table, sims, gold_keys: numpy.ndarray, coherence_values=None,
-                       weight: float = 1.0) -> Tuple[float, numpy.ndarray]:
+                       weight: float = 1.0, coreference_values=None
+                       ) -> Tuple[float, numpy.ndarray]:
         """Cross-entropy of the gold entity among each mention's candidates.
 
         gold_keys (numpy.ndarray): uint64 hash of each mention's gold entity.
@@ -333,7 +377,8 @@ class CandidateScorer:
         d_sims = numpy.zeros(len(mention), dtype=numpy.float64)
         if not used_mentions.any():
             return 0.0, d_sims
-        logits, backprop = self.logits(table, sims, coherence_values, is_train=True)
+        logits, backprop = self.logits(table, sims, coherence_values, is_train=True,
+                                       coreference_values=coreference_values)
         probs = segment_softmax(logits, offsets)
         target = numpy.zeros(len(mention), dtype=bool)
         gold_positions = numpy.flatnonzero(is_gold & used_mentions[mention])

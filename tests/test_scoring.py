@@ -28,6 +28,7 @@ from entity_linker.scoring import (
     CandidateScorer,
     blend_similarity,
     build_ranker,
+    coreference,
     cosine,
     cosine_loss,
     cosine_with_grad,
@@ -536,7 +537,7 @@ def test_learned_ranker_weight_gradients_match_finite_differences(incl_prior, in
     ranker = build_ranker(coherence_weight=1.5)
     # Move away from the initial weights so that every column is weighted.
     ranker.set_param("W", ranker.get_param("W")
-                     + numpy.array([[0.05, -0.02, 0.03, 0.04, -0.01]], dtype=numpy.float32))
+                     + numpy.array([[0.05, -0.02, 0.03, 0.04, -0.01, 0.02]], dtype=numpy.float32))
     ranker.set_param("b", numpy.array([0.3], dtype=numpy.float32))
     scorer = CandidateScorer("learned", incl_prior, incl_context, 1.5, ranker)
 
@@ -591,7 +592,7 @@ def test_learned_ranker_gradients_accumulate_over_calls_until_zeroed():
 def test_learned_logits_backprop_is_gain_times_cosine_weight():
     table, _, sims, coherence_values = _gradient_problem()
     ranker = build_ranker()
-    ranker.set_param("W", numpy.array([[0.3, 0.1, 0.2, -0.1, 0.4]], dtype=numpy.float32))
+    ranker.set_param("W", numpy.array([[0.3, 0.1, 0.2, -0.1, 0.4, 0.1]], dtype=numpy.float32))
     scorer = CandidateScorer("learned", True, True, 0.0, ranker)
     _, backprop = scorer.logits(table, sims, coherence_values)
     d_logits = numpy.linspace(-1, 1, len(sims))
@@ -727,3 +728,39 @@ def test_learned_ranker_learns_to_prefer_the_frequent_low_prior_gold():
     assert gold_first_rate() == 1.0
     # It learned to use the frequency.
     assert ranker.get_param("W")[0, FEATURES.index("log_freq")] > 0
+
+
+# ------------------------------------------------------------------ coreference
+
+
+def test_coreference_gives_a_short_mention_the_priors_of_the_longer_one_containing_it():
+    # doc 0: "Chris Harris" (HC 0.9, HF 0.1), "Harris" (HF 0.6, HC 0.3, HX 0.1);
+    # doc 1: "Harris" alone; doc 0 also has "Harris Corporation" (HF 1.0).
+    offsets = numpy.array([0, 2, 5, 7, 8])
+    ids = ["HC", "HF", "HF", "HC", "HX", "HF", "HC", "HF"]
+    priors = numpy.array([0.9, 0.1, 0.6, 0.3, 0.1, 0.7, 0.3, 1.0])
+    texts = ["Chris Harris", "Harris", "Harris", "harris corporation"]
+    values = coreference(offsets, _keys(ids), priors, [0, 0, 1, 0], texts)
+    assert values.dtype == numpy.float32
+    # The long mentions contain no longer one; "Harris" in doc 1 has none in its doc.
+    assert values[[0, 1, 5, 6, 7]].tolist() == [0.0] * 5
+    # "Harris" in doc 0: HF's best prior among the longer mentions is 1.0
+    # ("Harris Corporation", matched case-insensitively), HC's 0.9, HX none.
+    assert values[2:5] == pytest.approx([1.0, 0.9, 0.0])
+
+
+def test_coreference_matches_whole_words_only():
+    offsets = numpy.array([0, 1, 2])
+    values = coreference(offsets, _keys(["A", "A"]), numpy.array([1.0, 1.0]), [0, 0],
+                         ["Harrison Ford", "Harris"])
+    assert values.tolist() == [0.0, 0.0]
+
+
+def test_coreference_is_a_ranker_feature_only_with_the_prior():
+    offsets = numpy.array([0, 2])
+    priors = numpy.array([0.5, 0.5])
+    coref = numpy.array([0.9, 0.0])
+    with_prior = feature_matrix(offsets, priors, None, numpy.zeros(2), None, True, True, coref)
+    assert with_prior[:, FEATURES.index("coreference")].tolist() == pytest.approx([0.9, 0.0])
+    without = feature_matrix(offsets, priors, None, numpy.zeros(2), None, False, True, coref)
+    assert without[:, FEATURES.index("coreference")].tolist() == [0.0, 0.0]

@@ -114,3 +114,32 @@ def test_entity_correction_rows_must_be_a_non_negative_int(value):
 def test_learned_scoring_without_the_candidate_loss_is_refused():
     with pytest.raises(ValueError, match="candidate_loss_weight"):
         spacy.blank("en").add_pipe("nel", config={"scoring": "learned"})
+
+
+def test_learned_scoring_reads_the_longer_mention_of_the_same_doc():
+    from spacy.tokens import Doc, Span
+
+    from entity_linker.scoring import FEATURES, RANKER_GAIN
+
+    nlp = spacy.blank("en")
+    kb = InMemoryLookupKB(nlp.vocab, entity_vector_length=2)
+    kb.add_entity("Q_CRICKETER", 1, [1.0, 0.0])
+    kb.add_entity("Q_COMPANY", 50, [0.0, 1.0])
+    kb.add_alias("Chris Harris", ["Q_CRICKETER"], [0.9])
+    kb.add_alias("Harris", ["Q_COMPANY", "Q_CRICKETER"], [0.7, 0.3])
+    nel = nlp.add_pipe("nel", config={"scoring": "learned", "candidate_loss_weight": 1.0,
+                                      "incl_context": False, "entity_vector_length": 2})
+    nel.set_kb(lambda vocab: kb)
+    weights = nel.ranker.get_param("W").copy()
+    weights[0, FEATURES.index("coreference")] = 3.0 / RANKER_GAIN
+    nel.ranker.set_param("W", weights)
+
+    def linked(words, spans):
+        doc = Doc(nlp.vocab, words=words)
+        doc.ents = [Span(doc, start, end, label="PERSON") for start, end in spans]
+        return [e.kb_id_ for e in nel(doc).ents]
+
+    # Alone, "Harris" is the company (prior 0.7); after "Chris Harris", the cricketer.
+    assert linked(["Harris", "scored"], [(0, 1)]) == ["Q_COMPANY"]
+    assert linked(["Chris", "Harris", "batted", ".", "Harris", "scored"],
+                  [(0, 2), (4, 5)]) == ["Q_CRICKETER", "Q_CRICKETER"]
