@@ -322,15 +322,15 @@ class CandidateScorer:
 
             return logits, backprop_learned
         if self.scoring == "spacy":
-            if self.incl_prior:
-                d_sims = LOGIT_SCALE * (1.0 - priors)
-                logits = LOGIT_SCALE * (priors + sims - priors * sims)
-            else:
-                d_sims = numpy.full_like(sims, LOGIT_SCALE)
-                logits = LOGIT_SCALE * sims
+            # LOGIT_SCALE times spaCy's score; d(score)/d(sim) is 1 - prior (1
+            # without the prior, 0 without the context).
+            logits = LOGIT_SCALE * spacy_scores(priors, sims, self.incl_prior, self.incl_context)
             if not self.incl_context:
                 d_sims = numpy.zeros_like(sims)
-                logits = LOGIT_SCALE * priors
+            elif self.incl_prior:
+                d_sims = LOGIT_SCALE * (1.0 - priors)
+            else:
+                d_sims = numpy.full_like(sims, LOGIT_SCALE)
             return logits, lambda d_logits: d_logits * d_sims
         # softmax
         logits = numpy.zeros_like(sims)
