@@ -63,12 +63,6 @@ def cosine(encodings: numpy.ndarray, offsets: numpy.ndarray,
                         where=vector_norms > 0).astype(numpy.float32)
 
 
-def cosine_with_grad(A: numpy.ndarray, B: numpy.ndarray):
-    """Row-wise cosine of A and B, and its gradient with respect to A."""
-    cos, d_a, _ = cosine_with_grads(A, B)
-    return cos, d_a
-
-
 def cosine_with_grads(A: numpy.ndarray, B: numpy.ndarray):
     """Row-wise cosine of A and B, and its gradients with respect to A and to B."""
     a_norm = numpy.sqrt((A * A).sum(axis=1)) + 1e-8

@@ -31,7 +31,7 @@ from entity_linker.scoring import (
     coreference,
     cosine,
     cosine_loss,
-    cosine_with_grad,
+    cosine_with_grads,
     feature_matrix,
     reset_ranker,
     segment_max,
@@ -117,10 +117,10 @@ def test_cosine_is_invariant_to_the_scale_of_encodings_and_vectors():
                                         abs=1e-6)
 
 
-def test_cosine_with_grad_values_match_hand_computation():
+def test_cosine_with_grads_values_match_hand_computation():
     A = numpy.array([[1.0, 0.0], [1.0, 1.0], [2.0, 0.0]])
     B = numpy.array([[1.0, 0.0], [1.0, 0.0], [-3.0, 0.0]])
-    cos, _ = cosine_with_grad(A, B)
+    cos, _, _ = cosine_with_grads(A, B)
     assert cos == pytest.approx([1.0, 1 / math.sqrt(2), -1.0], abs=1e-7)
 
 
@@ -135,14 +135,14 @@ def _numeric_gradient(f, X, h=1e-6):
     return numeric
 
 
-def test_cosine_with_grad_gradient_matches_finite_differences():
+def test_cosine_with_grads_gradient_matches_finite_differences():
     rng = numpy.random.default_rng(2)
     A = rng.normal(size=(5, 4))
     B = rng.normal(size=(5, 4))
     weights = rng.normal(size=5)  # a scalar of all rows: sum_i w_i cos_i
-    _, d_cos = cosine_with_grad(A, B)
+    _, d_cos, _ = cosine_with_grads(A, B)
     analytic = weights[:, None] * d_cos
-    numeric = _numeric_gradient(lambda X: weights @ cosine_with_grad(X, B)[0], A)
+    numeric = _numeric_gradient(lambda X: weights @ cosine_with_grads(X, B)[0], A)
     numpy.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-7)
 
 
