@@ -492,9 +492,9 @@ class EntityLinker(TrainablePipe):
         RETURNS: (sims, backprop); with is_train, backprop(d_sims) returns the
             gradient of the encodings and feeds the correction's gradient.
         """
-        mention = numpy.repeat(numpy.arange(len(encodings)), numpy.diff(table.offsets))
         vectors, correct = self._entity_vectors(table.keys, table.vectors, is_train)
         if is_train:
+            mention = numpy.repeat(numpy.arange(len(encodings)), numpy.diff(table.offsets))
             sims, d_rows, d_vectors = cosine_with_grads(encodings[mention], vectors)
         else:
             sims = cosine(encodings, table.offsets, vectors)
