@@ -7,12 +7,14 @@ Usage::
     python bin/fuzz_kb_format.py --reproduce FILE [FILE ...]
 
 What is fuzzed: ``InMemoryLookupKB(vocab, 0).from_bytes(data)`` on arbitrary
-bytes (KB format version 2, and version 1 files, which have no alias index)
+bytes (KB format version 3; version 2 files, which have no entity relations,
+and version 1 files, which have no alias index either)
 and, when that accepts them, the whole read API on the result
 (``get_entity_strings``, ``get_alias_strings``, ``get_alias_candidates`` of every
 alias and of random strings, ``Candidate.entity_`` / ``alias_`` /
 ``entity_vector``, ``lookup_aliases``, ``get_entity_rows``, ``get_vector(s)``,
-``get_prior_prob``, ``get_entity_id``, ``copy()``, ``to_bytes()``), the alias
+``get_prior_prob``, ``get_parents``, ``get_ancestors``, ``ancestor_rows``,
+``get_entity_id``, ``copy()``, ``to_bytes()``), the alias
 index (``kb.alias_index.key_rows``, ``gather``, ``search`` at three
 thresholds, ``copy``) and the candidate generators of
 ``entity_linker.generators`` (exact, normalized, fuzzy, cascade; on a KB
@@ -121,8 +123,8 @@ VOCAB = None
 
 # --------------------------------------------------------------------------- layout
 # Mirrors entity_linker.kb.format (checked against it in _check_layout()).
-FORMAT_VERSION = 2
-HEADER_SIZES = {1: 512, 2: 1024}  # per format version; the CRC is the last 4 bytes
+FORMAT_VERSION = 3
+HEADER_SIZES = {1: 512, 2: 1024, 3: 1024}  # per format version; the CRC is the last 4 bytes
 HEADER_SIZE = HEADER_SIZES[FORMAT_VERSION]
 CRC_OFFSET = HEADER_SIZE - 4
 ALIGNMENT = 64
@@ -171,10 +173,13 @@ SECTIONS = (
     ("gram_postings", "<u4"),
     ("gram_slots", "<u4"),
 )
+SECTIONS_V2 = SECTIONS
+# Version 3: the entity relations (CSR of parent rows; both empty without any).
+SECTIONS = SECTIONS_V2 + (("parent_offsets", "<u8"), ("parent_rows", "<u4"))
 SECTIONS_V1 = SECTIONS[:11] + (("entity_cells", "<u8"), ("alias_cells", "<u8"))
-VERSION_SECTIONS = {1: SECTIONS_V1, 2: SECTIONS}
+VERSION_SECTIONS = {1: SECTIONS_V1, 2: SECTIONS_V2, 3: SECTIONS}
 VERSION_N_SECTIONS = {v: len(s) for v, s in VERSION_SECTIONS.items()}
-INDEX_NAMES = tuple(name for name, _ in SECTIONS[VERSION_N_SECTIONS[1]:])
+INDEX_NAMES = tuple(name for name, _ in SECTIONS_V2[VERSION_N_SECTIONS[1]:])
 # Position in the file of every section name of either version.
 SECTION_INDEX = {name: i for layout in VERSION_SECTIONS.values()
                  for i, (name, _) in enumerate(layout)}
@@ -1324,6 +1329,10 @@ def exercise(kb, data, deep_ok):
     for alias in sample_a[:8] + randoms[:1]:
         for entity in sample_e[:4] + randoms[:1]:
             run.step("get_prior_prob", kb.get_prior_prob, entity, alias)
+    for entity in sample_e[:8] + randoms[:1]:
+        run.step("get_parents", kb.get_parents, entity)
+        run.step("get_ancestors", kb.get_ancestors, entity)
+    run.step("ancestor_rows", kb.ancestor_rows, numpy.arange(n_e))
 
     def entity_ids():
         for row in list(range(min(n_e, 16))) + [max(n_e - 1, 0)]:

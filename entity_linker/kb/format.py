@@ -1,8 +1,9 @@
 """The KB binary file format: write, open (zero-copy), validate.
 
-One little-endian file: a 1024-byte header, then 25 sections, each starting at
-a 64-byte aligned offset (format version 1, still read: a 512-byte header and
-the first 13 sections, without the alias index). The header holds the counts, the vector length, the
+One little-endian file: a 1024-byte header, then 27 sections, each starting at
+a 64-byte aligned offset (still read: format version 2, the first 25 sections,
+without the entity relations; version 1, a 512-byte header and the first 13
+sections, without the alias index). The header holds the counts, the vector length, the
 offset, length and CRC-32 of every section, and a CRC-32 of itself. Opening a
 file checks the header and every offset and length against the file size
 before any view is formed (O(1): no section is read); ``validate(deep=True)``
@@ -24,10 +25,10 @@ import numpy
 from ..errors import KBFormatError
 
 MAGIC = b"ELKBFMT\x00"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 ENDIAN_MARKER = 0x01020304
 # Header size of each version this module reads (the header grew with the index).
-HEADER_SIZES = {1: 512, 2: 1024}
+HEADER_SIZES = {1: 512, 2: 1024, 3: 1024}
 HEADER_SIZE = HEADER_SIZES[FORMAT_VERSION]
 MIN_HEADER_SIZE = min(HEADER_SIZES.values())
 _CRC_OFFSET = HEADER_SIZE - 4  # the header checksum of the current version
@@ -74,18 +75,24 @@ INDEX_SECTIONS = (
     ("gram_postings", numpy.dtype("<u4")),
     ("gram_slots", numpy.dtype("<u4")),  # gram row + 1 of gram_keys[row]
 )
-SECTIONS = BASE_SECTIONS + INDEX_SECTIONS
-# Header flag (version 2): the two string offsets sections are uint32, not
+# The entity relations (relations.py, version 3): CSR of each entity's parent
+# rows; both empty when the KB has none.
+RELATION_SECTIONS = (
+    ("parent_offsets", numpy.dtype("<u8")),  # n_entities + 1, or empty
+    ("parent_rows", numpy.dtype("<u4")),
+)
+SECTIONS = BASE_SECTIONS + INDEX_SECTIONS + RELATION_SECTIONS
+# Header flag (version 2 and later): the two string offsets sections are uint32, not
 # uint64. Set whenever both string tables are under 4 GiB, which saves 4 bytes
 # per entity and alias.
 FLAG_NARROW_STRING_OFFSETS = 1
 _STRING_OFFSETS = ("entity_string_offsets", "alias_string_offsets")
 SECTION_NAMES = tuple(name for name, _ in SECTIONS)
-VERSION_SECTIONS = {1: BASE_SECTIONS_V1, 2: SECTIONS}
+VERSION_SECTIONS = {1: BASE_SECTIONS_V1, 2: BASE_SECTIONS + INDEX_SECTIONS, 3: SECTIONS}
 
 # magic, version, endian, file_size, n_entities, n_aliases, n_candidates,
 # vector_length, entity_cells_length, alias_cells_length, n_sections, flags
-# (the two table lengths count cells in version 1, slots in version 2)
+# (the two table lengths count cells in version 1, slots from version 2)
 _HEAD = struct.Struct("<8sIIQQQQQQQII")
 # section id, crc32, offset, length, reserved
 _SECTION = struct.Struct("<IIQQQ")
@@ -360,7 +367,7 @@ def open_views(buffer, source: str) -> tuple:
                                 offset=offset)
         view.flags.writeable = False
         views[name] = view
-    for name, dtype in SECTIONS:  # a version 1 file: no alias index, no slot tables
+    for name, dtype in SECTIONS:  # older files: no relations (v2), no alias index (v1)
         if name not in views:
             views[name] = numpy.zeros(0, dtype=dtype)
             views[name].flags.writeable = False
@@ -380,6 +387,7 @@ def open_views(buffer, source: str) -> tuple:
             f"({header.n_candidates:,})."
         )
     _check_index_shapes(views, header, source)
+    _check_relation_shapes(views, header, source)
     return header, views
 
 
@@ -416,6 +424,22 @@ def _check_index_shapes(views, header: Header, source: str) -> None:
             problems.append("gram_offsets must run from 0 to the posting count")
     if problems:
         raise KBFormatError(f"{source}: the alias index is corrupt: {'; '.join(problems)}.")
+
+
+def _check_relation_shapes(views, header: Header, source: str) -> None:
+    """The relation sections are empty, or CSR over every entity (O(1))."""
+    offsets, rows = views["parent_offsets"], views["parent_rows"]
+    if not len(offsets):
+        if len(rows):
+            raise KBFormatError(f"{source}: parent_rows without parent_offsets.")
+        return
+    if (len(offsets) != header.n_entities + 1 or int(offsets[0]) != 0
+            or int(offsets[-1]) != len(rows)):
+        raise KBFormatError(
+            f"{source}: the entity relations are corrupt: parent_offsets must hold one "
+            f"item more than the {header.n_entities:,} entities and run from 0 to the "
+            f"length of parent_rows ({len(rows):,})."
+        )
 
 
 def _decreases(offsets: numpy.ndarray) -> bool:
@@ -507,6 +531,12 @@ def validate_buffer(buffer, source: str, deep: bool = True) -> Header:
     _check_strings(views, source, "alias", header.n_aliases)
     if header.has_alias_index:
         _check_index(views, header, source)
+    if len(views["parent_offsets"]):
+        if _decreases(views["parent_offsets"]):
+            raise KBFormatError(f"{source}: parent_offsets is not monotonic.")
+        parents = views["parent_rows"]
+        if len(parents) and int(parents.max()) >= header.n_entities:
+            raise KBFormatError(f"{source}: a parent row points past the last entity.")
     return header
 
 

@@ -38,6 +38,8 @@ cdef class InMemoryLookupKB(KnowledgeBase):
     cdef object _index
     # Whether _index is the one stored in the mapped file (to_disk can copy the file).
     cdef bint _index_in_file
+    # Each entity's parent rows (relations.py).
+    cdef object _relations
 
     cdef void _sync(self)
     cdef void _sync_maps(self)

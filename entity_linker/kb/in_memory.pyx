@@ -45,6 +45,7 @@ from ..errors import (
 )
 from . import format as kb_format
 from .normalize import AliasNormalizer
+from .relations import EntityRelations
 from .tables import build_slots
 
 from .alias_index cimport AliasIndex, IndexData, find_keys
@@ -156,6 +157,7 @@ cdef class InMemoryLookupKB(KnowledgeBase):
         self._path = None
         self._index = None
         self._index_in_file = False
+        self._relations = EntityRelations()
         self.c.n_entities = 0
         self.c.n_aliases = 0
         self.c.n_slots = 0
@@ -504,6 +506,7 @@ cdef class InMemoryLookupKB(KnowledgeBase):
         self._entity_strings = numpy.zeros(0, dtype=numpy.uint8)
         self.c.n_entities = 0
         self._n_entity_bytes = 0
+        self._relations = EntityRelations()
         self._append_entities(*prepared[:4])
 
     def _prepare_entities(self, entity_ids, freqs, vectors):
@@ -1101,6 +1104,7 @@ cdef class InMemoryLookupKB(KnowledgeBase):
             "entity_slots": build_slots(self._entity_hashes[:n_e]),
             "alias_slots": build_slots(self._alias_hashes[:n_a]),
             **self._index_arrays(),
+            **self._relations.arrays(n_e),
         }
 
     def _mapped_tables(self):
@@ -1146,6 +1150,7 @@ cdef class InMemoryLookupKB(KnowledgeBase):
             "candidate_priors": self._candidate_priors,
             **self._mapped_tables(),
             **self._index_arrays(),
+            **self._relations.arrays(self.c.n_entities),
         }
 
     def to_bytes(self, **kwargs) -> bytes:
@@ -1235,6 +1240,7 @@ cdef class InMemoryLookupKB(KnowledgeBase):
         self._path = path
         self._index = AliasIndex.from_views(views, header.n_entities, header.n_aliases, source)
         self._index_in_file = True
+        self._relations = EntityRelations.from_views(views, source)
         self._sync()
         if add_to_vocab:
             for text in self.get_entity_strings() + self.get_alias_strings():
@@ -1264,7 +1270,83 @@ cdef class InMemoryLookupKB(KnowledgeBase):
         )
         if self._index is not None:
             kb._index = self._index.copy()
+        kb._relations = self._relations.copy()
         return kb
+
+    # -------------------------------------------------------------- relations
+
+    def _known_rows(self, entities, what: str) -> numpy.ndarray:
+        """Rows of entity ids that must all be in the KB."""
+        entities = [_check_string(e, what) for e in entities]
+        rows = self.get_entity_rows(entities)
+        missing = numpy.flatnonzero(rows < 0)
+        if len(missing):
+            raise UnknownEntityError(
+                f"The {what} {entities[missing[0]]!r} is not in the KB ({len(missing)} "
+                "unknown). Add every entity before relating it."
+            )
+        return rows
+
+    def set_parents(self, entity: str, parents: Iterable[str]) -> None:
+        """Set the parents of an entity: the entities that contain it (for a
+        place, its first-level division and its country; in Wikidata terms
+        P131 and P17). Replaces its earlier parents; all must be in the KB.
+        """
+        self._check_writable()
+        row = int(self._known_rows([entity], "entity id")[0])
+        parent_rows = self._known_rows(list(parents), "parent entity id")
+        if numpy.any(parent_rows == row):
+            raise KBError(f"Entity {entity!r} cannot be its own parent.")
+        self._relations.set(row, numpy.unique(parent_rows).astype(numpy.uint32)
+                            if len(parent_rows) > 1 else parent_rows.astype(numpy.uint32))
+
+    def set_relations(self, children: Sequence[str], parents: Sequence[str]) -> None:
+        """Replace every relation of the KB at once by (child, parent) pairs:
+        ``children[i]`` is contained by ``parents[i]``. Much faster than a
+        ``set_parents`` loop; a repeated pair counts once.
+        """
+        self._check_writable()
+        if len(children) != len(parents):
+            raise LengthMismatchError(
+                f"set_relations got {len(children)} children and {len(parents)} parents; "
+                "give one parent per child (repeat a child for several parents)."
+            )
+        child_rows = self._known_rows(children, "entity id")
+        parent_rows = self._known_rows(parents, "parent entity id")
+        if numpy.any(child_rows == parent_rows):
+            bad = int(numpy.flatnonzero(child_rows == parent_rows)[0])
+            raise KBError(f"Entity {children[bad]!r} cannot be its own parent.")
+        self._relations.set_all(child_rows, parent_rows, int(self.c.n_entities))
+
+    @property
+    def has_relations(self) -> bool:
+        """Whether any entity of the KB has a parent."""
+        return bool(self._relations)
+
+    def get_parents(self, entity: str) -> List[str]:
+        """The ids of an entity's parents ([] for an unknown entity or none)."""
+        row = self._entity_row(hash_string(_check_type(entity, "entity id")))
+        if row < 0:
+            return []
+        rows = self._relations.parents_of(row, self.c.n_entities)
+        return [self.get_entity_id(int(r)) for r in rows]
+
+    def get_ancestors(self, entity: str) -> List[str]:
+        """The ids of an entity's parents, their parents and so on, nearest first."""
+        row = self._entity_row(hash_string(_check_type(entity, "entity id")))
+        if row < 0:
+            return []
+        _, rows = self.ancestor_rows([row])
+        return [self.get_entity_id(int(r)) for r in rows]
+
+    def ancestor_rows(self, rows) -> Tuple[numpy.ndarray, numpy.ndarray]:
+        """The ancestors of many entity rows at once (for scorers).
+
+        rows (array-like): Entity rows.
+        RETURNS (Tuple[numpy.ndarray, numpy.ndarray]): (offsets, ancestor rows),
+            CSR by input row, int64; nearest first, each ancestor once.
+        """
+        return self._relations.ancestors(rows, self.c.n_entities)
 
     # ------------------------------------------------------------ alias index
 

@@ -187,7 +187,7 @@ def test_kb_without_index_saves_and_loads_without_index(vocab, tmp_path):
     assert kb.alias_index is None
     data = kb.to_bytes()
     header = kb_format.read_header(data, "test")
-    assert header.format_version == 2 and not header.has_alias_index
+    assert header.format_version == kb_format.FORMAT_VERSION and not header.has_alias_index
     assert all(header.sections[name][1] == 0 for name in INDEX_NAMES)
     kb.to_disk(tmp_path / "kb")
     for loaded in (load(vocab, data), InMemoryLookupKB(vocab, 1).from_disk(tmp_path / "kb")):
@@ -235,11 +235,11 @@ def test_version_1_file_is_read_and_has_no_index(vocab, tmp_path):
                 (c.entity_, c.prior_prob) for c in kb.get_alias_candidates(alias)]
         assert loaded.to_bytes() == v1_data  # a loaded image is served unchanged
         upgraded = loaded.copy().to_bytes()  # a copy writes the current version
-        assert kb_format.read_header(upgraded, "test").format_version == 2
+        assert kb_format.read_header(upgraded, "test").format_version == kb_format.FORMAT_VERSION
         assert load(vocab, upgraded).alias_index is None
 
 
-def test_version_1_file_gets_an_index_in_memory_and_writes_version_2(vocab):
+def test_version_1_file_gets_an_index_in_memory_and_writes_the_current_version(vocab):
     kb = InMemoryLookupKB(vocab, 2)
     kb.add_entity("Q1", 1.0, [1.0, 0.0])
     kb.add_alias("St. Louis", ["Q1"], [0.5])
@@ -247,7 +247,7 @@ def test_version_1_file_gets_an_index_in_memory_and_writes_version_2(vocab):
     loaded.build_alias_index()
     data = loaded.to_bytes()
     header = kb_format.validate_buffer(data, "test", deep=True)
-    assert header.format_version == 2 and header.has_alias_index
+    assert header.format_version == kb_format.FORMAT_VERSION and header.has_alias_index
     assert load(vocab, data).alias_index.key_rows(["saint louis"]).tolist() == [0]
 
 
@@ -466,7 +466,7 @@ def test_index_of_aliases_that_all_normalise_to_nothing_has_no_keys(vocab):
 
 def test_file_of_another_version_is_reported_by_its_version_whatever_its_header_holds(vocab):
     data = bytearray(InMemoryLookupKB(vocab, 2).to_bytes())
-    struct.pack_into("<I", data, 8, 3)  # format_version
+    struct.pack_into("<I", data, 8, 4)  # format_version
     struct.pack_into("<Q", data, 48, 2**20)  # vector_length
-    with pytest.raises(KBFormatError, match="version 3"):
+    with pytest.raises(KBFormatError, match="version 4"):
         load(vocab, bytes(data))
