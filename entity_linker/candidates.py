@@ -109,6 +109,14 @@ class CandidateTable:
         return [known[r] if r in known else known.setdefault(r, get_entity_id(r))
                 for r in rows]
 
+    def entity_rows(self) -> numpy.ndarray:
+        """The candidates' entity rows in the KB (int64; -1 where the KB lacks
+        the entity, as for candidates of a custom generator)."""
+        if self._rows is not None:
+            return numpy.asarray(self._rows, dtype=numpy.int64)
+        return numpy.asarray(self.kb.get_entity_rows(numpy.asarray(self.keys, numpy.uint64)),
+                             dtype=numpy.int64)
+
     def ranked(self, scores) -> numpy.ndarray:
         """All candidate indices, each mention's segment sorted best first: by
         score, then prior (both descending), then entity id (ascending).

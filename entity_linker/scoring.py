@@ -10,7 +10,8 @@ Three ``scoring`` settings define a candidate's score:
 
 * ``"spacy"``: spaCy's ``prior + sim - prior * sim`` (the drop-in default);
 * ``"softmax"``: a softmax over each mention's candidates of
-  ``LOGIT_SCALE * sim + log(prior) + coherence_weight * coherence``;
+  ``LOGIT_SCALE * sim + log(prior) + coherence_weight * coherence
+  + containment_weight * containment``;
 * ``"learned"``: a softmax of ``w · features + b``, where the ranker (a Thinc
   Linear layer over ``FEATURES``) learns w and b with the encoder. It starts
   as ``"softmax"``.
@@ -34,6 +35,7 @@ FEATURES = (
     "log_freq",  # log(1 + freq) minus the mention's highest; <= 0
     "coherence",  # fit with the doc's other mentions
     "coreference",  # prior under a longer mention of the doc ("Chris Harris" for "Harris")
+    "containment",  # a place that contains it (or that it contains) is named in the doc
 )
 # The ranker computes RANKER_GAIN * (x · w + b): Adam moves each weight by about
 # the learning rate per step, so the gain lets the few ranker weights move as
@@ -169,6 +171,146 @@ def coreference(offsets: numpy.ndarray, keys: numpy.ndarray, priors: numpy.ndarr
     return out
 
 
+# Containment (``containment``): a place named in the doc but not right
+# beside the mention counts this much of one named beside it ("Springfield,
+# Illinois", "Paris (Texas)", "Cambridge in England").
+DOC_CONTAINMENT = 0.5
+
+
+def _max_by_key(keys: numpy.ndarray, values: numpy.ndarray
+                ) -> Tuple[numpy.ndarray, numpy.ndarray]:
+    """The distinct keys (sorted) and the largest value of each."""
+    if not len(keys):
+        return keys, values
+    order = numpy.lexsort((-values, keys))
+    keys, values = keys[order], values[order]
+    first = numpy.ones(len(keys), dtype=bool)
+    first[1:] = keys[1:] != keys[:-1]
+    return keys[first], values[first]
+
+
+def _lookup(table_keys: numpy.ndarray, table_values: numpy.ndarray,
+            keys: numpy.ndarray) -> numpy.ndarray:
+    """table_values at each of keys (0 where a key is absent)."""
+    out = numpy.zeros(len(keys), dtype=numpy.float64)
+    if not len(table_keys) or not len(keys):
+        return out
+    at = numpy.searchsorted(table_keys, keys).clip(0, len(table_keys) - 1)
+    found = table_keys[at] == keys
+    out[found] = table_values[at[found]]
+    return out
+
+
+def _best_of_other_groups(doc_keys, groups, values, query_keys, query_groups):
+    """For each query: the largest value among the entries with its doc key
+    whose group differs from the query's group (0 when there is none)."""
+    out = numpy.zeros(len(query_keys), dtype=numpy.float64)
+    if not len(doc_keys) or not len(query_keys):
+        return out
+    # The best value of each (key, group), then the two best groups of each key.
+    order = numpy.lexsort((-values, groups, doc_keys))
+    doc_keys, groups, values = doc_keys[order], groups[order], values[order]
+    first = numpy.ones(len(doc_keys), dtype=bool)
+    first[1:] = (doc_keys[1:] != doc_keys[:-1]) | (groups[1:] != groups[:-1])
+    doc_keys, groups, values = doc_keys[first], groups[first], values[first]
+    order = numpy.lexsort((-values, doc_keys))
+    doc_keys, groups, values = doc_keys[order], groups[order], values[order]
+    starts = numpy.flatnonzero(numpy.r_[True, doc_keys[1:] != doc_keys[:-1]])
+    ends = numpy.r_[starts[1:], len(doc_keys)]
+    unique = doc_keys[starts]
+    at = numpy.searchsorted(unique, query_keys).clip(0, len(unique) - 1)
+    found = unique[at] == query_keys
+    best = starts[at]
+    has_second = ends[at] - starts[at] > 1
+    second = numpy.minimum(best + 1, len(doc_keys) - 1)
+    use_second = groups[best] == query_groups
+    value = numpy.where(use_second, numpy.where(has_second, values[second], 0.0), values[best])
+    out[found] = value[found]
+    return out
+
+
+def containment(offsets: numpy.ndarray, rows: numpy.ndarray, priors: numpy.ndarray,
+                ancestors: Tuple[numpy.ndarray, numpy.ndarray], docs: Sequence[int],
+                groups: Sequence[int], next_mention: Sequence[int],
+                include: Optional[Sequence[bool]] = None) -> numpy.ndarray:
+    """Per candidate: how strongly the doc names a place that contains it, or
+    a place it contains, as the KB's relations say (entity -> parents).
+
+    A candidate is contained by another mention's candidate that is one of its
+    ancestors ("Springfield, Illinois": Springfield, IL lies in Illinois) and
+    contains another mention's candidate of which it is an ancestor ("Oslo is
+    the capital of Norway": Norway the country contains Oslo). The evidence is
+    that other candidate's prior; it counts fully when the other mention
+    stands right after this one (``next_mention``) or right before it, and
+    ``DOC_CONTAINMENT`` times elsewhere in the doc. The value is the largest
+    piece of evidence; mentions of the candidate's own group (same text) do
+    not count.
+
+    rows: each candidate's entity row; ancestors: (offsets, ancestor rows) per
+    candidate, as ``kb.ancestor_rows(rows)`` returns; docs, groups: per
+    mention; next_mention: per mention, the mention that follows it as its
+    container ("X, Y", "X (Y)", "X in Y"), or -1. include: mentions that may
+    give evidence (default all).
+    RETURNS (numpy.ndarray): float32 in [0, 1], one value per candidate.
+    """
+    n = len(offsets) - 1
+    m = len(rows)
+    out = numpy.zeros(m, dtype=numpy.float64)
+    anc_offsets, anc_rows = ancestors
+    if not m or not len(anc_rows):
+        return out.astype(numpy.float32)
+    counts = numpy.diff(offsets)
+    mention = numpy.repeat(numpy.arange(n), counts)
+    rows = numpy.asarray(rows, dtype=numpy.int64)
+    priors = numpy.asarray(priors, dtype=numpy.float64)
+    docs = numpy.asarray(docs, dtype=numpy.int64)
+    groups = numpy.asarray(groups, dtype=numpy.int64)
+    next_mention = numpy.asarray(next_mention, dtype=numpy.int64)
+    previous = numpy.full(n, -1, dtype=numpy.int64)
+    linked = next_mention >= 0
+    previous[next_mention[linked]] = numpy.flatnonzero(linked)
+    votes = numpy.ones(n, dtype=bool) if include is None else numpy.asarray(include, bool)
+    known = rows >= 0  # a candidate the KB does not hold has no relations
+    n_rows = int(max(rows.max(), anc_rows.max())) + 1
+    # (candidate, ancestor row) pairs.
+    pair_cand = numpy.repeat(numpy.arange(m), numpy.diff(anc_offsets))
+    pair_anc = numpy.asarray(anc_rows, dtype=numpy.int64)
+    pair_mention = mention[pair_cand]
+    voting = votes[mention] & known
+    # Contained by: an ancestor is a candidate of another mention.
+    by_mention_keys, by_mention_priors = _max_by_key(
+        (mention * n_rows + rows)[voting], priors[voting])
+    by_doc_keys = (docs[mention] * n_rows + rows)[voting]
+    for neighbour in (next_mention, previous):
+        beside = neighbour[pair_mention]
+        ok = beside >= 0
+        value = numpy.zeros(len(pair_cand))
+        value[ok] = _lookup(by_mention_keys, by_mention_priors,
+                            beside[ok] * n_rows + pair_anc[ok])
+        numpy.maximum.at(out, pair_cand, value)
+    value = _best_of_other_groups(by_doc_keys, groups[mention][voting], priors[voting],
+                                  docs[pair_mention] * n_rows + pair_anc,
+                                  groups[pair_mention])
+    numpy.maximum.at(out, pair_cand, DOC_CONTAINMENT * value)
+    # Contains: the candidate is an ancestor of another mention's candidate.
+    pair_votes = votes[pair_mention]
+    contains_keys, contains_priors = _max_by_key(
+        (pair_mention * n_rows + pair_anc)[pair_votes], priors[pair_cand][pair_votes])
+    for neighbour in (next_mention, previous):
+        beside = neighbour[mention]
+        ok = beside >= 0
+        value = numpy.zeros(m)
+        value[ok] = _lookup(contains_keys, contains_priors, beside[ok] * n_rows + rows[ok])
+        out = numpy.maximum(out, value)
+    value = _best_of_other_groups((docs[pair_mention] * n_rows + pair_anc)[pair_votes],
+                                  groups[pair_mention][pair_votes],
+                                  priors[pair_cand][pair_votes],
+                                  docs[mention] * n_rows + rows, groups[mention])
+    out = numpy.maximum(out, DOC_CONTAINMENT * value)
+    out[~known] = 0.0
+    return out.astype(numpy.float32)
+
+
 # ------------------------------------------------------------------ segments
 
 
@@ -214,7 +356,8 @@ def spacy_scores(priors, sims, incl_prior: bool, incl_context: bool) -> numpy.nd
 
 
 def feature_matrix(offsets, priors, freqs, sims, coherence_values, incl_prior: bool,
-                   incl_context: bool, coreference_values=None) -> numpy.ndarray:
+                   incl_context: bool, coreference_values=None,
+                   containment_values=None) -> numpy.ndarray:
     """The ranker's input: one row of ``FEATURES`` per candidate (float32).
     Columns of an excluded term (incl_prior / incl_context) are 0."""
     n = len(priors)
@@ -232,25 +375,30 @@ def feature_matrix(offsets, priors, freqs, sims, coherence_values, incl_prior: b
         features[:, 4] = coherence_values
     if coreference_values is not None and incl_prior:
         features[:, 5] = coreference_values
+    if containment_values is not None:
+        features[:, 6] = containment_values
     return features
 
 
-def build_ranker(coherence_weight: float = 0.0) -> Model:
+def build_ranker(coherence_weight: float = 0.0, containment_weight: float = 0.0) -> Model:
     """The learned combination: Linear(FEATURES -> 1), initialised to the
     ``"softmax"`` scoring (LOGIT_SCALE on the cosine, 1 on the log prior,
-    ``coherence_weight`` on the coherence, 0 elsewhere)."""
+    ``coherence_weight`` on the coherence, ``containment_weight`` on the
+    containment, 0 elsewhere)."""
     ranker = Linear(nO=1, nI=len(FEATURES))
     ranker.initialize()
-    reset_ranker(ranker, coherence_weight)
+    reset_ranker(ranker, coherence_weight, containment_weight)
     return ranker
 
 
-def reset_ranker(ranker: Model, coherence_weight: float = 0.0) -> None:
+def reset_ranker(ranker: Model, coherence_weight: float = 0.0,
+                 containment_weight: float = 0.0) -> None:
     """Set the ranker's weights back to the ``"softmax"`` scoring."""
     weights = numpy.zeros((1, len(FEATURES)), dtype=numpy.float32)
     weights[0, FEATURES.index("cosine")] = LOGIT_SCALE
     weights[0, FEATURES.index("log_prior")] = 1.0
     weights[0, FEATURES.index("coherence")] = coherence_weight
+    weights[0, FEATURES.index("containment")] = containment_weight
     weights[0, FEATURES.index("coreference")] = COREFERENCE_WEIGHT
     ranker.set_param("W", ranker.ops.asarray2f(weights / RANKER_GAIN))
     ranker.set_param("b", ranker.ops.alloc1f(1))
@@ -264,10 +412,12 @@ class CandidateScorer:
     coherence_weight (float): The coherence term's weight ("softmax"; the
         ranker's initial weight with "learned").
     ranker (Optional[Model]): The learned layer (needed for "learned").
+    containment_weight (float): The containment term's weight ("softmax").
     """
 
     def __init__(self, scoring: str, incl_prior: bool, incl_context: bool,
-                 coherence_weight: float = 0.0, ranker: Optional[Model] = None) -> None:
+                 coherence_weight: float = 0.0, ranker: Optional[Model] = None,
+                 containment_weight: float = 0.0) -> None:
         if scoring not in SCORINGS:
             raise ValueError(f"scoring must be one of {', '.join(SCORINGS)}, got {scoring!r}.")
         if scoring == "learned" and ranker is None:
@@ -276,6 +426,7 @@ class CandidateScorer:
         self.incl_prior = incl_prior
         self.incl_context = incl_context
         self.coherence_weight = coherence_weight
+        self.containment_weight = containment_weight
         self.ranker = ranker
 
     @property
@@ -283,8 +434,13 @@ class CandidateScorer:
         """Whether the scores read the coherence of the candidates."""
         return self.scoring == "learned" or bool(self.coherence_weight)
 
+    @property
+    def uses_containment(self) -> bool:
+        """Whether the scores read the containment of the candidates."""
+        return self.scoring == "learned" or bool(self.containment_weight)
+
     def logits(self, table, sims, coherence_values=None, is_train: bool = False,
-               coreference_values=None
+               coreference_values=None, containment_values=None
                ) -> Tuple[numpy.ndarray, Callable[[numpy.ndarray], numpy.ndarray]]:
         """Each candidate's logit, and a backprop from d(logits) to d(sims).
 
@@ -296,7 +452,7 @@ class CandidateScorer:
         if self.scoring == "learned":
             features = feature_matrix(table.offsets, table.priors, table.freqs, sims,
                                       coherence_values, self.incl_prior, self.incl_context,
-                                      coreference_values)
+                                      coreference_values, containment_values)
             ops = self.ranker.ops
             if is_train:
                 Y, ranker_backprop = self.ranker.begin_update(ops.asarray2f(features))
@@ -334,11 +490,14 @@ class CandidateScorer:
             logits += numpy.log(priors + _EPS)
         if self.coherence_weight and coherence_values is not None:
             logits += self.coherence_weight * numpy.asarray(coherence_values, numpy.float64)
+        if self.containment_weight and containment_values is not None:
+            logits += self.containment_weight * numpy.asarray(containment_values,
+                                                              numpy.float64)
         scale = LOGIT_SCALE if self.incl_context else 0.0
         return logits, lambda d_logits: scale * d_logits
 
-    def scores(self, table, sims, coherence_values=None, coreference_values=None
-               ) -> numpy.ndarray:
+    def scores(self, table, sims, coherence_values=None, coreference_values=None,
+               containment_values=None) -> numpy.ndarray:
         """The scores prediction ranks by (float32, one per candidate): softmax
         probabilities in [0, 1]; with "spacy", spaCy's score, which is below 0
         where a cosine is negative, as in spaCy."""
@@ -347,12 +506,13 @@ class CandidateScorer:
                 spacy_scores(table.priors, sims, self.incl_prior, self.incl_context),
                 dtype=numpy.float32)
         logits, _ = self.logits(table, sims, coherence_values,
-                                coreference_values=coreference_values)
+                                coreference_values=coreference_values,
+                                containment_values=containment_values)
         return segment_softmax(logits, table.offsets).astype(numpy.float32)
 
     def candidate_loss(self, table, sims, gold_keys: numpy.ndarray, coherence_values=None,
-                       weight: float = 1.0, coreference_values=None
-                       ) -> Tuple[float, numpy.ndarray]:
+                       weight: float = 1.0, coreference_values=None,
+                       containment_values=None) -> Tuple[float, numpy.ndarray]:
         """Cross-entropy of the gold entity among each mention's candidates.
 
         gold_keys (numpy.ndarray): uint64 hash of each mention's gold entity.
@@ -372,7 +532,8 @@ class CandidateScorer:
         if not used_mentions.any():
             return 0.0, d_sims
         logits, backprop = self.logits(table, sims, coherence_values, is_train=True,
-                                       coreference_values=coreference_values)
+                                       coreference_values=coreference_values,
+                                       containment_values=containment_values)
         probs = segment_softmax(logits, offsets)
         target = numpy.zeros(len(mention), dtype=bool)
         gold_positions = numpy.flatnonzero(is_gold & used_mentions[mention])

