@@ -82,7 +82,10 @@ Data sets:
   against the corpus's own coordinates, median error, for both systems, the
   prior and the oracle. Speed: the test docs replicated to at least
   ``--geo-speed-docs`` (236) docs (geo docs are long).
-* ``geo-reverse``: the same, train TR-News, test LGL.
+* ``geo-reverse``: the same, train TR-News, test LGL. With ``--geo-dev`` (reported
+  as ``geo-dev`` / ``geo-reverse-dev``), for choosing settings without touching the
+  test corpus: only the train corpus, its docs in a fixed shuffle (seed 0, whatever
+  ``--seed``) cut 80/20 into train and dev; reports the dev part (a dev figure).
 * ``aida`` (not in the default list): general news linked to Wikipedia, the
   AIDA-CoNLL development half (116 Reuters docs of test-b, 2,523 mentions) from
   /work/shared/data/aida_a/aida_a.jsonl (``--aida-path``; skipped with a message
@@ -113,6 +116,7 @@ Usage:
     /work/venv/bin/python bin/bench_el.py --datasets geo --json bin/el_results_geo.json
     /work/venv/bin/python bin/bench_el.py --datasets aida --no-listener --json /tmp/aida.json
     /work/venv/bin/python bin/bench_el.py --datasets aida --aida-dev   # settings: dev split
+    /work/venv/bin/python bin/bench_el.py --datasets geo geo-reverse --geo-dev
 """
 
 from __future__ import annotations
@@ -413,6 +417,7 @@ DEFAULT_GEO_DIR = Path("/work/shared/data/geo")
 BIN_DIR = Path(__file__).resolve().parent
 GEO_SPLITS = {"geo": ("lgl", "trnews"), "geo-reverse": ("trnews", "lgl")}
 GEO_NAMES = {"lgl": "LGL", "trnews": "TR-News"}
+GEO_DEV_SEED, GEO_DEV_SHARE = 0, 0.8  # --geo-dev: one fixed cut, whatever --seed
 ACCURACY_KM = 161  # 100 miles, the usual geocoding threshold
 # [(requested scope, mention texts, (spec, our KB, spaCy's KB, timings, scope label))]:
 # geo and geo-reverse share their KBs (same vocab) instead of building spaCy's twice.
@@ -555,8 +560,11 @@ def geo_scores(examples: List[Example], pred_ids: Dict[str, List[str]], spec: KB
 
 
 def load_geo(vocab_nlp: Language, args, name: str = "geo") -> Optional[Dataset]:
-    """Train on one toponym corpus, test on the other, both KBs = the GeoNames KB."""
+    """Train on one toponym corpus, test on the other, both KBs = the GeoNames KB.
+    --geo-dev: train on 80% of the train corpus's docs, test on the other 20%."""
     train_name, test_name = GEO_SPLITS[name]
+    if args.geo_dev:
+        test_name, name = train_name, f"{name}-dev"
     folder = Path(args.geo_dir)
     geo_data = _import_geo_data()
     needed = ["load_geo.py"] + [geo_data.CORPORA[c] for c in (train_name, test_name)]
@@ -573,7 +581,13 @@ def load_geo(vocab_nlp: Language, args, name: str = "geo") -> Optional[Dataset]:
     timings["our_kb_load_seconds"] = time.perf_counter() - start
     metadata = load_geonames_metadata()
     train_docs = geo_data.to_docs(vocab_nlp, geo_data.load_corpus(folder, train_name))
-    test_docs = geo_data.to_docs(vocab_nlp, geo_data.load_corpus(folder, test_name))
+    if args.geo_dev:  # a fixed seeded shuffle of the docs, cut 80/20 into train and dev
+        order = numpy.random.default_rng(GEO_DEV_SEED).permutation(len(train_docs)).tolist()
+        cut = int(round(GEO_DEV_SHARE * len(order)))
+        test_docs = [train_docs[i] for i in sorted(order[cut:])]
+        train_docs = [train_docs[i] for i in sorted(order[:cut])]
+    else:
+        test_docs = geo_data.to_docs(vocab_nlp, geo_data.load_corpus(folder, test_name))
     if args.quick:
         train_docs, test_docs = train_docs[:40], test_docs[:20]
     texts = {e.text for d in train_docs + test_docs for e in d.ents}
@@ -610,6 +624,9 @@ def load_geo(vocab_nlp: Language, args, name: str = "geo") -> Optional[Dataset]:
 
     epochs = args.epochs if args.epochs is not None else (1 if args.quick else args.geo_epochs)
     train_c, test_c = counts(train_docs), counts(test_docs)
+    train_label, test_label = GEO_NAMES[train_name], GEO_NAMES[test_name]
+    if args.geo_dev:
+        train_label, test_label = f"{train_label} dev-train", f"{test_label} dev (a dev figure)"
     return Dataset(
         name=name,
         spec=spec,
@@ -617,14 +634,14 @@ def load_geo(vocab_nlp: Language, args, name: str = "geo") -> Optional[Dataset]:
         epochs=epochs,
         batch_size=args.geo_batch_size,
         notes=(
-            f"train {GEO_NAMES[train_name]} ({train_c['docs']} docs, {train_c['mentions']} "
-            f"mentions), test {GEO_NAMES[test_name]} ({test_c['docs']} docs, "
+            f"train {train_label} ({train_c['docs']} docs, {train_c['mentions']} "
+            f"mentions), test {test_label} ({test_c['docs']} docs, "
             f"{test_c['mentions']} gold mentions) from {folder} via bin/geo_data.py; KB: "
             f"load_geonames_kb ({scope}: {len(spec.entity_ids):,} entities, "
             f"{len(spec.alias_texts):,} aliases, L={spec.vector_length}); training mentions "
             "with a NIL / out-of-KB gold id keep their span without a kb id"
         ),
-        info={"train": GEO_NAMES[train_name], "test": GEO_NAMES[test_name],
+        info={"train": train_label, "test": test_label, "dev": args.geo_dev,
               "train_counts": train_c, "test_counts": test_c, "kb_scope": scope,
               "n_entities": len(spec.entity_ids), "n_aliases": len(spec.alias_texts),
               "n_candidates": len(spec.candidates), "kb_timings": timings,
@@ -1340,6 +1357,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--geo-speed-docs", type=int, default=236,
                         help="geo docs are long (~390 tokens): replicate the test docs to at "
                              "least this many for speed")
+    parser.add_argument("--geo-dev", action="store_true",
+                        help="geo, geo-reverse: train on a fixed 80%% of the train corpus's "
+                             "docs, report on the other 20%% (as geo-dev, geo-reverse-dev)")
     parser.add_argument("--geo-kb", choices=["full", "mentions"], default=None,
                         help="full GeoNames KB (default) or only the aliases of the train/test "
                              "mentions and their candidates (default with --quick)")

@@ -11,6 +11,7 @@ import numpy
 from spacy.tokens import Span
 
 from .kb import Candidate, KnowledgeBase
+from .kb.relations import concatenated_ranges
 
 
 def get_candidates(kb: KnowledgeBase, mention: Span) -> Iterable[Candidate]:
@@ -154,14 +155,6 @@ class CandidateTable:
         freqs = None if self._freqs is None else self._freqs[picked]
         return CandidateTable(self.kb, offsets, self.priors[picked], self.vectors[picked],
                               self.keys[picked], rows=rows, ids=ids, freqs=freqs)
-
-def concatenated_ranges(starts, counts) -> numpy.ndarray:
-    """``concatenate([arange(s, s + c) for s, c in zip(starts, counts)])``, vectorised."""
-    counts = numpy.asarray(counts, dtype=numpy.int64)
-    first = numpy.repeat(numpy.asarray(starts, dtype=numpy.int64)
-                         - (numpy.cumsum(counts) - counts), counts)
-    return first + numpy.arange(int(counts.sum()), dtype=numpy.int64)
-
 
 def lookup_candidates(kb, get_candidates_batch, mentions: Sequence[Span]) -> CandidateTable:
     """Candidates of all mentions in one call of the batch generator.

@@ -63,14 +63,16 @@ from .encoders import HashingEncoder, encode_texts
 from .errors import KBFormatError, KBWarning
 from .kb import InMemoryLookupKB
 from .kb import format as kb_format
+from .kb.relations import concatenated_ranges
 from .kb_sources import write_kb_directory
 
 PathLike = Union[str, Path]
 
 # Bump when the builder's output changes, so caches rebuild.
 # 2: the KB file holds the alias index; 3: slot tables; 4: the same bytes whatever
-# the hash seed (continent aliases sorted); 5: divisions worldwide, relations.
-BUILDER_VERSION = 5
+# the hash seed (continent aliases sorted); 5: divisions worldwide, relations;
+# 6: a division's namesake alias of a city inside it demoted.
+BUILDER_VERSION = 6
 DEFAULT_VECTOR_LENGTH = 64
 METADATA_FILE = "geonames.npz"
 CACHE_ENV = "ENTITY_LINKER_CACHE"
@@ -774,6 +776,34 @@ def _add_cities(builder: "_Builder", cities: dict, state_names: Dict[str, str],
     builder.add_alias_block(aliases, rows, tiers)
 
 
+def _demote_namesake_divisions(builder: "_Builder", alias_ids: numpy.ndarray,
+                               pair_rows: numpy.ndarray, tiers: numpy.ndarray) -> numpy.ndarray:
+    """A division that shares an alias with a city inside it ("Lafayette" for
+    Lafayette Parish and the city of Lafayette, "Perth", "Manchester") gets
+    that alias at the abbreviation tier: news names the city far more often,
+    and containment cannot tell the two apart (both lie in the same region)."""
+    divisions = numpy.zeros(len(builder.ids), dtype=bool)
+    divisions[builder.division_prior_rows] = True
+    children = numpy.asarray(builder.child_rows, dtype=numpy.int64)
+    parents = numpy.asarray(builder.parent_rows, dtype=numpy.int64)
+    kinds = numpy.asarray(builder.kinds, dtype=numpy.int64)
+    city_in_division = (kinds[children] == CITY) & divisions[parents]
+    if not city_in_division.any():
+        return tiers
+    n = len(builder.ids)
+    # (alias, division) keys that a city of the division also carries.
+    order = numpy.argsort(children[city_in_division], kind="stable")
+    edge_children = children[city_in_division][order]
+    edge_parents = parents[city_in_division][order]
+    starts = numpy.searchsorted(edge_children, pair_rows, side="left")
+    ends = numpy.searchsorted(edge_children, pair_rows, side="right")
+    counts = ends - starts
+    taken = concatenated_ranges(starts, counts)
+    keys = numpy.repeat(alias_ids, counts) * n + edge_parents[taken]
+    namesake = numpy.isin(alias_ids * n + pair_rows, keys) & divisions[pair_rows]
+    return numpy.where(namesake, numpy.maximum(tiers, TIER_ABBREVIATION), tiers)
+
+
 def compute_priors(alias_ids: numpy.ndarray, entity_rows: numpy.ndarray, tiers: numpy.ndarray,
                    populations: numpy.ndarray, n_aliases: int
                    ) -> Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray, numpy.ndarray]:
@@ -844,6 +874,7 @@ def build_geonames_kb(output: PathLike, *, vector_length: int = DEFAULT_VECTOR_L
         (alias_index.setdefault(a, len(alias_index)) for a in pair_aliases),
         dtype=numpy.int64, count=len(pair_aliases),
     )
+    pair_tiers = _demote_namesake_divisions(builder, alias_ids, pair_rows, pair_tiers)
     del pair_aliases
     alias_texts = list(alias_index)
     populations = numpy.asarray(builder.populations, dtype=numpy.int64)

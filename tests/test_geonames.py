@@ -142,13 +142,19 @@ def test_builds_do_not_depend_on_the_hash_seed(tmp_path):
 
 def test_population_priors_for_names(fake_kb):
     priors = priors_of(fake_kb, "Paris")
-    # The department of Paris (its city's population, discounted as a division).
-    department = 2138551 * geonames.DIVISION_WEIGHT + 1
     assert set(priors) == {"2988507", "4717560", "2968815"}
-    total = 2138551 + 24782 + 2 + department
-    assert priors["2988507"] == pytest.approx((2138551 + 1) / total, rel=1e-5)
-    assert priors["2968815"] == pytest.approx(department / total, rel=1e-5)
+    # The department of Paris shares its name with the city inside it: it gets
+    # the lower tier's mass, the cities split the rest by population.
+    names = 1 / (1 + geonames.LOWER_TIER_MASS)
+    assert priors["2968815"] == pytest.approx(1 - names, rel=1e-5)
+    assert priors["2988507"] == pytest.approx(names * (2138551 + 1) / (2138551 + 24782 + 2),
+                                              rel=1e-5)
     assert sum(priors.values()) <= 1.0 + 1e-6
+
+
+def test_a_division_without_a_namesake_city_keeps_the_name_tier(fake_kb):
+    # Lamar County (weight: its cities' population times DIVISION_WEIGHT) vs nothing.
+    assert priors_of(fake_kb, "Lamar") == {"4705349": pytest.approx(1.0)}
 
 
 def test_divisions_and_relations(fake_kb, fake_kb_dir):

@@ -27,14 +27,12 @@ ROW_DTYPE = numpy.dtype("<u4")
 MAX_DEPTH = 6
 
 
-def _ranges(starts: numpy.ndarray, counts: numpy.ndarray) -> numpy.ndarray:
-    """Concatenated ``arange(start, start + count)`` for every pair (int64)."""
-    total = int(counts.sum())
-    if not total:
-        return numpy.zeros(0, dtype=numpy.int64)
-    ends = numpy.cumsum(counts)
-    shift = numpy.repeat(starts - (ends - counts), counts)
-    return numpy.arange(total, dtype=numpy.int64) + shift
+def concatenated_ranges(starts, counts) -> numpy.ndarray:
+    """``concatenate([arange(s, s + c) for s, c in zip(starts, counts)])``, vectorised."""
+    counts = numpy.asarray(counts, dtype=numpy.int64)
+    first = numpy.repeat(numpy.asarray(starts, dtype=numpy.int64)
+                         - (numpy.cumsum(counts) - counts), counts)
+    return first + numpy.arange(int(counts.sum()), dtype=numpy.int64)
 
 
 class EntityRelations:
@@ -168,7 +166,7 @@ class EntityRelations:
             counts = ends - starts
             if numpy.any(counts < 0) or (len(ends) and int(ends.max()) > len(self._parents)):
                 raise self._corrupt("parent_offsets are not monotonic or overrun parent_rows")
-            next_rows = self._parents[_ranges(starts, counts)].astype(numpy.int64)
+            next_rows = self._parents[concatenated_ranges(starts, counts)].astype(numpy.int64)
             if len(next_rows) and int(next_rows.max()) >= n_entities:
                 raise self._corrupt("a parent points past the last entity")
             source = numpy.repeat(source, counts)

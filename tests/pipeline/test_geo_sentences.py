@@ -1,0 +1,72 @@
+"""The embedded geographic pipeline on hand-written sentences that no training
+doc contains: "City, Region", "City (Region)" and "City in Region" for
+ambiguous city names, each city with two or more namesakes in the KB."""
+
+import pytest
+
+from entity_linker.cli.link import load_pipeline
+
+# (city, the region named with it, the region or country code it must lie in)
+PLACES = [
+    ("Springfield", "Illinois", "Illinois"), ("Springfield", "Massachusetts", "Massachusetts"),
+    ("Springfield", "Missouri", "Missouri"), ("Springfield", "Oregon", "Oregon"),
+    ("Portland", "Maine", "Maine"), ("Portland", "Oregon", "Oregon"),
+    ("Athens", "Georgia", "Georgia"), ("Athens", "Ohio", "Ohio"), ("Athens", "Greece", "GR"),
+    ("Cambridge", "Massachusetts", "Massachusetts"), ("Cambridge", "England", "England"),
+    ("London", "Ontario", "Ontario"), ("London", "England", "England"),
+    ("Paris", "Texas", "Texas"), ("Paris", "France", "FR"), ("Paris", "Tennessee", "Tennessee"),
+    ("Victoria", "British Columbia", "British Columbia"), ("Victoria", "Texas", "Texas"),
+    ("Birmingham", "Alabama", "Alabama"), ("Birmingham", "England", "England"),
+    ("Manchester", "New Hampshire", "New Hampshire"), ("Manchester", "England", "England"),
+    ("Richmond", "Virginia", "Virginia"), ("Richmond", "California", "California"),
+    ("Columbus", "Georgia", "Georgia"), ("Columbus", "Ohio", "Ohio"),
+    ("Kingston", "Jamaica", "JM"), ("Kingston", "Ontario", "Ontario"),
+    ("Perth", "Scotland", "Scotland"), ("Perth", "Australia", "AU"),
+    ("Valencia", "Venezuela", "VE"), ("Valencia", "Spain", "ES"),
+    ("Hamilton", "Ontario", "Ontario"), ("Hamilton", "New Zealand", "NZ"),
+    ("Alexandria", "Virginia", "Virginia"), ("Alexandria", "Egypt", "EG"),
+    ("Moscow", "Idaho", "Idaho"), ("Moscow", "Russia", "RU"),
+    ("Dublin", "Ohio", "Ohio"), ("Dublin", "Ireland", "IE"),
+    ("Berlin", "New Hampshire", "New Hampshire"), ("Berlin", "Germany", "DE"),
+    ("Toledo", "Spain", "ES"), ("Toledo", "Ohio", "Ohio"),
+    ("Lafayette", "Louisiana", "Louisiana"), ("Lafayette", "Indiana", "Indiana"),
+    ("Aurora", "Illinois", "Illinois"), ("Aurora", "Colorado", "Colorado"),
+    ("Córdoba", "Argentina", "AR"), ("Córdoba", "Spain", "ES"),
+    ("San Jose", "Costa Rica", "CR"), ("San Jose", "California", "California"),
+    ("Newcastle", "Australia", "AU"), ("Santiago", "Chile", "CL"),
+    ("Jackson", "Mississippi", "Mississippi"), ("Jackson", "Tennessee", "Tennessee"),
+    ("Bristol", "Tennessee", "Tennessee"), ("Bristol", "England", "England"),
+    ("Salem", "Oregon", "Oregon"), ("Salem", "Massachusetts", "Massachusetts"),
+]
+TEMPLATES = ["The mayor of {city}, {region} spoke on Monday.",
+             "She moved to {city} ({region}) last year.",
+             "Flooding hit {city} in {region} overnight."]
+
+
+@pytest.fixture(scope="module")
+def geo_nlp(real_geonames):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ENTITY_LINKER_CACHE", str(real_geonames["cache"]))
+        yield load_pipeline(None), real_geonames["meta"]
+
+
+def test_a_city_named_with_its_region_is_linked_inside_that_region(geo_nlp):
+    nlp, meta = geo_nlp
+    docs, expected = [], []
+    for city, region, where in PLACES:
+        for template in TEMPLATES:
+            text = template.format(city=city, region=region)
+            doc = nlp.make_doc(text)
+            start = text.index(city)
+            second = text.index(region, start + len(city))
+            doc.ents = [doc.char_span(start, start + len(city), label="LOC"),
+                        doc.char_span(second, second + len(region), label="LOC")]
+            docs.append(doc)
+            expected.append(where)
+    wrong = []
+    for doc, where in zip(nlp.pipe(docs, disable=["ner"]), expected):
+        record = meta.get(doc.ents[0].kb_id_)
+        if record is None or record.kind != "city" or where not in (record.admin1,
+                                                                     record.country_code):
+            wrong.append((doc.text, record))
+    assert not wrong, f"{len(wrong)} of {len(docs)} wrong: {wrong[:5]}"
