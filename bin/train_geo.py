@@ -46,10 +46,14 @@ LABEL = "LOC"
 GEO_NEL_CONFIG = {
     "scoring": "softmax",
     "coherence": 12.0,
+    "containment": 8.0,
     "get_candidates_batch": {"@misc": "entity_linker.NormalizedCandidates.v1"},
     "model": {**copy.deepcopy(dict(DEFAULT_NEL_MODEL)), "context": "windows"},
 }
 COHERENCE_GRID = (0.0, 4.0, 8.0, 12.0, 16.0, 24.0)
+# Containment weights tried after the coherence (the KB's relations: "Springfield,
+# Illinois"); the configured weight is used in training.
+CONTAINMENT_GRID = (0.0, 4.0, 8.0, 16.0)
 
 
 def make_examples(nlp: Language, docs: List[Doc]) -> List[Example]:
@@ -116,20 +120,21 @@ def train_nel(nlp: Language, train: List[Doc], dev: List[Doc], epochs: int, seed
     nel.model.from_bytes(best)
 
 
-def select_coherence(nlp: Language, dev: List[Doc], grid, metadata) -> None:
-    """Set the nel's coherence weight to the grid value with the best dev accuracy."""
+def select_weight(nlp: Language, dev: List[Doc], setting: str, grid, metadata) -> None:
+    """Set one of the nel's softmax weights ("coherence", "containment") to the
+    grid value with the best dev accuracy."""
     nel = nlp.get_pipe("nel")
     if nel.scoring != "softmax" or not grid:
         return
-    best, best_acc = nel.coherence, -1.0
+    best, best_acc = getattr(nel, setting), -1.0
     for weight in grid:
-        nel.coherence = weight
+        setattr(nel, setting, weight)
         acc = evaluate_linking(nlp, dev, metadata)["accuracy"]
-        print(f"coherence {weight:g}: dev accuracy {acc:.3f}", flush=True)
+        print(f"{setting} {weight:g}: dev accuracy {acc:.3f}", flush=True)
         if acc > best_acc:
             best, best_acc = weight, acc
-    nel.coherence = best
-    print(f"coherence set to {best:g}", flush=True)
+    setattr(nel, setting, best)
+    print(f"{setting} set to {best:g}", flush=True)
 
 
 def main() -> None:
@@ -144,6 +149,10 @@ def main() -> None:
                         help='extra nel settings as JSON, e.g. \'{"scoring": "softmax"}\'')
     parser.add_argument("--coherence-grid", type=float, nargs="*", default=list(COHERENCE_GRID),
                         help="coherence weights tried on the dev split after training "
+                             "(none: keep the configured one)")
+    parser.add_argument("--containment-grid", type=float, nargs="*",
+                        default=list(CONTAINMENT_GRID),
+                        help="containment weights tried on the dev split after the coherence "
                              "(none: keep the configured one)")
     parser.add_argument("--skip-ner", action="store_true", help="evaluate linking only")
     parser.add_argument("--ner-from", type=Path, default=None,
@@ -171,7 +180,8 @@ def main() -> None:
         nlp = train_ner(train_docs, dev_docs, args.ner_epochs, args.seed)
     add_nel(nlp, args.nel_config)
     train_nel(nlp, train_docs, dev_docs, args.nel_epochs, args.seed, metadata)
-    select_coherence(nlp, dev_docs, args.coherence_grid, metadata)
+    select_weight(nlp, dev_docs, "coherence", args.coherence_grid, metadata)
+    select_weight(nlp, dev_docs, "containment", args.containment_grid, metadata)
     results: Dict[str, Optional[dict]] = {"config": vars(args) | {"data": str(args.data)}}
     if test_docs is not None:
         results["linking"] = evaluate_linking(nlp, test_docs, metadata)
@@ -201,9 +211,10 @@ def _save(nlp: Language, output: Path) -> None:
         "vector_length": DEFAULT_VECTOR_LENGTH,
     }
     nlp.to_disk(output)
-    # The config records the factory settings; the coherence chosen on dev replaces them.
+    # The config records the factory settings; the weights chosen on dev replace them.
     config = spacy.util.load_config(output / "config.cfg")
     config["components"]["nel"]["coherence"] = nlp.get_pipe("nel").coherence
+    config["components"]["nel"]["containment"] = nlp.get_pipe("nel").containment
     config.to_disk(output / "config.cfg")
 
 

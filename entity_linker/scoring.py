@@ -240,8 +240,9 @@ def containment(offsets: numpy.ndarray, rows: numpy.ndarray, priors: numpy.ndarr
     ancestors ("Springfield, Illinois": Springfield, IL lies in Illinois) and
     contains another mention's candidate of which it is an ancestor ("Oslo is
     the capital of Norway": Norway the country contains Oslo). The evidence is
-    that other candidate's prior; it counts fully when the other mention
-    stands right after this one (``next_mention``) or right before it, and
+    that other candidate's prior (1 for a container of any candidate of the
+    mention beside it); it counts fully when the other mention stands right
+    after this one (``next_mention``) or right before it, and
     ``DOC_CONTAINMENT`` times elsewhere in the doc. The value is the largest
     piece of evidence; mentions of the candidate's own group (same text) do
     not count.
@@ -300,7 +301,9 @@ def containment(offsets: numpy.ndarray, rows: numpy.ndarray, priors: numpy.ndarr
         beside = neighbour[mention]
         ok = beside >= 0
         value = numpy.zeros(m)
-        value[ok] = _lookup(contains_keys, contains_priors, beside[ok] * n_rows + rows[ok])
+        # Beside it, containing any candidate counts fully ("London, Ontario":
+        # the province holds a London, however rare that London is).
+        value[ok] = _lookup(contains_keys, contains_priors, beside[ok] * n_rows + rows[ok]) > 0
         out = numpy.maximum(out, value)
     value = _best_of_other_groups((docs[pair_mention] * n_rows + pair_anc)[pair_votes],
                                   groups[pair_mention][pair_votes],

@@ -420,6 +420,21 @@ def test_uses_coherence_only_for_learned_or_a_nonzero_coherence_weight():
     assert _scorer("learned").uses_coherence
 
 
+def test_uses_containment_only_for_learned_or_a_nonzero_containment_weight():
+    assert not _scorer("softmax").uses_containment
+    assert CandidateScorer("softmax", True, True, containment_weight=2.0).uses_containment
+    assert _scorer("learned").uses_containment
+
+
+def test_containment_adds_its_weight_times_the_value_to_the_softmax_logits():
+    table, _, sims, _ = _gradient_problem()
+    values = numpy.linspace(0, 1, len(sims)).astype(numpy.float32)
+    plain, _ = CandidateScorer("softmax", True, True).logits(table, sims)
+    scorer = CandidateScorer("softmax", True, True, containment_weight=3.0)
+    logits, _ = scorer.logits(table, sims, containment_values=values)
+    assert logits - plain == pytest.approx(3.0 * values, abs=1e-6)
+
+
 def test_build_ranker_starts_as_the_softmax_weights_and_reset_ranker_restores_them():
     ranker = build_ranker(coherence_weight=0.7)
     expected = numpy.zeros(len(FEATURES))
@@ -534,15 +549,17 @@ def _zero_grads(ranker):
 @pytest.mark.parametrize("incl_prior,incl_context", [(True, True), (False, True), (True, False)])
 def test_learned_ranker_weight_gradients_match_finite_differences(incl_prior, incl_context):
     table, gold, sims, coherence_values = _gradient_problem()
-    ranker = build_ranker(coherence_weight=1.5)
+    ranker = build_ranker(coherence_weight=1.5, containment_weight=2.0)
     # Move away from the initial weights so that every column is weighted.
-    ranker.set_param("W", ranker.get_param("W")
-                     + numpy.array([[0.05, -0.02, 0.03, 0.04, -0.01, 0.02]], dtype=numpy.float32))
+    ranker.set_param("W", ranker.get_param("W") + numpy.array(
+        [[0.05, -0.02, 0.03, 0.04, -0.01, 0.02, 0.03]], dtype=numpy.float32))
     ranker.set_param("b", numpy.array([0.3], dtype=numpy.float32))
     scorer = CandidateScorer("learned", incl_prior, incl_context, 1.5, ranker)
+    containment_values = (numpy.arange(len(sims)) % 3 / 2.0).astype(numpy.float32)
 
     _zero_grads(ranker)
-    scorer.candidate_loss(table, sims, gold, coherence_values)
+    scorer.candidate_loss(table, sims, gold, coherence_values,
+                          containment_values=containment_values)
     d_W = ranker.get_grad("W").astype(numpy.float64).copy()
     d_b = ranker.get_grad("b").astype(numpy.float64).copy()
 
@@ -552,7 +569,8 @@ def test_learned_ranker_weight_gradients_match_finite_differences(incl_prior, in
         changed[index] = value
         ranker.set_param(name, changed)
         try:
-            return scorer.candidate_loss(table, sims, gold, coherence_values)[0]
+            return scorer.candidate_loss(table, sims, gold, coherence_values,
+                                         containment_values=containment_values)[0]
         finally:
             ranker.set_param(name, original)
 
@@ -592,7 +610,7 @@ def test_learned_ranker_gradients_accumulate_over_calls_until_zeroed():
 def test_learned_logits_backprop_is_gain_times_cosine_weight():
     table, _, sims, coherence_values = _gradient_problem()
     ranker = build_ranker()
-    ranker.set_param("W", numpy.array([[0.3, 0.1, 0.2, -0.1, 0.4, 0.1]], dtype=numpy.float32))
+    ranker.set_param("W", numpy.array([[0.3, 0.1, 0.2, -0.1, 0.4, 0.1, 0.2]], dtype=numpy.float32))
     scorer = CandidateScorer("learned", True, True, 0.0, ranker)
     _, backprop = scorer.logits(table, sims, coherence_values)
     d_logits = numpy.linspace(-1, 1, len(sims))

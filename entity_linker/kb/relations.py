@@ -179,15 +179,17 @@ class EntityRelations:
         source = numpy.concatenate(found_source)
         ancestor = numpy.concatenate(found_rows)
         depth = numpy.concatenate(found_depth)
+        found = numpy.arange(len(source))  # discovery order: parents in stored order
         keep = ancestor != rows[source]
-        source, ancestor, depth = source[keep], ancestor[keep], depth[keep]
-        # Nearest first, then each (source, ancestor) pair once.
-        order = numpy.lexsort((depth, ancestor, source))
-        source, ancestor, depth = source[order], ancestor[order], depth[order]
+        source, ancestor, depth, found = source[keep], ancestor[keep], depth[keep], found[keep]
+        # Each (source, ancestor) pair once, at its nearest depth.
+        order = numpy.lexsort((found, ancestor, source))
+        source, ancestor, depth, found = source[order], ancestor[order], depth[order], found[order]
         first = numpy.ones(len(source), dtype=bool)
         first[1:] = (source[1:] != source[:-1]) | (ancestor[1:] != ancestor[:-1])
-        source, ancestor, depth = source[first], ancestor[first], depth[first]
-        order = numpy.lexsort((depth, source))
+        source, ancestor, found = source[first], ancestor[first], found[first]
+        # Nearest first (discovery follows the depth), parents in their stored order.
+        order = numpy.lexsort((found, source))
         source, ancestor = source[order], ancestor[order]
         out_offsets = numpy.zeros(n + 1, dtype=numpy.int64)
         numpy.cumsum(numpy.bincount(source, minlength=n), out=out_offsets[1:])

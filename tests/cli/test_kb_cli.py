@@ -289,6 +289,7 @@ def tiny_geonames(monkeypatch):
                         "population": 66987244, "continentcode": "EU"}}
     states = {"TX": {"code": "TX", "name": "Texas", "geonameid": 4736286}}
     monkeypatch.setattr(geonames_module, "_read_package", lambda: (cities, countries, states, {}))
+    monkeypatch.setattr(geonames_module, "_read_divisions", lambda: ([], {}))
 
 
 def test_build_geonames_to_a_folder(tiny_geonames, tmp_path):
