@@ -77,6 +77,8 @@ if not Span.has_extension("kb_score"):
     Span.set_extension("kb_score", default=None)
 if not Span.has_extension("kb_candidates"):
     Span.set_extension("kb_candidates", default=None)
+if not Span.has_extension("kb_evidence"):
+    Span.set_extension("kb_evidence", default=None)
 
 
 def entity_linker_score(examples: Iterable[Example], **kwargs) -> Dict[str, Any]:
@@ -89,10 +91,13 @@ class LinkPredictions(list):
     with the score and top-k candidates of each mention attached."""
 
     def __init__(self, kb_ids: Sequence[str], scores: Sequence[Optional[float]],
-                 candidates: Sequence[Optional[list]]):
+                 candidates: Sequence[Optional[list]],
+                 evidence: Optional[Sequence[Optional[dict]]] = None):
         super().__init__(kb_ids)
         self.scores = list(scores)
         self.candidates = list(candidates)
+        # With nel.explain: per mention, what each piece of evidence gave the winner.
+        self.evidence = None if evidence is None else list(evidence)
 
 
 @Language.factory(
@@ -304,6 +309,9 @@ class EntityLinker(TrainablePipe):
             self.entity_correction.initialize()
         self._context_encoders: Dict[int, Callable] = {}
         self.n_sents = n_sents
+        # When True, predict also says which evidence decided each link
+        # (span._.kb_evidence); a run-time switch, not saved.
+        self.explain = False
 
         self._base_scorer = scorer
         # A bound method, not a closure: the component (and nlp) must pickle for
@@ -489,7 +497,11 @@ class EntityLinker(TrainablePipe):
             sims, _ = self._similarities(docs, table, self.model.ops.to_numpy(encodings))
         fit, coref, contained = self._doc_evidence(docs, mentions, table, discard, scorer)
         scores = scorer.scores(table, sims, fit, coref, contained)
-        return self._choose(table, scores, discard)
+        predictions = self._choose(table, scores, discard)
+        if self.explain:
+            predictions.evidence = explain_choices(
+                table, scores, scorer.components(table, sims, fit, coref, contained))
+        return predictions
 
     def _similarities(self, docs: Sequence[Doc], table: CandidateTable, encodings,
                       is_train: bool = False, mention_rows: Optional[List[int]] = None):
@@ -623,6 +635,7 @@ class EntityLinker(TrainablePipe):
             )
         scores = getattr(kb_ids, "scores", None)
         candidates = getattr(kb_ids, "candidates", None)
+        evidence = getattr(kb_ids, "evidence", None)
         overwrite = self.cfg["overwrite"]
         i = 0
         for doc, ents in zip(docs, doc_ents):
@@ -636,6 +649,8 @@ class EntityLinker(TrainablePipe):
                     extensions = ent._  # a new accessor object on every access
                     extensions.kb_score = scores[i]
                     extensions.kb_candidates = candidates[i]
+                    if evidence is not None:
+                        extensions.kb_evidence = evidence[i]
                 i += 1
 
     # ------------------------------------------------------------ train
@@ -888,6 +903,38 @@ def container_mentions(mentions: Sequence[Span]) -> List[int]:
         gap = here.doc.text[here.end_char : after.start_char]
         if len(gap) <= 8 and _CONTAINER_GAP.fullmatch(gap):
             out[i] = i + 1
+    return out
+
+
+def explain_choices(table: CandidateTable, scores, components: Dict[str, numpy.ndarray]
+                    ) -> List[Optional[dict]]:
+    """Per mention: what each piece of evidence gave its best candidate, the
+    margin of each over the rival, and the one that decided (the largest
+    positive margin; "only candidate" when there was no other). The rival is
+    the candidate with the highest prior when the best is not it (what
+    overturned the prior?), else the runner-up."""
+    order = table.ranked(scores)
+    out: List[Optional[dict]] = []
+    for i in range(len(table.offsets) - 1):
+        start, end = int(table.offsets[i]), int(table.offsets[i + 1])
+        if start == end:
+            out.append(None)
+            continue
+        best = int(order[start])
+        values = {name: round(float(value[best]), 4) for name, value in components.items()}
+        if end - start == 1:
+            out.append({"evidence": values, "margins": {}, "decided_by": "only candidate"})
+            continue
+        top_prior = start + int(numpy.argmax(table.priors[start:end]))
+        second = top_prior if table.priors[top_prior] > table.priors[best] else int(
+            order[start + 1])
+        margins = {name: round(float(value[best] - value[second]), 4)
+                   for name, value in components.items()}
+        decided = max(margins, key=margins.get) if margins else "tie"
+        if margins and margins[decided] <= 0:
+            decided = "tie"
+        out.append({"evidence": values, "margins": margins, "decided_by": decided,
+                    "rival": table.entity_id(second)})
     return out
 
 

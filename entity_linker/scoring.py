@@ -499,6 +499,47 @@ class CandidateScorer:
         scale = LOGIT_SCALE if self.incl_context else 0.0
         return logits, lambda d_logits: scale * d_logits
 
+    def components(self, table, sims, coherence_values=None, coreference_values=None,
+                   containment_values=None) -> Dict[str, numpy.ndarray]:
+        """What each piece of evidence adds to each candidate's score, by name
+        ("prior", "context", "coherence", "containment", ...): for "softmax"
+        and "learned" the terms of the logit (with "learned", each feature
+        times its learned weight, the bias left out), for "spacy" the prior
+        and what the context adds to it (``sim - prior * sim``). Evidence the
+        scorer does not read is left out. For explanations (``link --explain``).
+        """
+        priors = numpy.asarray(table.priors, dtype=numpy.float64)
+        sims = numpy.asarray(sims, dtype=numpy.float64)
+        out: Dict[str, numpy.ndarray] = {}
+        if self.scoring == "spacy":
+            if self.incl_prior:
+                out["prior"] = priors
+            if self.incl_context:
+                out["context"] = sims - priors * sims if self.incl_prior else sims
+            return out
+        if self.scoring == "learned":
+            features = feature_matrix(table.offsets, table.priors, table.freqs, sims,
+                                      coherence_values, self.incl_prior, self.incl_context,
+                                      coreference_values, containment_values)
+            weights = RANKER_GAIN * self.ranker.ops.to_numpy(self.ranker.get_param("W"))[0]
+            named = {"cosine": "context", "log_prior": "prior", "top_prior": "prior",
+                     "log_freq": "frequency"}
+            for column, name in enumerate(FEATURES):
+                key = named.get(name, name)
+                out[key] = out.get(key, 0.0) + weights[column] * features[:, column]
+            return out
+        if self.incl_prior:
+            out["prior"] = numpy.log(priors + _EPS)
+        if self.incl_context:
+            out["context"] = LOGIT_SCALE * sims
+        if self.coherence_weight and coherence_values is not None:
+            out["coherence"] = self.coherence_weight * numpy.asarray(coherence_values,
+                                                                     numpy.float64)
+        if self.containment_weight and containment_values is not None:
+            out["containment"] = self.containment_weight * numpy.asarray(containment_values,
+                                                                         numpy.float64)
+        return out
+
     def scores(self, table, sims, coherence_values=None, coreference_values=None,
                containment_values=None) -> numpy.ndarray:
         """The scores prediction ranks by (float32, one per candidate): softmax

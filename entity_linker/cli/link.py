@@ -66,6 +66,8 @@ def doc_to_record(doc, metadata=None) -> Dict[str, Any]:
             "candidates": [{"kb_id": kb_id, "score": score}
                            for kb_id, score in (ent._.kb_candidates or [])],
         }
+        if ent._.kb_evidence is not None:
+            span["evidence"] = ent._.kb_evidence
         if metadata is not None and span["kb_id"] != "NIL":
             record = metadata.get(span["kb_id"])
             if record is not None:
@@ -102,7 +104,7 @@ def _read_texts(texts: List[str], files: List[Path]) -> Iterable[str]:
         yield from (line.rstrip("\n") for line in sys.stdin if line.strip())
 
 
-def _print_table(record: Dict[str, Any]) -> None:
+def _print_table(record: Dict[str, Any], explain: bool = False) -> None:
     rows = []
     for span in record["spans"]:
         place = span.get("place")
@@ -111,13 +113,26 @@ def _print_table(record: Dict[str, Any]) -> None:
             region = ", ".join(x for x in (place["admin1"], place["country"]) if x)
             where = f"{region} ({place['latitude']:.4f}, {place['longitude']:.4f})"
         score = "" if span["score"] is None else f"{span['score']:.3f}"
-        rows.append((span["text"], span["label"], span["kb_id"], where, score))
+        row = (span["text"], span["label"], span["kb_id"], where, score)
+        if explain:
+            row += (_why(span.get("evidence")),)
+        rows.append(row)
     msg.text(record["text"] if len(record["text"]) < 200 else record["text"][:197] + "...")
     if rows:
-        msg.table(rows, header=("mention", "label", "kb id", "place", "score"), divider=True,
+        header = ("mention", "label", "kb id", "place", "score")
+        msg.table(rows, header=header + (("decided by",) if explain else ()), divider=True,
                   max_col=80)  # place texts exceed the default 30 columns
     else:
         msg.text("(no entities found)")
+
+
+def _why(evidence: Optional[Dict[str, Any]]) -> str:
+    """The table's "decided by" cell: the deciding evidence and its margin."""
+    if not evidence:
+        return ""
+    decided = evidence["decided_by"]
+    margin = evidence["margins"].get(decided)
+    return decided if margin is None else f"{decided} (+{margin:.1f})"
 
 
 @app.command("link")
@@ -140,6 +155,9 @@ def link_command(
         None, "--html", help="Also write a displaCy page with the linked entities here.",
         show_default=False,
     ),
+    explain: bool = typer.Option(
+        False, "--explain", help="Say which evidence decided each link (prior, context, "
+        "coherence, containment) and by what margin over the runner-up."),
 ) -> None:
     """Link the entities in text: each mention with its KB id, score and candidates.
 
@@ -151,13 +169,15 @@ def link_command(
     nlp = load_pipeline(pipeline)
     linker = linker_name(nlp)
     metadata = _geonames_metadata(nlp, linker)
+    if explain:
+        nlp.get_pipe(linker).explain = True
     docs = []
     for doc in nlp.pipe(_read_texts(texts or [], files or []), batch_size=64):
         record = doc_to_record(doc, metadata)
         if output_format == "jsonl":
             sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
         else:
-            _print_table(record)
+            _print_table(record, explain)
         if html is not None:
             docs.append(doc)
     if html is not None:

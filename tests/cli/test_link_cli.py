@@ -110,3 +110,18 @@ def test_embedded_pipeline_tokenizer_is_the_english_default():
     default = spacy.blank("en")
     assert shipped.tokenizer.to_bytes(exclude=["vocab"]) == default.tokenizer.to_bytes(
         exclude=["vocab"])
+
+
+def test_link_explain_says_which_evidence_decided(geo_cache):
+    result = runner.invoke(app, ["link", "--explain", "They moved from Springfield, Illinois."])
+    assert result.exit_code == 0, result.output
+    assert "decided by" in result.output and "containment" in result.output
+    result = runner.invoke(app, ["link", "--explain", "--format", "jsonl",
+                                 "They moved from Springfield, Illinois."])
+    (record,) = _records(result.output)
+    springfield = record["spans"][0]
+    assert springfield["place"]["admin1"] == "Illinois"
+    assert springfield["evidence"]["decided_by"] == "containment"
+    assert set(springfield["evidence"]["evidence"]) >= {"prior", "context", "containment"}
+    plain = runner.invoke(app, ["link", "--format", "jsonl", "Springfield, Illinois"])
+    assert "evidence" not in _records(plain.output)[0]["spans"][0]

@@ -114,3 +114,45 @@ def test_containment_needs_a_softmax_scoring():
         nlp.add_pipe("nel", config={"containment": 4.0})
     with pytest.raises(ValueError, match="containment"):
         nlp.add_pipe("nel", name="nel2", config={"scoring": "softmax", "containment": -1.0})
+
+
+def test_explain_says_containment_overturned_the_prior():
+    nlp = spacy.blank("en")
+    nel = nlp.add_pipe("nel", config={"scoring": "softmax", "incl_context": False,
+                                      "containment": 8.0})
+    nel.set_kb(places_kb)
+    nel.explain = True
+    doc = nlp.make_doc("from Springfield, Illinois")
+    doc.ents = [Span(doc, 1, 2, label="LOC"), Span(doc, 3, 4, label="LOC")]
+    springfield, illinois = nel(doc).ents
+    evidence = springfield._.kb_evidence
+    assert springfield.kb_id_ == "Spr_IL" and evidence["rival"] == "Spr_MO"
+    assert evidence["decided_by"] == "containment"
+    assert evidence["margins"]["prior"] == pytest.approx(numpy.log(0.3 / 0.7), abs=1e-3)
+    assert evidence["evidence"]["containment"] == pytest.approx(8.0)
+    assert illinois._.kb_evidence["decided_by"] == "only candidate"
+    nel.explain = False
+    doc = nlp.make_doc("from Springfield, Illinois")
+    doc.ents = [Span(doc, 1, 2, label="LOC")]
+    assert nel(doc).ents[0]._.kb_evidence is None  # explanations only when asked
+
+
+def test_scorer_components_add_up_to_the_score():
+    from entity_linker.candidates import CandidateTable
+    from entity_linker.scoring import CandidateScorer, segment_softmax
+
+    offsets = numpy.array([0, 2, 3])
+    priors = numpy.array([0.3, 0.7, 1.0], dtype=numpy.float32)
+    table = CandidateTable(None, offsets, priors, numpy.zeros((3, 2), numpy.float32),
+                           numpy.array([5, 6, 7], dtype=numpy.uint64))
+    sims = numpy.array([0.2, -0.1, 0.5])
+    contained = numpy.array([1.0, 0.0, 0.5])
+    spacy_scorer = CandidateScorer("spacy", True, True)
+    parts = spacy_scorer.components(table, sims)
+    assert parts["prior"] + parts["context"] == pytest.approx(spacy_scorer.scores(table, sims))
+    softmax = CandidateScorer("softmax", True, True, containment_weight=4.0)
+    parts = softmax.components(table, sims, containment_values=contained)
+    assert set(parts) == {"prior", "context", "containment"}
+    total = sum(parts.values())
+    assert segment_softmax(total, offsets) == pytest.approx(
+        softmax.scores(table, sims, containment_values=contained), abs=1e-6)
