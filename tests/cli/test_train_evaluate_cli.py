@@ -88,7 +88,22 @@ def _same_scores(reported, expected):
     expected = {k: v for k, v in expected.items() if k != "docs_per_second"}
     assert set(expected) <= set(reported)
     for key, value in expected.items():
-        assert reported[key] == pytest.approx(value), key
+        _same_value(reported[key], value, key)
+
+
+def _same_value(reported, expected, where):
+    if isinstance(expected, dict):
+        assert set(reported) == set(expected), where
+        for key in expected:
+            _same_value(reported[key], expected[key], f"{where}.{key}")
+    elif isinstance(expected, list):
+        assert len(reported) == len(expected), where
+        for i, (a, b) in enumerate(zip(reported, expected)):
+            _same_value(a, b, f"{where}[{i}]")
+    elif expected is None:
+        assert reported is None, where
+    else:
+        assert reported == pytest.approx(expected), where
 
 
 # ---------------------------------------------------------------------- help
