@@ -202,9 +202,12 @@ def test_build_usage_errors(sources, tmp_path, extra):
     args = ["kb", "build", *sources, *extra]
     if not extra:  # no --output
         result = invoke(*args)
-    else:  # --geonames takes no input files
+        assert result.exit_code == 2
+    else:  # with --geonames, input files are GeoNames dumps, which these are not
         result = invoke(*args, "-o", tmp_path / "kb")
-    assert result.exit_code == 2
+        assert result.exit_code == 1
+        assert "neither a GeoNames feature table" in result.output
+    assert "Traceback" not in result.output
     assert not (tmp_path / "kb").exists()
 
 
