@@ -138,6 +138,29 @@ def select_weight(nlp: Language, dev: List[Doc], setting: str, grid, metadata) -
     print(f"{setting} set to {best:g}", flush=True)
 
 
+def select_spotter(nlp: Language, dev: List[Doc], grid) -> None:
+    """Add a kb_spotter after the NER, which adds the KB's aliases of places of
+    at least ``min_freq`` people where the NER found nothing, when a grid value
+    gives a better dev end-to-end link F than the NER alone."""
+    if "ner" not in nlp.pipe_names or not grid:
+        return
+    best, best_f = None, evaluate_end_to_end(nlp, dev)["link_f"]
+    print(f"spotter off: dev link F {best_f:.3f}", flush=True)
+    for min_freq in grid:
+        nlp.add_pipe("kb_spotter", name="spotter", after="ner",
+                     config={"label": LABEL, "min_freq": min_freq})
+        scores = evaluate_end_to_end(nlp, dev)
+        nlp.remove_pipe("spotter")
+        print(f"spotter min_freq {min_freq:g}: dev span P/R {scores['span_p']:.3f}/"
+              f"{scores['span_r']:.3f}, link F {scores['link_f']:.3f}", flush=True)
+        if scores["link_f"] > best_f:
+            best, best_f = min_freq, scores["link_f"]
+    if best is not None:
+        nlp.add_pipe("kb_spotter", name="spotter", after="ner",
+                     config={"label": LABEL, "min_freq": best})
+    print(f"spotter: {'off' if best is None else f'min_freq {best:g}'}", flush=True)
+
+
 def select_threshold(nlp: Language, dev: List[Doc], metadata) -> None:
     """Set the nel's threshold to the one with the best dev micro F (links
     scored below it become NIL; 0 = no threshold)."""
@@ -169,6 +192,9 @@ def main() -> None:
                         default=list(CONTAINMENT_GRID),
                         help="containment weights tried on the dev split after the coherence "
                              "(none: keep the configured one)")
+    parser.add_argument("--spotter-grid", type=float, nargs="*", default=[],
+                        help="min_freq values of a kb_spotter that fills the NER's gaps, "
+                             "tried on the dev split (none: no spotter)")
     parser.add_argument("--select-threshold", action="store_true",
                         help="set the nel's threshold to the one with the best dev micro F")
     parser.add_argument("--skip-ner", action="store_true", help="evaluate linking only")
@@ -201,6 +227,8 @@ def main() -> None:
     select_weight(nlp, dev_docs, "containment", args.containment_grid, metadata)
     if args.select_threshold:
         select_threshold(nlp, dev_docs, metadata)
+    if not args.skip_ner:
+        select_spotter(nlp, dev_docs, args.spotter_grid)
     results: Dict[str, Optional[dict]] = {"config": vars(args) | {"data": str(args.data)}}
     if test_docs is not None:
         results["linking"] = evaluate_linking(nlp, test_docs, metadata)
