@@ -70,3 +70,35 @@ def test_a_city_named_with_its_region_is_linked_inside_that_region(geo_nlp):
                                                                      record.country_code):
             wrong.append((doc.text, record))
     assert not wrong, f"{len(wrong)} of {len(docs)} wrong: {wrong[:5]}"
+
+
+# End to end (the pipeline's own NER): mention -> (kind, division or country code).
+END_TO_END = {
+    "The company moved from Springfield, Illinois to Paris, Texas, two hours from Dallas.": {
+        "Springfield": ("city", "Illinois"), "Illinois": ("state", "US"),
+        "Paris": ("city", "Texas"), "Texas": ("state", "US"), "Dallas": ("city", "Texas")},
+    "Georgia and Armenia signed a treaty in Tbilisi.": {
+        "Georgia": ("country", "GE"), "Armenia": ("country", "AM"),
+        "Tbilisi": ("city", "Tbilisi")},
+    "The storm hit Georgia and Florida.": {
+        "Georgia": ("state", "US"), "Florida": ("state", "US")},
+    "London, Ontario had a snowstorm.": {
+        "London": ("city", "Ontario"), "Ontario": ("state", "CA")},
+    "She flew from Portland, Oregon to Athens, Georgia.": {
+        "Portland": ("city", "Oregon"), "Athens": ("city", "Georgia")},
+    "Protests spread across England, Scotland and Wales": {
+        "England": ("state", "GB"), "Scotland": ("state", "GB"), "Wales": ("state", "GB")},
+}
+
+
+@pytest.mark.parametrize("text", list(END_TO_END))
+def test_the_embedded_pipeline_links_countries_states_and_cities(geo_nlp, text):
+    nlp, meta = geo_nlp
+    found = {}
+    for ent in nlp(text).ents:
+        record = meta.get(ent.kb_id_)
+        if record is not None:
+            found[ent.text] = (record.kind, record.admin1 if record.kind == "city"
+                               else record.country_code)
+    for mention, expected in END_TO_END[text].items():
+        assert found.get(mention) == expected, (mention, found)
