@@ -188,7 +188,7 @@ def worker_kb_memory(spec: dict) -> dict:
     for alias in aliases:
         for candidate in kb.get_alias_candidates(alias):
             n_candidates += 1
-            candidate.entity_vector  # noqa: B018  (touch the vector as linking does)
+            candidate.vector  # noqa: B018  (touch the vector as linking does)
     print("ready", flush=True)
     sys.stdin.readline()
     after = smaps()

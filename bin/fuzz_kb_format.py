@@ -1309,8 +1309,8 @@ def exercise(kb, data, deep_ok):
     def candidates(alias):
         for cand in kb.get_alias_candidates(alias):
             cand.entity_, cand.alias_, cand.entity, cand.alias  # noqa: B018
-            if cand.entity_vector.shape != (length,):
-                raise AssertionError(f"entity_vector has shape {cand.entity_vector.shape}")
+            if cand.vector.shape != (length,):
+                raise AssertionError(f"vector has shape {cand.vector.shape}")
             float(cand.prior_prob), float(cand.entity_freq), repr(cand)  # noqa: B018
 
     for alias in sample_a + randoms:

@@ -6,6 +6,7 @@ from .candidates import get_candidates, get_candidates_batch
 from .errors import (
     KBError,
     KBFormatError,
+    KBNotFoundError,
     KBWarning,
     ReadOnlyKBError,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "InMemoryLookupKB",
     "KBError",
     "KBFormatError",
+    "KBNotFoundError",
     "KBWarning",
     "KnowledgeBase",
     "ReadOnlyKBError",

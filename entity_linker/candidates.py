@@ -88,7 +88,9 @@ class CandidateTable:
         length = kb.entity_vector_length
         vectors = numpy.zeros((len(flat), length), dtype=numpy.float32)
         for j, cand in enumerate(flat):
-            vectors[j] = cand.entity_vector
+            # Our Candidate's zero-copy view where there is one, spaCy's list otherwise.
+            vector = getattr(cand, "vector", None)
+            vectors[j] = cand.entity_vector if vector is None else vector
         keys = numpy.asarray([c.entity for c in flat], dtype=numpy.uint64)
         freqs = numpy.asarray([c.entity_freq for c in flat], dtype=numpy.float32)
         return cls(kb, offsets, priors, vectors, keys, ids=[c.entity_ for c in flat],

@@ -42,6 +42,10 @@ class ReadOnlyKBError(KBError):
     """A memory-mapped knowledge base was asked to change."""
 
 
+class KBNotFoundError(KBError, FileNotFoundError):
+    """A KB path does not exist (a ValueError, as spaCy raises, and a FileNotFoundError)."""
+
+
 class KBFormatError(KBError):
     """A knowledge-base file or byte string is corrupt, truncated or of an unknown version."""
 

@@ -103,12 +103,13 @@ def empty_kb_for_config() -> Callable[[Vocab, int], KnowledgeBase]:
 
 
 @registry.misc("entity_linker.KBFromFile.v1")
-def load_kb(kb_path: Path) -> Callable[[Vocab], KnowledgeBase]:
-    """A function that opens (memory-maps) the KB saved at kb_path for a vocab."""
+def load_kb(kb_path: Path, verify: bool = False) -> Callable[[Vocab], KnowledgeBase]:
+    """A function that opens (memory-maps) the KB saved at kb_path for a vocab;
+    with ``verify``, after checking every checksum and index (O(file size))."""
 
     def kb_from_file(vocab: Vocab) -> KnowledgeBase:
         kb = InMemoryLookupKB(vocab, entity_vector_length=1)
-        kb.from_disk(kb_path)
+        kb.from_disk(kb_path, verify=verify)
         return kb
 
     return kb_from_file

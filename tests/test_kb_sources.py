@@ -279,7 +279,7 @@ def test_build_kb_with_given_vectors(tmp_path, vocab):
     entities = read_entities(write(tmp_path / "e.jsonl", '{"id": "A", "vector": [1, 0]}\n'))
     aliases = read_aliases(write(tmp_path / "a.csv", "alias,entity,prior\na,A,1\n"), entities)
     kb = build_kb(vocab, entities, aliases)
-    assert kb.get_vector("A").tolist() == [1.0, 0.0]
+    assert kb.get_vector("A") == [1.0, 0.0]
     with pytest.raises(KBSourceError, match="no encoder is used"):
         build_kb(vocab, entities, aliases, encoder=HashingEncoder(2))
 

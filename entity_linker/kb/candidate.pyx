@@ -1,5 +1,5 @@
 """A candidate entity for a mention: one (alias, entity, prior) triple."""
-from typing import Iterable
+from typing import List
 
 from .kb cimport KnowledgeBase
 
@@ -8,8 +8,9 @@ cdef class Candidate:
     """A `Candidate` pairs a textual mention (its ``alias``) with one ``entity``
     of the KB that it may refer to, with the prior probability p(entity | alias).
 
-    Same API as ``spacy.kb.Candidate``. ``entity_vector`` is a read-only numpy
-    view into the KB's vector matrix (no copy).
+    Same API as ``spacy.kb.Candidate``: ``entity_vector`` is a list of floats,
+    as spaCy's; ``vector`` is the same vector as a read-only numpy view into
+    the KB's vector matrix (no copy).
     """
 
     def __init__(
@@ -56,8 +57,14 @@ cdef class Candidate:
         return self.entity_freq
 
     @property
-    def entity_vector(self) -> Iterable[float]:
-        """RETURNS (numpy.ndarray): the entity's vector."""
+    def entity_vector(self) -> List[float]:
+        """RETURNS (List[float]): the entity's vector, as spaCy returns it."""
+        vector = self._entity_vector
+        return vector.tolist() if hasattr(vector, "tolist") else list(vector)
+
+    @property
+    def vector(self):
+        """RETURNS (numpy.ndarray): the entity's vector, a read-only view (no copy)."""
         return self._entity_vector
 
     @property

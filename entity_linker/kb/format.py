@@ -22,7 +22,7 @@ from typing import IO, Callable, Dict, NamedTuple, Optional, Union
 
 import numpy
 
-from ..errors import KBFormatError
+from ..errors import KBFormatError, KBNotFoundError
 
 MAGIC = b"ELKBFMT\x00"
 FORMAT_VERSION = 3
@@ -591,13 +591,33 @@ def validate(path: Union[str, Path], deep: bool = True) -> Header:
     return validate_buffer(data, str(path), deep=deep)
 
 
+# The file spaCy's InMemoryLookupKB.to_disk writes (with strings.json).
+SPACY_CONTENTS = "contents"
+
+
 def resolve_path(path: Union[str, Path]) -> Path:
-    """The KB file for a path that is either the file or a directory holding kb.bin."""
+    """The KB file for a path that is either the file or a directory holding kb.bin.
+
+    Raises KBNotFoundError (a ValueError and a FileNotFoundError) when there is
+    none, and KBFormatError for a folder that spaCy's own KB wrote.
+    """
     path = Path(path)
+    if not path.exists():
+        raise KBNotFoundError(
+            f"Cannot load a KB from {path}: the path does not exist. Save a KB with "
+            "kb.to_disk(directory) first."
+        )
     if path.is_dir():
+        if not (path / FILE_NAME).exists() and (path / SPACY_CONTENTS).exists():
+            raise KBFormatError(
+                f"{path} holds a KB saved by spaCy's InMemoryLookupKB ('{SPACY_CONTENTS}', "
+                "no kb.bin). Convert it once: load it with spaCy "
+                "(spacy.kb.InMemoryLookupKB(vocab, length).from_disk(path)), then "
+                "entity_linker.InMemoryLookupKB.from_spacy(that_kb).to_disk(new_path)."
+            )
         path = path / FILE_NAME
     if not path.exists():
-        raise FileNotFoundError(
+        raise KBNotFoundError(
             f"No KB file at {path}. Save a KB with kb.to_disk(directory) first."
         )
     return path

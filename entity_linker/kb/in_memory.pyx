@@ -725,6 +725,38 @@ cdef class InMemoryLookupKB(KnowledgeBase):
     # ------------------------------------------------------------ bulk build
 
     @classmethod
+    def from_spacy(cls, spacy_kb, vocab=None) -> "InMemoryLookupKB":
+        """Convert a spaCy ``InMemoryLookupKB`` (e.g. one spaCy loaded from a
+        folder it saved): the same entities, vectors, aliases and priors.
+
+        spaCy exposes an entity's frequency only through its candidates, so an
+        entity that no alias refers to gets frequency 0.
+        spacy_kb: The spaCy KB.
+        vocab (Optional[Vocab]): The vocab of the new KB (default: spacy_kb's).
+        RETURNS (InMemoryLookupKB): A writable KB; ``to_disk`` it to keep it.
+        """
+        vocab = spacy_kb.vocab if vocab is None else vocab
+        length = int(spacy_kb.entity_vector_length)
+        ids = list(spacy_kb.get_entity_strings())
+        position = {entity: i for i, entity in enumerate(ids)}
+        vectors = numpy.asarray([spacy_kb.get_vector(e) for e in ids],
+                                dtype=numpy.float32).reshape(len(ids), length)
+        freqs = numpy.zeros(len(ids), dtype=numpy.float32)
+        aliases = list(spacy_kb.get_alias_strings())
+        offsets, entities, priors = [0], [], []
+        for alias in aliases:
+            for cand in spacy_kb.get_alias_candidates(alias):
+                i = position[cand.entity_]
+                freqs[i] = cand.entity_freq
+                entities.append(i)
+                priors.append(cand.prior_prob)
+            offsets.append(len(entities))
+        return cls.from_arrays(vocab, ids, freqs, vectors, aliases,
+                               numpy.asarray(offsets, dtype=numpy.int64),
+                               numpy.asarray(entities, dtype=numpy.int64),
+                               numpy.asarray(priors, dtype=numpy.float32))
+
+    @classmethod
     def from_arrays(
         cls,
         vocab,
@@ -1041,14 +1073,14 @@ cdef class InMemoryLookupKB(KnowledgeBase):
             raise _corrupt(self)
         return rows
 
-    def get_vector(self, entity):
-        """The entity's vector (read-only float32 view); zeros if the entity is unknown."""
+    def get_vector(self, entity) -> List[float]:
+        """The entity's vector as a list of floats, as spaCy returns it (zeros if
+        the entity is unknown). ``kb.vectors[row]`` and ``get_vectors`` give
+        zero-copy float32 views instead."""
         row = self._entity_row(hash_string(_check_type(entity, "entity id")))
         if row < 0:
-            return numpy.zeros(self.entity_vector_length, dtype=numpy.float32)
-        vector = self._vectors[row]
-        vector.flags.writeable = False
-        return vector
+            return [0.0] * self.entity_vector_length
+        return self._vectors[row].tolist()
 
     def get_vectors(self, entities: Iterable[str]) -> numpy.ndarray:
         """Vectors of several entities as one (n, L) float32 matrix (zeros where unknown)."""
@@ -1161,10 +1193,14 @@ cdef class InMemoryLookupKB(KnowledgeBase):
         kb_format.write(out, self._compact_arrays(), self.entity_vector_length)
         return out.getvalue()
 
-    def from_bytes(self, bytes_data: bytes, *, exclude=tuple(), add_to_vocab: bool = False):
-        """Load the KB from bytes (kept and read in place; the KB becomes read-only)."""
+    def from_bytes(self, bytes_data: bytes, *, exclude=tuple(), add_to_vocab: bool = False,
+                   verify: bool = False):
+        """Load the KB from bytes (kept and read in place; the KB becomes read-only).
+        ``verify`` also checks every checksum and index first (see from_disk)."""
         if not isinstance(bytes_data, bytes):
             bytes_data = bytes(bytes_data)
+        if verify:
+            kb_format.validate_buffer(bytes_data, "the KB bytes", deep=True)
         self._attach(bytes_data, None, add_to_vocab)
         return self
 
@@ -1174,14 +1210,19 @@ cdef class InMemoryLookupKB(KnowledgeBase):
         if path.exists() and not path.is_dir():
             raise KBError(f"{path} is a file; to_disk writes a directory. Pass a directory path.")
         path.mkdir(parents=True, exist_ok=True)
-        target = path / kb_format.FILE_NAME
+        self.write_contents(path / kb_format.FILE_NAME)
+
+    def write_contents(self, file_path: Union[str, Path]) -> None:
+        """Write the KB's contents file (spaCy's name for the file ``to_disk``
+        writes; here the whole ``kb.bin`` image), atomically: to a temp file
+        beside it, then renamed, so a failure never leaves half a file."""
         if self._buffer is not None and self._index_in_file:
-            kb_format.copy_file(target, self._buffer)
+            kb_format.copy_file(file_path, self._buffer)
         else:
-            kb_format.write_file(target, self._compact_arrays(), self.entity_vector_length)
+            kb_format.write_file(file_path, self._compact_arrays(), self.entity_vector_length)
 
     def from_disk(self, path: Union[str, Path], exclude: Iterable[str] = tuple(), *,
-                  add_to_vocab: bool = False) -> "InMemoryLookupKB":
+                  add_to_vocab: bool = False, verify: bool = False) -> "InMemoryLookupKB":
         """Open a KB written by ``to_disk`` by memory-mapping it: O(1) in the KB's size.
 
         The KB becomes a read-only view of the file; pages load on demand and
@@ -1189,19 +1230,32 @@ cdef class InMemoryLookupKB(KnowledgeBase):
         a writable copy.
         path (Union[str, Path]): The directory (or the kb.bin file in it).
         add_to_vocab (bool): Also add every entity id and alias to vocab.strings.
+        verify (bool): Also check every section's checksum and every stored
+            index before serving (O(file size): reads the whole file once).
+            Without it, opening checks the header and the bounds of every
+            section, and each index is checked where it is read, so a damaged
+            file never crashes but may answer from damaged data.
+        RAISES: KBNotFoundError (a ValueError and a FileNotFoundError) for a
+            path that does not exist, KBFormatError for a bad file.
         """
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"Cannot load a KB from {path}: the path does not exist.")
-        file_path = kb_format.resolve_path(path)
+        self.read_contents(kb_format.resolve_path(path), add_to_vocab=add_to_vocab,
+                           verify=verify)
+        return self
+
+    def read_contents(self, file_path: Union[str, Path], *, add_to_vocab: bool = False,
+                      verify: bool = False) -> None:
+        """Open a contents file written by ``write_contents`` (memory-mapped);
+        the settings are those of ``from_disk``."""
+        file_path = kb_format.resolve_path(file_path)
         with open(file_path, "rb") as file:
             size = file.seek(0, 2)
             if size == 0:
                 buffer = b""
             else:
                 buffer = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+        if verify:
+            kb_format.validate_buffer(buffer, str(file_path), deep=True)
         self._attach(buffer, file_path, add_to_vocab)
-        return self
 
     def _attach(self, buffer, path, add_to_vocab):
         """Serve the KB from a file image (validated first; nothing copied)."""

@@ -104,7 +104,7 @@ def test_build_with_vectors_from_jsonl(tmp_path):
     result = invoke("kb", "build", entities, aliases, "-o", tmp_path / "kb", "--no-progress")
     assert result.exit_code == 0, result.output
     kb = load(tmp_path / "kb")
-    assert kb.get_vector("B").tolist() == [0.0, 1.0, 0.0]
+    assert kb.get_vector("B") == [0.0, 1.0, 0.0]
     assert read_kb_meta(tmp_path / "kb")["encoder"] is None
     result = invoke("kb", "build", entities, aliases, "-o", tmp_path / "kb2", "-L", 8)
     assert result.exit_code == 1 and "length 3, not 8" in result.output
@@ -237,7 +237,7 @@ def test_info_json(built):
 
 def test_info_on_a_missing_kb(tmp_path):
     result = invoke("kb", "info", tmp_path / "nothing")
-    assert result.exit_code == 1 and "No KB file" in result.output
+    assert result.exit_code == 1 and "does not exist" in result.output
 
 
 # ------------------------------------------------------------------ validate

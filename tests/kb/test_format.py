@@ -341,7 +341,7 @@ def test_views_of_a_mapped_kb_stay_valid_after_the_kb_is_dropped_or_reloaded(
     small_kb_dir, vocab, tmp_path
 ):
     kb = InMemoryLookupKB(vocab, 3).from_disk(small_kb_dir)
-    vector = kb.get_vector("Q2")
+    vector = kb.vectors[1]
     vectors = kb.vectors
     hashes = kb.entity_hashes
     [cand] = kb.get_alias_candidates("alias_texas")
@@ -353,7 +353,7 @@ def test_views_of_a_mapped_kb_stay_valid_after_the_kb_is_dropped_or_reloaded(
     assert vector.tolist() == [0.0, 1.0, 0.0]
     assert vectors.tolist()[3] == [1.0, 1.0, 1.0]
     assert len(hashes) == 4
-    assert cand.entity_vector.tolist() == [0.0, 1.0, 0.0]
+    assert cand.vector.tolist() == [0.0, 1.0, 0.0]
 
 
 # ------------------------------------------------------------------ from_disk
@@ -840,3 +840,82 @@ def test_unknown_header_flags_raise_kb_format_error(small_kb, flags):
     data = with_header_fields(small_kb.to_bytes(), flags=flags)
     with pytest.raises(KBFormatError, match="flags"):
         kb_format.read_header(data, "test")
+
+
+# ------------------------------------------------------- spaCy parity: files
+
+
+def test_from_disk_of_a_missing_path_raises_a_value_error_like_spacy(vocab, tmp_path):
+    from entity_linker.errors import KBNotFoundError
+
+    for path in (tmp_path / "nothing", tmp_path / "nothing" / "kb.bin"):
+        with pytest.raises(ValueError, match="does not exist"):
+            InMemoryLookupKB(vocab, 3).from_disk(path)
+        with pytest.raises(FileNotFoundError):
+            InMemoryLookupKB(vocab, 3).from_disk(path)
+        with pytest.raises(KBNotFoundError):
+            InMemoryLookupKB(vocab, 3).from_disk(path)
+
+
+def test_a_folder_saved_by_spacy_gets_a_conversion_hint(vocab, tmp_path):
+    from spacy.kb import InMemoryLookupKB as SpacyKB
+
+    theirs = SpacyKB(vocab, 2)
+    theirs.add_entity("Q1", 5.0, [1.0, 2.0])
+    theirs.add_entity("Q2", 3.0, [0.0, 1.0])
+    theirs.add_entity("Q3", 1.0, [1.0, 1.0])  # no alias refers to it
+    theirs.add_alias("Paris", ["Q1", "Q2"], [0.7, 0.2])
+    theirs.to_disk(tmp_path / "spacy_kb")
+    with pytest.raises(KBFormatError, match="from_spacy"):
+        InMemoryLookupKB(vocab, 2).from_disk(tmp_path / "spacy_kb")
+    loaded = SpacyKB(vocab, 2)
+    loaded.from_disk(tmp_path / "spacy_kb")  # spaCy's from_disk returns None
+    ours = InMemoryLookupKB.from_spacy(loaded)
+    ours.to_disk(tmp_path / "ours")
+    mapped = InMemoryLookupKB(vocab, 2).from_disk(tmp_path / "ours")
+    assert sorted(mapped.get_entity_strings()) == ["Q1", "Q2", "Q3"]
+    assert [(c.entity_, c.prior_prob, c.entity_freq)
+            for c in mapped.get_alias_candidates("Paris")] == [
+        ("Q1", pytest.approx(0.7), 5.0), ("Q2", pytest.approx(0.2), 3.0)]
+    assert mapped.get_vector("Q3") == [1.0, 1.0]
+
+
+def test_write_contents_and_read_contents_round_trip_a_subclass(vocab, tmp_path):
+    class Custom(InMemoryLookupKB):
+        def to_disk(self, path, exclude=()):
+            path.mkdir(parents=True, exist_ok=True)
+            self.write_contents(path / "contents")
+            (path / "custom").write_text(str(self.custom_field))
+
+        def from_disk(self, path, exclude=()):
+            self.read_contents(path / "contents")
+            self.custom_field = int((path / "custom").read_text())
+            return self
+
+    kb = Custom(vocab, 1)
+    kb.custom_field = 666
+    kb.add_entity("random_entity", 0.0, [0.0])
+    kb.to_disk(tmp_path / "custom_kb")
+    loaded = Custom(vocab, 1)
+    loaded.custom_field = 0
+    loaded.from_disk(tmp_path / "custom_kb")
+    assert loaded.custom_field == 666 and loaded.get_entity_strings() == ["random_entity"]
+    assert not list(tmp_path.glob("custom_kb/.*.tmp"))  # written atomically
+
+
+def test_verify_checks_every_checksum_before_serving(small_kb, vocab, tmp_path):
+    small_kb.to_disk(tmp_path / "kb")
+    data = bytearray((tmp_path / "kb" / "kb.bin").read_bytes())
+    offset, length, _ = kb_format.read_header(bytes(data), "test").sections["vectors"]
+    data[offset] ^= 0x40  # a flipped bit in a vector: opening alone cannot tell
+    (tmp_path / "kb" / "kb.bin").write_bytes(bytes(data))
+    InMemoryLookupKB(vocab, 3).from_disk(tmp_path / "kb")  # O(1) open: accepted
+    with pytest.raises(KBFormatError, match="checksum mismatch in section vectors"):
+        InMemoryLookupKB(vocab, 3).from_disk(tmp_path / "kb", verify=True)
+    with pytest.raises(KBFormatError, match="checksum mismatch"):
+        InMemoryLookupKB(vocab, 3).from_bytes(bytes(data), verify=True)
+    from entity_linker.registry import load_kb
+
+    with pytest.raises(KBFormatError, match="checksum mismatch"):
+        load_kb(tmp_path / "kb", verify=True)(vocab)
+    assert load_kb(tmp_path / "kb")(vocab).get_size_entities() == 4

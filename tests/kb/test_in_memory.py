@@ -74,7 +74,7 @@ def test_constructor_rejects_float_or_bool_vector_length_instead_of_truncating(
 def test_constructor_accepts_zero_vector_length(vocab):
     kb = InMemoryLookupKB(vocab, 0)
     kb.add_entity("Q1", 1.0, [])
-    assert kb.get_vector("Q1").shape == (0,)
+    assert kb.get_vector("Q1") == []
 
 
 def test_constructor_accepts_numpy_integer_vector_length_like_spacy(vocab):
@@ -107,7 +107,7 @@ def test_add_entity_stores_freq_and_vector(vocab):
     kb = InMemoryLookupKB(vocab, 3)
     kb.add_entity("Q1", 12.5, [1.0, -2.0, 3.25])
     assert kb.contains_entity("Q1")
-    assert kb.get_vector("Q1").tolist() == [1.0, -2.0, 3.25]
+    assert kb.get_vector("Q1") == [1.0, -2.0, 3.25]
     assert kb.entity_freqs.tolist() == [12.5]
 
 
@@ -118,7 +118,7 @@ def test_add_entity_duplicate_warns_and_keeps_first(vocab):
         result = kb.add_entity("Q1", 99.0, [9.0, 9.0])
     assert result is None
     assert kb.get_size_entities() == 1
-    assert kb.get_vector("Q1").tolist() == [1.0, 1.0]
+    assert kb.get_vector("Q1") == [1.0, 1.0]
     assert kb.entity_freqs.tolist() == [1.0]
 
 
@@ -196,8 +196,8 @@ def test_set_entities_replaces_all_entities(vocab):
     assert sorted(kb.get_entity_strings()) == ["Q7", "Q8", "Q9"]
     assert kb.get_size_entities() == 3
     assert not kb.contains_entity("Q1")
-    assert kb.get_vector("Q8").tolist() == [8.0, 8.0]
-    assert kb.get_vector("Q1").tolist() == [0.0, 0.0]
+    assert kb.get_vector("Q8") == [8.0, 8.0]
+    assert kb.get_vector("Q1") == [0.0, 0.0]
     assert sorted(kb.entity_freqs.tolist()) == [7.0, 8.0, 9.0]
     assert "Q9" in vocab.strings
 
@@ -205,7 +205,7 @@ def test_set_entities_replaces_all_entities(vocab):
 def test_set_entities_accepts_2d_numpy_vectors(vocab):
     kb = InMemoryLookupKB(vocab, 2)
     kb.set_entities(["Q1", "Q2"], numpy.array([1.0, 2.0]), numpy.array([[1, 2], [3, 4]]))
-    assert kb.get_vector("Q2").tolist() == [3.0, 4.0]
+    assert kb.get_vector("Q2") == [3.0, 4.0]
 
 
 @pytest.mark.parametrize(
@@ -237,7 +237,7 @@ def test_set_entities_duplicate_ids_warn_and_keep_first(vocab):
     with pytest.warns(KBWarning, match="Q1"):
         kb.set_entities(["Q1", "Q2", "Q1"], [1.0, 2.0, 3.0], [[1.0], [2.0], [3.0]])
     assert kb.get_size_entities() == 2
-    assert kb.get_vector("Q1").tolist() == [1.0]
+    assert kb.get_vector("Q1") == [1.0]
     assert [kb.get_entity_id(i) for i in range(2)] == ["Q1", "Q2"]
 
 
@@ -254,10 +254,10 @@ def test_set_entities_with_bad_vector_raises_and_keeps_old_entities(vocab):
 def test_vector_returned_before_set_entities_keeps_its_values(vocab):
     kb = InMemoryLookupKB(vocab, 2)
     kb.add_entity("Q1", 1.0, [1.0, 1.0])
-    vector = kb.get_vector("Q1")
+    vector = kb.vectors[0]
     matrix = kb.vectors
     kb.set_entities(["Q7"], [7.0], [[7.0, 7.0]])
-    assert kb.get_vector("Q7").tolist() == [7.0, 7.0]
+    assert kb.get_vector("Q7") == [7.0, 7.0]
     assert vector.tolist() == [1.0, 1.0]
     assert matrix.tolist() == [[1.0, 1.0]]
 
@@ -267,7 +267,7 @@ def test_set_entities_then_add_alias_uses_new_entities(vocab):
     kb.add_entity("Q1", 1.0, [1.0])
     kb.set_entities(["Q2", "Q3"], [2.0, 3.0], [[2.0], [3.0]])
     kb.add_alias("alias_x", ["Q3", "Q2"], [0.5, 0.5])
-    assert [(c.entity_, c.entity_vector.tolist()) for c in kb.get_alias_candidates("alias_x")] == [
+    assert [(c.entity_, c.entity_vector) for c in kb.get_alias_candidates("alias_x")] == [
         ("Q3", [3.0]),
         ("Q2", [2.0]),
     ]
@@ -563,7 +563,7 @@ def test_many_entities_and_aliases_survive_table_growth(vocab):
         kb.add_alias(f"alias_{i}", [f"Q{i}", f"Q{i + 1}"], [0.5, 0.25])
     assert len(kb) == n and kb.get_size_aliases() == n // 3
     for i in (0, 1, 1500, n - 1):
-        assert kb.get_vector(f"Q{i}").tolist() == [float(i), -float(i)]
+        assert kb.get_vector(f"Q{i}") == [float(i), -float(i)]
     for i in (0, 1500, n - 3):
         assert candidate_tuples(kb, f"alias_{i}") == [(f"Q{i}", 0.5), (f"Q{i + 1}", 0.25)]
 
@@ -571,20 +571,15 @@ def test_many_entities_and_aliases_survive_table_growth(vocab):
 # --------------------------------------------------------------------- vectors
 
 
-def test_get_vector_returns_stored_read_only_float32_vector(small_kb):
+def test_get_vector_returns_a_list_of_floats_like_spacy(small_kb):
     vector = small_kb.get_vector("Q2")
-    assert vector.dtype == numpy.float32
-    assert vector.tolist() == [0.0, 1.0, 0.0]
-    assert not vector.flags.writeable
-    with pytest.raises(ValueError):
-        vector[0] = 5.0
-    assert small_kb.get_vector("Q2").tolist() == [0.0, 1.0, 0.0]
+    assert vector == [0.0, 1.0, 0.0] and all(type(x) is float for x in vector)
+    vector[0] = 5.0  # a copy: the KB is unchanged
+    assert small_kb.get_vector("Q2") == [0.0, 1.0, 0.0]
 
 
 def test_get_vector_of_unknown_entity_returns_zeros(small_kb):
-    vector = small_kb.get_vector("Q404")
-    assert vector.shape == (3,)
-    assert vector.tolist() == [0.0, 0.0, 0.0]
+    assert small_kb.get_vector("Q404") == [0.0, 0.0, 0.0]
 
 
 def test_get_vectors_returns_matrix_with_zero_rows_for_unknown_entities(small_kb):
@@ -602,7 +597,7 @@ def test_get_vectors_does_not_change_kb_vectors(small_kb):
     matrix = small_kb.get_vectors(["Q1", "Q404"])
     if matrix.flags.writeable:
         matrix[...] = 42.0
-    assert small_kb.get_vector("Q1").tolist() == [1.0, 0.0, 0.0]
+    assert small_kb.get_vector("Q1") == [1.0, 0.0, 0.0]
 
 
 def test_get_vectors_on_empty_kb_returns_zero_rows(vocab):
@@ -654,12 +649,13 @@ def test_get_alias_candidates_of_unknown_alias_is_empty_list(small_kb):
     assert small_kb.get_alias_candidates("") == []
 
 
-def test_candidate_entity_vector_is_read_only_view_into_kb_vectors(small_kb):
+def test_candidate_entity_vector_is_a_list_and_vector_a_read_only_view(small_kb):
     [cand] = small_kb.get_alias_candidates("alias_texas")
-    assert not cand.entity_vector.flags.writeable
-    assert numpy.shares_memory(cand.entity_vector, small_kb.vectors)
+    assert cand.entity_vector == [0.0, 1.0, 0.0]  # as spaCy's Candidate
+    assert not cand.vector.flags.writeable
+    assert numpy.shares_memory(cand.vector, small_kb.vectors)
     with pytest.raises(ValueError):
-        cand.entity_vector[0] = 1.0
+        cand.vector[0] = 1.0
 
 
 def test_get_candidates_looks_up_span_text(small_kb, nlp):
@@ -720,7 +716,8 @@ def test_array_views_are_read_only_and_zero_copy(small_kb, mapped_kb, kind, name
     with pytest.raises(ValueError):
         first[0] = 0
     if name == "vectors":
-        assert numpy.shares_memory(first, kb.get_vector("Q1"))
+        [cand] = kb.get_alias_candidates("alias_texas")
+        assert numpy.shares_memory(first, cand.vector)
 
 
 def test_array_views_hold_rows_in_entity_row_order(small_kb, vocab):
@@ -768,7 +765,7 @@ def test_lookup_aliases_with_strings_matches_alias_candidates(small_kb):
     ]
     # entity rows index the vector matrix
     assert small_kb.vectors[rows].tolist() == [
-        c.entity_vector.tolist() for a in aliases for c in small_kb.get_alias_candidates(a)
+        c.entity_vector for a in aliases for c in small_kb.get_alias_candidates(a)
     ]
 
 
@@ -878,9 +875,9 @@ def test_from_arrays_duplicate_entity_ids_warn_keep_first_and_remap_candidates(v
             [0.5, 0.5, 0.25, 0.75],
         )
     assert kb.get_entity_strings() == ["Q1", "Q2", "Q3"]
-    assert kb.get_vector("Q1").tolist() == [1.0]
-    assert kb.get_vector("Q3").tolist() == [4.0]
-    assert [(c.entity_, c.entity_freq, c.entity_vector.tolist(), c.prior_prob)
+    assert kb.get_vector("Q1") == [1.0]
+    assert kb.get_vector("Q3") == [4.0]
+    assert [(c.entity_, c.entity_freq, c.entity_vector, c.prior_prob)
             for c in kb.get_alias_candidates("alias_a")] == [
         ("Q1", 1.0, [1.0], 0.5), ("Q3", 4.0, [4.0], 0.5)
     ]
@@ -1019,7 +1016,7 @@ def test_from_records_duplicates_warn_and_keep_first(vocab):
         )
     messages = " ".join(str(w.message) for w in record)
     assert "Q1" in messages and "alias_a" in messages
-    assert kb.get_vector("Q1").tolist() == [1.0]
+    assert kb.get_vector("Q1") == [1.0]
     assert candidate_tuples(kb, "alias_a") == [("Q1", 1.0)]
     assert candidate_tuples(kb, "alias_b") == [("Q2", 0.5), ("Q1", 0.5)]
 
