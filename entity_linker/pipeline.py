@@ -387,9 +387,10 @@ class EntityLinker(TrainablePipe):
                 "initialize()."
             )
         if hasattr(self.kb, "is_empty") and self.kb.is_empty():
-            raise ValueError(
-                f"The knowledge base of component '{self.name}' is empty. Add entities "
-                "and aliases to it (or load one with set_kb) before training or linking."
+            raise ValueError(  # spaCy's code for it, which code written for spaCy checks
+                f"[E139] The knowledge base of component '{self.name}' is empty. Add "
+                "entities and aliases to it (or load one with set_kb) before training or "
+                "linking."
             )
 
     # -------------------------------------------------------- initialize
