@@ -33,6 +33,7 @@ import shutil
 import sys
 import tempfile
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
@@ -211,8 +212,17 @@ def iter_rows(path: PathLike, required: Sequence[str] = (),
             yield from _iter_jsonl(reader)
         else:
             yield from _iter_delimited(reader, "\t" if fmt == "tsv" else ",", required, one_of)
-    except OSError as err:  # e.g. a corrupt .gz file
-        raise KBSourceError(f"cannot read the file: {err}", path, reader.line_no or None) from None
+    except (OSError, EOFError, zlib.error) as err:  # e.g. a corrupt or truncated .gz file
+        # gzip raises EOFError for a truncated file; escaping the CLI, click would take
+        # it for Ctrl-D and print only "Aborted.".
+        if isinstance(err, EOFError):
+            raise KBSourceError(
+                f"the compressed file ends after line {reader.line_no:,}, before its "
+                "end-of-stream marker: it is truncated (download or compress it again).",
+                path,
+            ) from None
+        raise KBSourceError(f"cannot read the file ({type(err).__name__}: {err}).", path,
+                            reader.line_no or None) from None
 
 
 def _iter_jsonl(reader: _LineReader) -> Iterator[Row]:
@@ -398,7 +408,7 @@ def read_entities(path: PathLike, *, skip_invalid: bool = False,
     vector_line = 0
     bar = _progress_bar(path, f"Reading {path.name}", progress)
     try:
-        for line, row, error in iter_rows(path, ("id",), bar.update if bar else None):
+        for line, row, error in iter_rows(path, ("id",), bar.update if bar is not None else None):
             if error is not None:
                 problems.report(line, error)
                 continue
@@ -516,7 +526,7 @@ def read_aliases(paths: Union[PathLike, Sequence[PathLike]], entities: EntityTab
         n_rows = 0
         bar = _progress_bar(path, f"Reading {path.name}", progress)
         try:
-            rows = iter_rows(path, ("alias", "entity"), bar.update if bar else None,
+            rows = iter_rows(path, ("alias", "entity"), bar.update if bar is not None else None,
                              one_of=("prior", "count"))
             for line, row, error in rows:
                 n_rows += 1
