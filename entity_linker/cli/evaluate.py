@@ -4,12 +4,11 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import IO, Any, Dict, List, Optional, Tuple
+from typing import IO, Any, Dict, List, Optional, Tuple, Union
 
 import typer
-from wasabi import msg
 
-from . import app
+from . import app, check_output_file, decode_line, msg, out, sets_ents, text_problem
 from .link import GEONAMES_LOADER, linker_name
 
 
@@ -23,12 +22,13 @@ class CorpusError(ValueError):
 def read_corpus(nlp, path: Path) -> List:
     """Gold docs from a .spacy DocBin (or a folder of them) or a JSONL file (- = stdin).
 
-    A JSONL line is {"text": ..., "spans": [{"start", "end", "label", "kb_id"}]},
-    the shape `entity-linker link --format jsonl` writes; character offsets,
-    kb_id "NIL" (or null) for a mention without an entity of the KB.
+    A JSONL line is {"text": ..., "ents": [{"start", "end", "label", "kb_id"}]},
+    the shape `entity-linker link --format jsonl` and `link-corpus` write
+    (older files name the list "spans": still read); character offsets, kb_id
+    "NIL" (or null) for a mention without an entity of the KB.
     """
     if str(path) == "-":
-        return read_jsonl(nlp, sys.stdin, "<stdin>")
+        return read_jsonl(nlp, getattr(sys.stdin, "buffer", sys.stdin), "<stdin>")
     if not path.exists():
         raise CorpusError(f"No such file or folder: {path}")
     if path.is_dir():
@@ -39,7 +39,7 @@ def read_corpus(nlp, path: Path) -> List:
     if path.suffix == ".spacy":
         return read_docbin(nlp, path)
     if path.suffix in (".jsonl", ".json"):
-        with path.open(encoding="utf8") as file:
+        with path.open("rb") as file:
             return read_jsonl(nlp, file, str(path))
     raise CorpusError(f"{path}: expected a .spacy file (DocBin), a folder of them or a "
                       ".jsonl file.")
@@ -55,13 +55,16 @@ def read_docbin(nlp, path: Path) -> List:
         raise CorpusError(f"{path}: not a readable .spacy file (DocBin): {err}") from None
 
 
-def read_jsonl(nlp, file: IO[str], name: str) -> List:
+def read_jsonl(nlp, file: Union[IO[str], IO[bytes]], name: str) -> List:
     """Gold docs from JSONL lines (blank lines are skipped but counted)."""
     docs = []
-    for number, line in enumerate(file, 1):
+    for number, raw in enumerate(file, 1):
+        where = f"{name}:{number}"
+        line, problem = decode_line(raw)
+        if problem is not None:
+            raise CorpusError(f"{where}: {problem}")
         if not line.strip():
             continue
-        where = f"{name}:{number}"
         try:
             record = json.loads(line)
         except ValueError as err:
@@ -77,10 +80,13 @@ def record_to_doc(nlp, record: Any, where: str):
     text = record.get("text")
     if not isinstance(text, str):
         raise CorpusError(f"{where}: expected a 'text' field with a string.")
-    spans = record.get("spans")
+    problem = text_problem(text)
+    if problem is not None:
+        raise CorpusError(f"{where}: the 'text' {problem}")
+    spans = record.get("ents", record.get("spans"))
     if not isinstance(spans, list):
-        raise CorpusError(f"{where}: expected a 'spans' field with a list of "
-                          '{"start", "end", "label", "kb_id"} objects.')
+        raise CorpusError(f"{where}: expected an 'ents' field (or 'spans', its older name) "
+                          'with a list of {"start", "end", "label", "kb_id"} objects.')
     doc = nlp.make_doc(text)
     ents = []
     for i, span in enumerate(spans):
@@ -128,13 +134,21 @@ def record_to_doc(nlp, record: Any, where: str):
 
 def _load(name: str):
     import spacy
+    from spacy.util import is_package
 
     import entity_linker  # noqa: F401  (registers the factory and functions)
 
+    if not Path(name).exists() and not is_package(name):
+        msg.fail(f"Could not load the pipeline {name}: no such folder, and no installed "
+                 "pipeline package of this name.", exits=1)
     try:
         return spacy.load(name)
     except OSError as err:
-        msg.fail(f"Could not load the pipeline {name}: {err}", exits=1)
+        msg.fail(f"Could not load the pipeline {name}: {' '.join(str(err).split())}", exits=1)
+    except (AttributeError, ImportError, TypeError, ValueError) as err:
+        # e.g. an installed Python package that is not a pipeline (no load()).
+        msg.fail(f"Could not load the pipeline {name}: not a pipeline folder or an "
+                 f"installed pipeline package ({type(err).__name__}: {err}).", exits=1)
 
 
 def _geo_metadata(nlp, linker: str, geo: Optional[bool]):
@@ -164,16 +178,6 @@ def _geo_metadata(nlp, linker: str, geo: Optional[bool]):
     if (cached / geonames.METADATA_FILE).exists():
         return geonames.load_geonames_metadata(cached)
     return geonames.load_geonames_metadata()
-
-
-def _sets_ents(nlp, linker: str) -> bool:
-    """Whether a component before the linker sets doc.ents (ner, entity_ruler, ...)."""
-    for name in nlp.pipe_names:
-        if name == linker:
-            return False
-        if "doc.ents" in nlp.get_pipe_meta(name).assigns:
-            return True
-    return False
 
 
 # ------------------------------------------------------------------- output
@@ -232,8 +236,8 @@ def evaluate_command(
     corpus: Path = typer.Argument(
         ..., metavar="CORPUS", help="Gold corpus: a .spacy DocBin (or folder of them) of "
         "docs whose entities carry kb ids (\"NIL\" = none), or a .jsonl file with "
-        "{\"text\", \"spans\": [{\"start\", \"end\", \"label\", \"kb_id\"}]} per line "
-        "(- = JSONL from stdin).",
+        "{\"text\", \"ents\": [{\"start\", \"end\", \"label\", \"kb_id\"}]} per line, "
+        "as `entity-linker link --format jsonl` writes (- = JSONL from stdin).",
         show_default=False,
     ),
     gold_mentions: bool = typer.Option(
@@ -255,11 +259,16 @@ def evaluate_command(
     the oracle (gold entity among the candidates); with --end-to-end also
     link and span P/R/F from raw text; with --geo accuracy@161 km and the
     median error in km. Scores are printed as percentages; the JSON file has
-    fractions.
+    fractions. The scores are printed on stdout, messages on stderr.
     """
     from ..errors import KBError
     from ..evaluation import evaluate_end_to_end, evaluate_linking
 
+    # Cheap checks first: loading the pipeline takes seconds.
+    if str(corpus) != "-" and not corpus.exists():
+        msg.fail(f"No such file or folder: {corpus}", exits=1)
+    if json_path is not None:
+        check_output_file(json_path, "--json")
     nlp = _load(pipeline)
     linker = linker_name(nlp)
     try:
@@ -284,18 +293,22 @@ def evaluate_command(
     try:
         results["linking"] = evaluate_linking(nlp, docs, metadata, component=linker)
         if not gold_mentions:
-            if not _sets_ents(nlp, linker):
+            if not sets_ents(nlp, linker):
                 msg.warn("No component before the linker sets doc.ents (ner, "
                          "entity_ruler): the end-to-end scores are 0.")
             results["end_to_end"] = evaluate_end_to_end(nlp, docs)
     except ValueError as err:  # e.g. gold spans that do not fit the pipeline's tokens
         msg.fail(f"Could not evaluate on {corpus}: {err}", exits=1)
-    msg.divider("Linking (gold mentions)")
-    msg.table(_linking_rows(results["linking"]), aligns=("l", "r"))
+    out.divider("Linking (gold mentions)")
+    out.table(_linking_rows(results["linking"]), aligns=("l", "r"))
     if "end_to_end" in results:
-        msg.divider("End to end (from raw text)")
-        msg.table(_end_to_end_rows(results["end_to_end"]), aligns=("l", "r"))
+        out.divider("End to end (from raw text)")
+        out.table(_end_to_end_rows(results["end_to_end"]), aligns=("l", "r"))
     if json_path is not None:
-        json_path.write_text(json.dumps(_json_safe(results), indent=2) + "\n",
-                             encoding="utf8")
+        try:
+            json_path.write_text(json.dumps(_json_safe(results), indent=2) + "\n",
+                                 encoding="utf8")
+        except OSError as err:
+            msg.fail(f"Could not write {json_path}: {err.strerror or err}", exits=1)
         msg.good(f"Wrote {json_path}")
+

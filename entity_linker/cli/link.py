@@ -1,14 +1,15 @@
 """``entity-linker link``: text in, linked entities out."""
 
 import json
+import os
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import typer
-from wasabi import msg
 
-from . import app
+from . import app, check_output_file, decode_line, msg, out, sets_ents, text_problem
 
 GEONAMES_LOADER = "entity_linker.GeoNamesKB.v1"
 
@@ -56,7 +57,7 @@ def _geonames_metadata(nlp, linker: str):
 
 
 def doc_to_record(doc, metadata=None) -> Dict[str, Any]:
-    """A linked doc as a JSON-able dict: text and spans with ids, scores, candidates."""
+    """A linked doc as a JSON-able dict: text and "ents" with ids, scores, candidates."""
     spans = []
     for ent in doc.ents:
         span: Dict[str, Any] = {
@@ -78,35 +79,95 @@ def doc_to_record(doc, metadata=None) -> Dict[str, Any]:
                     "population": record.population,
                 }
         spans.append(span)
-    return {"text": doc.text, "spans": spans}
+    return {"text": doc.text, "ents": spans}
 
 
-def _read_texts(texts: List[str], files: List[Path]) -> Iterable[str]:
-    yield from texts
+@dataclass
+class _Input:
+    """One document to link: its text, where it comes from, and why it is invalid."""
+
+    text: str
+    where: str
+    error: Optional[str] = None
+
+
+@dataclass
+class _Reading:
+    """What reading the inputs met: the error that stopped it, the lines skipped."""
+
+    error: Optional[str] = None
+    skipped: List[str] = field(default_factory=list)
+
+
+def _lines(lines, name: str, jsonl: bool) -> Iterator[_Input]:
+    """One input per line, blank lines included (as empty texts)."""
+    for number, raw in enumerate(lines, 1):
+        where = f"{name}:{number}"
+        line, problem = decode_line(raw)
+        if problem is not None:
+            yield _Input("", where, f"{where}: {problem}")
+            continue
+        if not jsonl or not line.strip():
+            yield _Input(line if line.strip() else "", where)
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as err:
+            yield _Input("", where, f"{where}: invalid JSON ({err}).")
+            continue
+        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+            yield _Input("", where, f"{where}: expected a JSON object with a 'text' string.")
+            continue
+        problem = text_problem(record["text"])
+        if problem is not None:
+            yield _Input("", where, f"{where}: the 'text' {problem}")
+            continue
+        yield _Input(record["text"], where)
+
+
+def _stdin_lines():
+    return getattr(sys.stdin, "buffer", sys.stdin)
+
+
+def _read_inputs(texts: List[str], files: List[Path]) -> Iterator[_Input]:
+    """The documents of the arguments, files and stdin, in order."""
+    for i, text in enumerate(texts, 1):
+        problem = text_problem(text)
+        yield _Input(text if problem is None else "", f"argument {i}",
+                     None if problem is None else f"argument {i} {problem}")
     for path in files:
         if str(path) == "-":
-            yield from (line.rstrip("\n") for line in sys.stdin if line.strip())
-            continue
-        if not path.exists():
-            msg.fail(f"No such file: {path}", exits=1)
-        with path.open(encoding="utf8") as file:
-            if path.suffix == ".jsonl":
-                for number, line in enumerate(file, 1):
-                    if line.strip():
-                        try:
-                            yield json.loads(line)["text"]
-                        except (ValueError, KeyError, TypeError):
-                            msg.fail(f"{path}:{number}: expected a JSON object with a "
-                                     "'text' field.", exits=1)
-            else:
-                yield file.read()
-    if not texts and not files and not sys.stdin.isatty():
-        yield from (line.rstrip("\n") for line in sys.stdin if line.strip())
+            yield from _lines(_stdin_lines(), "<stdin>", jsonl=False)
+        elif path.suffix == ".jsonl":
+            try:
+                with path.open("rb") as file:
+                    yield from _lines(file, str(path), jsonl=True)
+            except OSError as err:
+                yield _Input("", str(path), f"{path}: cannot read it ({err.strerror or err}).")
+        else:
+            yield _read_text_file(path)
+    if not texts and not files:
+        yield from _lines(_stdin_lines(), "<stdin>", jsonl=False)
+
+
+def _read_text_file(path: Path) -> _Input:
+    """A text file as one document."""
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        return _Input("", str(path), f"{path}: cannot read it ({err.strerror or err}).")
+    try:
+        return _Input(data.decode("utf-8"), str(path))
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        return _Input("", str(path), f"{path}:{line}: not valid UTF-8 (byte "
+                      f"{data[err.start]:#04x} at column {column}).")
 
 
 def _print_table(record: Dict[str, Any], explain: bool = False) -> None:
     rows = []
-    for span in record["spans"]:
+    for span in record["ents"]:
         place = span.get("place")
         where = ""
         if place:
@@ -117,13 +178,13 @@ def _print_table(record: Dict[str, Any], explain: bool = False) -> None:
         if explain:
             row += (_why(span.get("evidence")),)
         rows.append(row)
-    msg.text(record["text"] if len(record["text"]) < 200 else record["text"][:197] + "...")
+    out.text(record["text"] if len(record["text"]) < 200 else record["text"][:197] + "...")
     if rows:
         header = ("mention", "label", "kb id", "place", "score")
-        msg.table(rows, header=header + (("decided by",) if explain else ()), divider=True,
+        out.table(rows, header=header + (("decided by",) if explain else ()), divider=True,
                   max_col=80)  # place texts exceed the default 30 columns
     else:
-        msg.text("(no entities found)")
+        out.text("(no entities found)")
 
 
 def _why(evidence: Optional[Dict[str, Any]]) -> str:
@@ -150,7 +211,9 @@ def link_command(
         "linker).", show_default=False,
     ),
     output_format: str = typer.Option(
-        "table", "--format", help="table (readable) or jsonl (one JSON object per doc)."),
+        "table", "--format", help="table (readable) or jsonl: one JSON object per doc, "
+        '{"text", "ents": [...]}, and one per input line for line input (stdin, .jsonl), '
+        'blank lines included ({"text": "", "ents": []}).'),
     html: Optional[Path] = typer.Option(
         None, "--html", help="Also write a displaCy page with the linked entities here.",
         show_default=False,
@@ -158,30 +221,100 @@ def link_command(
     explain: bool = typer.Option(
         False, "--explain", help="Say which evidence decided each link (prior, context, "
         "coherence, containment) and by what margin over the runner-up."),
+    skip_invalid: bool = typer.Option(
+        False, "--skip-invalid", help="Go on after an invalid input (a line that is not "
+        "UTF-8, a .jsonl line that is not a JSON object with a 'text' string): jsonl output "
+        'gets {"text": "", "ents": [], "error": "FILE:LINE: ..."} in its place, and the '
+        "count and first lines skipped are reported at the end. Without it, the documents "
+        "before the bad line are linked and written, then link stops with FILE:LINE and "
+        "exit code 1."),
 ) -> None:
     """Link the entities in text: each mention with its KB id, score and candidates.
 
     With the embedded pipeline, places are linked to GeoNames and printed with
-    their country and coordinates.
+    their country and coordinates. Results go to stdout; messages (warnings,
+    errors) to stderr, coloured only on a terminal (and not with NO_COLOR set).
     """
     if output_format not in ("table", "jsonl"):
         raise typer.BadParameter("use table or jsonl", param_hint="--format")
+    texts, files = texts or [], files or []
+    # Cheap checks first: loading the pipeline takes seconds.
+    for path in files:
+        if str(path) != "-" and not path.is_file():
+            msg.fail(f"No such file: {path}" if not path.exists() else
+                     f"{path} is a folder, not a file.", exits=1)
+    if html is not None:
+        check_output_file(html, "--html")
+    if not skip_invalid:
+        for i, text in enumerate(texts, 1):
+            problem = text_problem(text)
+            if problem is not None:
+                msg.fail(f"argument {i} {problem}", exits=1)
+    if not texts and not files and sys.stdin.isatty():
+        msg.fail("Nothing to link: give texts, --file FILE, or pipe lines into stdin.",
+                 exits=1)
     nlp = load_pipeline(pipeline)
     linker = linker_name(nlp)
+    if not sets_ents(nlp, linker):
+        msg.warn(f"The pipeline has no component before '{linker}' that sets doc.ents (ner, "
+                 "entity_ruler, ...): no entities will be found, so none are linked. Add a "
+                 "ner or an entity_ruler before it.")
     metadata = _geonames_metadata(nlp, linker)
     if explain:
         nlp.get_pipe(linker).explain = True
+    reading = _Reading()
+
+    def documents():
+        for item in _read_inputs(texts, files):
+            if item.error is not None:
+                if not skip_invalid:
+                    reading.error = item.error
+                    return  # nlp.pipe links (and we write) the documents before it
+                reading.skipped.append(item.error)
+            yield item.text, item
+
     docs = []
-    for doc in nlp.pipe(_read_texts(texts or [], files or []), batch_size=64):
-        record = doc_to_record(doc, metadata)
-        if output_format == "jsonl":
-            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
-        else:
-            _print_table(record, explain)
-        if html is not None:
-            docs.append(doc)
+    try:
+        for doc, item in nlp.pipe(documents(), as_tuples=True, batch_size=64):
+            if item.error is not None:
+                if output_format == "jsonl":
+                    sys.stdout.write(json.dumps({"text": "", "ents": [], "error": item.error},
+                                                ensure_ascii=False) + "\n")
+                continue
+            record = doc_to_record(doc, metadata)
+            if output_format == "jsonl":
+                sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+            else:
+                _print_table(record, explain)
+            if html is not None:
+                docs.append(doc)
+        sys.stdout.flush()
+    except BrokenPipeError:  # e.g. | head: the reader has gone, stop quietly
+        _silence_stdout()
+        sys.exit(1)
     if html is not None:
         _write_html(docs, html, metadata)
+    if reading.skipped:
+        _report_skipped(reading.skipped)
+    if reading.error is not None:
+        msg.fail(f"{reading.error} Stopped there (--skip-invalid goes on).", exits=1)
+
+
+def _report_skipped(skipped: List[str], limit: int = 5) -> None:
+    msg.warn(f"Skipped {len(skipped):,} invalid input(s):")
+    for error in skipped[:limit]:
+        msg.text(f"  {error}")
+    if len(skipped) > limit:
+        msg.text(f"  ... and {len(skipped) - limit:,} more")
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit raises no BrokenPipeError."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (tests)
+        pass
 
 
 def _write_html(docs, path: Path, metadata) -> None:
@@ -199,5 +332,8 @@ def _write_html(docs, path: Path, metadata) -> None:
                  "kb_id": e.kb_id_, "kb_url": url(e.kb_id_)} for e in doc.ents]
         pages.append({"text": doc.text, "ents": ents, "title": None})
     html = displacy.render(pages, style="ent", manual=True, page=True)
-    path.write_text(html, encoding="utf8")
+    try:
+        path.write_text(html, encoding="utf8")
+    except OSError as err:
+        msg.fail(f"Could not write {path}: {err.strerror or err}", exits=1)
     msg.good(f"Wrote {path}")

@@ -38,12 +38,12 @@ def test_link_prints_places_with_ids_countries_and_coordinates(geo_cache):
     assert "United States" in result.output
 
 
-def test_link_jsonl_gives_spans_with_kb_ids_scores_candidates_and_places(geo_cache):
+def test_link_jsonl_gives_ents_with_kb_ids_scores_candidates_and_places(geo_cache):
     result = runner.invoke(app, ["link", "--format", "jsonl",
                                  "Paris, Texas is 100 miles from Dallas."])
     assert result.exit_code == 0, result.output
     (record,) = _records(result.output)
-    spans = {span["text"]: span for span in record["spans"]}
+    spans = {span["text"]: span for span in record["ents"]}
     assert spans["Dallas"]["kb_id"] == DALLAS
     assert spans["Texas"]["kb_id"] == TEXAS
     dallas = spans["Dallas"]
@@ -119,9 +119,9 @@ def test_link_explain_says_which_evidence_decided(geo_cache):
     result = runner.invoke(app, ["link", "--explain", "--format", "jsonl",
                                  "They moved from Springfield, Illinois."])
     (record,) = _records(result.output)
-    springfield = record["spans"][0]
+    springfield = record["ents"][0]
     assert springfield["place"]["admin1"] == "Illinois"
     assert springfield["evidence"]["decided_by"] == "containment"
     assert set(springfield["evidence"]["evidence"]) >= {"prior", "context", "containment"}
     plain = runner.invoke(app, ["link", "--format", "jsonl", "Springfield, Illinois"])
-    assert "evidence" not in _records(plain.output)[0]["spans"][0]
+    assert "evidence" not in _records(plain.output)[0]["ents"][0]

@@ -279,14 +279,17 @@ def test_evaluate_on_a_docbin_matches_evaluate_linking(model_best, corpus, tmp_p
     assert f"Accuracy {100 * expected['accuracy']:.2f}" in result.output
 
 
-def _write_jsonl(path, docs, blank_line_after=None):
-    """The docs as `entity-linker link --format jsonl` writes them (extra fields too)."""
+def _write_jsonl(path, docs, blank_line_after=None, key="ents"):
+    """The docs as `entity-linker link --format jsonl` writes them (extra fields too).
+
+    key: "ents" (what link and link-corpus write), or "spans" (older link output).
+    """
     lines = []
     for i, doc in enumerate(docs):
         spans = [{"start": e.start_char, "end": e.end_char, "text": e.text, "label": e.label_,
                   "kb_id": e.kb_id_ or "NIL", "score": 0.5,
                   "candidates": [{"kb_id": e.kb_id_, "score": 0.5}]} for e in doc.ents]
-        lines.append(json.dumps({"text": doc.text, "spans": spans}))
+        lines.append(json.dumps({"text": doc.text, key: spans}))
         if i == blank_line_after:
             lines.append("")
     path.write_text("\n".join(lines) + "\n", encoding="utf8")
@@ -306,6 +309,11 @@ def test_evaluate_on_jsonl_matches_the_docbin(model_best, corpus, tmp_path):
                     input=jsonl.read_text(encoding="utf8"))
     assert result.exit_code == 0, result.output
     _same_scores(json.loads((tmp_path / "stdin.json").read_text())["linking"], from_jsonl)
+    # Older link output named the list "spans": still read.
+    _write_jsonl(jsonl, docs, key="spans")
+    result = invoke("evaluate", model_best, jsonl, "--json", tmp_path / "spans.json")
+    assert result.exit_code == 0, result.output
+    _same_scores(json.loads((tmp_path / "spans.json").read_text())["linking"], from_jsonl)
 
 
 def test_evaluate_end_to_end_with_an_entity_ruler(model_best, corpus, tmp_path):
@@ -403,25 +411,25 @@ def test_evaluate_geo_warns_when_no_gold_id_has_coordinates(model_best, corpus, 
     assert "Median error (km) n/a" in result.output
 
 
-GOOD = {"text": "Name1 is here", "spans": [{"start": 0, "end": 5, "label": "ENT",
+GOOD = {"text": "Name1 is here", "ents": [{"start": 0, "end": 5, "label": "ENT",
                                             "kb_id": "E3"}]}
 
 
 @pytest.mark.parametrize("bad_line,message", [
-    ('{"text": "Name1 is here", "spans": [', "not valid JSON"),
+    ('{"text": "Name1 is here", "ents": [', "not valid JSON"),
     ('["a list"]', "expected a JSON object"),
-    ('{"spans": []}', "'text'"),
-    ('{"text": 3, "spans": []}', "'text'"),
-    ('{"text": "Name1"}', "'spans'"),
-    ('{"text": "Name1", "spans": [{"start": 0, "end": 9, "kb_id": "E3"}]}', "out of range"),
-    ('{"text": "Name1", "spans": [{"start": -1, "end": 3, "kb_id": "E3"}]}', "out of range"),
-    ('{"text": "Name1", "spans": [{"start": 3, "end": 3, "kb_id": "E3"}]}', "out of range"),
-    ('{"text": "Name1", "spans": [{"start": "0", "end": 5, "kb_id": "E3"}]}', "integers"),
-    ('{"text": "Name1", "spans": [{"start": 0, "end": 5, "kb_id": 3}]}', "'kb_id'"),
-    ('{"text": "Name1", "spans": [{"start": 0, "end": 5, "text": "Name2"}]}', "is not the text"),
-    ('{"text": "Name1 Name2", "spans": [{"start": 0, "end": 7}, {"start": 6, "end": 11}]}',
+    ('{"ents": []}', "'text'"),
+    ('{"text": 3, "ents": []}', "'text'"),
+    ('{"text": "Name1"}', "'ents'"),
+    ('{"text": "Name1", "ents": [{"start": 0, "end": 9, "kb_id": "E3"}]}', "out of range"),
+    ('{"text": "Name1", "ents": [{"start": -1, "end": 3, "kb_id": "E3"}]}', "out of range"),
+    ('{"text": "Name1", "ents": [{"start": 3, "end": 3, "kb_id": "E3"}]}', "out of range"),
+    ('{"text": "Name1", "ents": [{"start": "0", "end": 5, "kb_id": "E3"}]}', "integers"),
+    ('{"text": "Name1", "ents": [{"start": 0, "end": 5, "kb_id": 3}]}', "'kb_id'"),
+    ('{"text": "Name1", "ents": [{"start": 0, "end": 5, "text": "Name2"}]}', "is not the text"),
+    ('{"text": "Name1 Name2", "ents": [{"start": 0, "end": 7}, {"start": 6, "end": 11}]}',
      "overlap"),
-    ('{"text": "a  b", "spans": [{"start": 1, "end": 3}]}', "only whitespace"),
+    ('{"text": "a  b", "ents": [{"start": 1, "end": 3}]}', "only whitespace"),
 ])
 def test_evaluate_malformed_jsonl_names_file_and_line(model_best, tmp_path, monkeypatch,
                                                       bad_line, message):
