@@ -9,7 +9,9 @@ How the work is cut and where it runs:
 * Inputs are text files (one doc per line) or JSONL files (``.jsonl``,
   ``.ndjson``, ``.json``: one JSON object per line with a ``"text"`` string;
   other fields are kept), given as paths, globs or directories. Blank lines are
-  skipped.
+  skipped. A bad line (not UTF-8, not a JSON object with a ``"text"`` string)
+  stops the run with an ``InputFormatError`` naming ``file:line``; with
+  ``skip_invalid=True`` it is skipped and counted instead.
 * One partition per input file, or, with ``partition_size=N``, one per N lines
   of each file (the driver scans each file once to find where partitions begin,
   so a worker seeks straight to its lines).
@@ -19,6 +21,9 @@ How the work is cut and where it runs:
   Every line is the input record plus ``"ents"``: ``[{"start", "end", "text",
   "label", "kb_id", "score"}]`` (character offsets; ``kb_id`` is ``"NIL"``
   when nothing was linked).
+* A task that meets a bad line or a missing pipeline returns the error to the
+  driver, which raises it (after cancelling the other tasks): the worker logs
+  no "Compute Failed" traceback.
 * A task writes to a temporary file in the output folder and renames it into
   place (``os.replace``), so an output file is either complete or absent: a
   re-run skips the partitions whose file exists, and a task retried after its
@@ -34,10 +39,12 @@ batch size may change scores in the 7th digit (the matrix products sum in
 another order).
 """
 
+import contextlib
 import glob
 import json
 import os
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -112,6 +119,8 @@ class PartitionStats:
     startup_seconds: float = 0.0  # pipeline load time if this task loaded it, else 0
     worker: str = ""
     reused_output: bool = False  # the file was already complete when the task started
+    skipped: int = 0  # invalid lines skipped (skip_invalid)
+    skipped_examples: List[str] = field(default_factory=list)  # the first few, file:line
 
 
 @dataclass
@@ -132,6 +141,8 @@ class CorpusSummary:
     partitions_skipped: int = 0
     workers: int = 1
     startup_seconds: float = 0.0
+    skipped: int = 0  # invalid lines skipped (skip_invalid)
+    skipped_examples: List[str] = field(default_factory=list)  # the first few, file:line
     partition_stats: List[PartitionStats] = field(default_factory=list, repr=False)
 
     @property
@@ -150,6 +161,7 @@ class CorpusSummary:
             ("seconds", f"{self.seconds:.2f}"),
             ("partitions linked", f"{self.partitions:,}"),
             ("partitions skipped", f"{self.partitions_skipped:,}"),
+            ("invalid lines skipped", f"{self.skipped:,}"),
             ("workers", f"{self.workers}"),
             ("pipeline start-up (s)", f"{self.startup_seconds:.2f}"),
             ("output", str(self.output_dir)),
@@ -403,24 +415,44 @@ def process_memory(pid: Optional[int] = None) -> Dict[str, int]:
 # ---------------------------------------------------------- worker: linking
 
 
-def read_records(partition: Partition) -> Iterator[Dict[str, Any]]:
+MAX_SKIPPED_EXAMPLES = 5
+
+
+def read_records(partition: Partition, skipped: Optional[PartitionStats] = None
+                 ) -> Iterator[Dict[str, Any]]:
     """The records of a partition: ``{"text": line}`` or the JSON object of each line.
 
-    Blank lines are skipped. Raises InputFormatError naming ``file:line``.
+    Blank lines are skipped. A bad line raises InputFormatError naming
+    ``file:line``, or, with ``skipped``, is counted there (``skipped`` and the
+    first few messages in ``skipped_examples``) and left out.
     """
+    for record in _read_records(partition):
+        if isinstance(record, InputFormatError):
+            if skipped is None:
+                raise record
+            skipped.skipped += 1
+            if len(skipped.skipped_examples) < MAX_SKIPPED_EXAMPLES:
+                skipped.skipped_examples.append(str(record))
+            continue
+        yield record
+
+
+def _read_records(partition: Partition) -> Iterator[Union[Dict[str, Any], InputFormatError]]:
+    """The records of a partition, and an InputFormatError in place of each bad line."""
     with open(partition.path, "rb") as file:
         file.seek(partition.offset)
         lines: Iterable[bytes] = file
         if partition.n_lines is not None:
             lines = islice(file, partition.n_lines)
         for number, raw in enumerate(lines, partition.first_line + 1):
+            where = f"{partition.path}:{number}"
             try:
                 line = raw.decode("utf8").rstrip("\r\n")
             except UnicodeDecodeError as err:
-                raise InputFormatError(
-                    f"{partition.path}:{number}: not valid UTF-8 ({err.reason} at byte "
-                    f"{err.start}). Re-encode the file as UTF-8."
-                ) from None
+                yield InputFormatError(
+                    f"{where}: not valid UTF-8 ({err.reason} at byte {err.start}). "
+                    "Re-encode the file as UTF-8.")
+                continue
             if not line.strip():
                 continue
             if not partition.is_jsonl:
@@ -429,13 +461,18 @@ def read_records(partition: Partition) -> Iterator[Dict[str, Any]]:
             try:
                 record = json.loads(line)
             except ValueError as err:
-                raise InputFormatError(f"{partition.path}:{number}: invalid JSON ({err}).") \
-                    from None
+                yield InputFormatError(f"{where}: invalid JSON ({err}).")
+                continue
             if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-                raise InputFormatError(
-                    f"{partition.path}:{number}: expected a JSON object with a \"text\" "
-                    "string (one document per line)."
-                )
+                yield InputFormatError(f"{where}: expected a JSON object with a \"text\" "
+                                       "string (one document per line).")
+                continue
+            try:
+                record["text"].encode("utf8")
+            except UnicodeEncodeError as err:  # a \udcxx escape: no text spaCy can hash
+                yield InputFormatError(f"{where}: the \"text\" has a lone surrogate "
+                                       f"(U+{ord(record['text'][err.start]):04X}).")
+                continue
             yield record
 
 
@@ -468,8 +505,8 @@ def _atomic_writer(target: Path):
 
 
 def link_partition(partition: Partition, output_dir: str, pipeline: Optional[str] = None,
-                   batch_size: int = DEFAULT_BATCH_SIZE, code: Optional[str] = None
-                   ) -> PartitionStats:
+                   batch_size: int = DEFAULT_BATCH_SIZE, code: Optional[str] = None,
+                   skip_invalid: bool = False) -> PartitionStats:
     """Link one partition and write its output file atomically (runs on a worker).
 
     partition (Partition): What to read.
@@ -477,6 +514,7 @@ def link_partition(partition: Partition, output_dir: str, pipeline: Optional[str
     pipeline (Optional[str]): Pipeline folder or package; None for the embedded one.
     batch_size (int): Docs per ``nlp.pipe`` batch.
     code (Optional[str]): Python file with custom components to import first.
+    skip_invalid (bool): Skip and count bad lines instead of raising InputFormatError.
     RETURNS (PartitionStats): Counts for the partition.
     """
     started = time.perf_counter()
@@ -489,7 +527,8 @@ def link_partition(partition: Partition, output_dir: str, pipeline: Optional[str
         stats.seconds = time.perf_counter() - started
         return stats
     nlp, stats.startup_seconds = load_worker_pipeline(pipeline, code)
-    records = ((record["text"], record) for record in read_records(partition))
+    records = ((record["text"], record)
+               for record in read_records(partition, stats if skip_invalid else None))
     out, tmp_path = _atomic_writer(target)
     try:
         with out:
@@ -529,30 +568,53 @@ def _remove_stale_tmp_files(output_dir: Path, names: Iterable[str]) -> None:
             stale.unlink(missing_ok=True)
 
 
-def _run_sync(partitions, output_dir, pipeline, batch_size, code, progress):
+def _link_partition_task(*args) -> Union[PartitionStats, CorpusError]:
+    """link_partition on a worker, returning (not raising) the errors of the input.
+
+    A raised exception makes the Dask worker log "Compute Failed" with a long
+    traceback before the driver prints its message; a returned one is raised
+    by the driver (``_raise_errors``) with nothing logged.
+    """
+    try:
+        return link_partition(*args)
+    except CorpusError as err:
+        return err
+
+
+def _raise_errors(results: Iterable[Union[PartitionStats, CorpusError]]) -> None:
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+
+
+def _run_sync(partitions, args, progress):
     import dask
     from dask.diagnostics import ProgressBar
 
-    tasks = [dask.delayed(link_partition, pure=False)(p, output_dir, pipeline, batch_size, code)
-             for p in partitions]
+    # In this process: an error stops the run at once, and no worker logs it.
+    tasks = [dask.delayed(link_partition, pure=False)(p, *args) for p in partitions]
     if progress:
-        with ProgressBar():
+        with ProgressBar(out=sys.stderr):
             return list(dask.compute(*tasks, scheduler="sync"))
     return list(dask.compute(*tasks, scheduler="sync"))
 
 
-def _run_distributed(client, partitions, output_dir, pipeline, batch_size, code, progress):
+def _run_distributed(client, partitions, args, progress):
+    from distributed import as_completed
     from distributed import progress as show_progress
 
     run_id = os.urandom(4).hex()
     futures = [
-        client.submit(link_partition, p, output_dir, pipeline, batch_size, code,
+        client.submit(_link_partition_task, p, *args,
                       key=f"link-partition-{p.output_name}-{run_id}", pure=False)
         for p in partitions
     ]
     try:
         if progress:
-            show_progress(futures)
+            with contextlib.redirect_stdout(sys.stderr):  # the bar is no data
+                show_progress(futures)
+        for future in as_completed(futures):
+            _raise_errors([future.result()])  # the first error stops the run
         return client.gather(futures)
     finally:
         client.cancel(futures)  # after an error, stop the rest on a shared cluster
@@ -570,6 +632,7 @@ def link_corpus(
     code: Optional[PathLike] = None,
     overwrite: bool = False,
     progress: bool = True,
+    skip_invalid: bool = False,
 ) -> CorpusSummary:
     """Link every document of a corpus and write one JSONL file per partition.
 
@@ -591,7 +654,10 @@ def link_corpus(
     code (Optional[PathLike]): Python file with custom components, imported on
         each worker before loading the pipeline.
     overwrite (bool): Link again partitions whose output already exists.
-    progress (bool): Show a progress bar.
+    progress (bool): Show a progress bar (on stderr).
+    skip_invalid (bool): Skip and count the bad input lines (``summary.skipped``,
+        the first few in ``summary.skipped_examples``) instead of raising
+        InputFormatError at the first one.
     RETURNS (CorpusSummary): Counts and throughput of this run.
     """
     if client is not None and processes is not None:
@@ -629,16 +695,19 @@ def link_corpus(
         if processes is not None:
             from distributed import Client, LocalCluster
 
+            # No dashboard; the scheduler's HTTP server (health checks) on a free port,
+            # not :8787, which another cluster may hold (a warning on stderr).
             cluster = LocalCluster(n_workers=processes, threads_per_worker=1,
-                                   processes=True, dashboard_address=None)
+                                   processes=True, dashboard_address=None,
+                                   scheduler_kwargs={"dashboard_address": ":0"})
             client = Client(cluster)
         started = time.perf_counter()
+        args = (output_arg, pipeline_arg, batch_size, code_arg, skip_invalid)
         if client is None:
-            results = _run_sync(todo, output_arg, pipeline_arg, batch_size, code_arg, progress)
+            results = _run_sync(todo, args, progress)
         else:
             summary.workers = len(client.scheduler_info()["workers"])
-            results = _run_distributed(client, todo, output_arg, pipeline_arg, batch_size,
-                                       code_arg, progress)
+            results = _run_distributed(client, todo, args, progress)
         summary.seconds = time.perf_counter() - started
     finally:
         if cluster is not None:
@@ -650,6 +719,9 @@ def link_corpus(
         summary.mentions += stats.mentions
         summary.linked += stats.linked
         summary.startup_seconds = max(summary.startup_seconds, stats.startup_seconds)
+        summary.skipped += stats.skipped
+        room = MAX_SKIPPED_EXAMPLES - len(summary.skipped_examples)
+        summary.skipped_examples.extend(stats.skipped_examples[:max(room, 0)])
     summary.nil = summary.mentions - summary.linked
     summary.partition_stats = list(results)
     return summary

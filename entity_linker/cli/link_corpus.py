@@ -1,12 +1,13 @@
 """``entity-linker link-corpus``: link a corpus of files on a Dask cluster."""
 
+import logging
+import os
 from pathlib import Path
 from typing import List, Optional
 
 import typer
-from wasabi import msg
 
-from . import app
+from . import app, msg, out
 
 
 @app.command("link-corpus")
@@ -43,14 +44,23 @@ def link_corpus_command(
     ),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Link again the partitions whose output exists."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress "
+                                  "(on stderr)."),
+    skip_invalid: bool = typer.Option(
+        False, "--skip-invalid", help="Skip the bad input lines (not UTF-8, a JSONL line that "
+        "is not a JSON object with a 'text' string) and report their count and the first "
+        "few FILE:LINE at the end. Without it, the first bad line stops the run with "
+        "FILE:LINE and exit code 1 (the partitions already written are kept; a re-run "
+        "skips them)."),
 ) -> None:
     """Link every document of a corpus; write one JSONL file per input partition.
 
     Each output line is the input record plus "ents" (start, end, text, label,
-    kb_id, score). Output files are written atomically, so a re-run skips the
-    partitions already done. Every worker memory-maps the KB from the
-    pipeline's path, so workers on one machine share it.
+    kb_id, score), the list `entity-linker link --format jsonl` writes. Output
+    files are written atomically, so a re-run skips the partitions already
+    done. Every worker memory-maps the KB from the pipeline's path, so workers
+    on one machine share it. The summary is printed on stdout, messages on
+    stderr.
     """
     if processes is not None and scheduler is not None:
         raise typer.BadParameter("use --processes or --scheduler, not both",
@@ -61,16 +71,23 @@ def link_corpus_command(
         msg.fail("link-corpus needs Dask: pip install 'entity_linker[dask]'", exits=1)
     from ..distributed import CorpusError, link_corpus
 
+    _quiet_dask_logs()
     client = None
     if scheduler is not None:
         from distributed import Client
 
-        client = Client(scheduler)
+        try:
+            client = Client(scheduler, timeout="20s")
+        except (OSError, ValueError, TypeError) as err:
+            msg.fail(f"Could not connect to the Dask scheduler at {scheduler}: {err}", exits=1)
     try:
         summary = link_corpus(inputs, output, pipeline, client=client, processes=processes,
                               batch_size=batch_size, partition_size=partition_size,
-                              code=code, overwrite=overwrite, progress=progress)
+                              code=code, overwrite=overwrite, progress=progress,
+                              skip_invalid=skip_invalid)
     except (CorpusError, FileNotFoundError) as err:
+        msg.fail(str(err), exits=1)
+    except ValueError as err:  # e.g. an output that would overwrite an input file
         msg.fail(str(err), exits=1)
     finally:
         if client is not None:
@@ -80,4 +97,26 @@ def link_corpus_command(
                  "(--overwrite links them again).")
         return
     msg.good(f"Linked {summary.documents:,} documents into {output}")
-    msg.table(summary.rows(), divider=False)
+    out.table(summary.rows(), divider=False)
+    if summary.skipped:
+        msg.warn(f"Skipped {summary.skipped:,} invalid input line(s), e.g.:")
+        for example in summary.skipped_examples:
+            msg.text(f"  {example}")
+
+
+def _quiet_dask_logs() -> None:
+    """Keep Dask's log lines on stderr to errors (the user can set DASK_LOGGING__DISTRIBUTED).
+
+    Input errors are returned by the tasks, so no worker logs them; this keeps
+    out the warnings of a run stopped by one (tasks cancelled on the workers,
+    workers closed mid-task). The workers of --processes read the setting from
+    the environment when they start; this process's loggers are set directly.
+    """
+    level = os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
+    import dask
+
+    dask.config.set({"logging.distributed": level})
+    try:
+        logging.getLogger("distributed").setLevel(level.upper())
+    except (ValueError, TypeError):  # a level name logging does not know: leave it
+        pass
