@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 import typer
-from wasabi import msg
 
-from . import app
+from . import app, msg
 
 TEMPLATE_NAME = "nel_config.cfg"
 
