@@ -77,6 +77,24 @@ cdef object _grown(object array, uint64_t used, uint64_t needed):
     return bigger
 
 
+cdef int64_t _fill_rows(object rows, float[:, ::1] out) except -2:
+    """Copy rows (lists or tuples of numbers) into out; return -1, or the first
+    row that is not a list or tuple of out's width or holds NaN or inf. A
+    non-number raises TypeError."""
+    cdef Py_ssize_t i, j, width = out.shape[1]
+    cdef double value
+    for i in range(out.shape[0]):
+        row = rows[i]
+        if not isinstance(row, (list, tuple)) or len(row) != width:
+            return i
+        for j in range(width):
+            value = row[j]
+            if not fabs(value) <= FLT_MAX:
+                return i
+            out[i, j] = <float>value
+    return -1
+
+
 def _check_type(value, what: str) -> str:
     if not isinstance(value, str):
         raise KBTypeError(
@@ -509,6 +527,19 @@ cdef class InMemoryLookupKB(KnowledgeBase):
         self._relations = EntityRelations()
         self._append_entities(*prepared[:4])
 
+    def _bulk_vectors(self, vectors, int64_t n):
+        """A sequence of n vectors (lists or tuples of numbers) as one float32
+        matrix, copied in one typed loop; None when a row is not a list or tuple
+        of the right length, or holds a non-number, NaN or inf (the caller then
+        checks row by row, to name the bad entity)."""
+        matrix = numpy.empty((n, self.entity_vector_length), dtype=numpy.float32)
+        try:
+            if _fill_rows(vectors, matrix) >= 0:
+                return None
+        except TypeError:
+            return None
+        return matrix
+
     def _prepare_entities(self, entity_ids, freqs, vectors):
         """Validate entities for a bulk add; return (hashes, freqs, vectors, strings, rows).
 
@@ -528,9 +559,13 @@ cdef class InMemoryLookupKB(KnowledgeBase):
         if isinstance(vectors, numpy.ndarray) and vectors.ndim == 2:
             matrix = self._checked_vectors(vectors, n, "some entity")
         else:
-            matrix = numpy.empty((n, self.entity_vector_length), dtype=numpy.float32)
-            for i, vector in enumerate(vectors):
-                matrix[i] = self._checked_vectors(vector, 1, f"entity {entity_ids[i]!r}")
+            if not (hasattr(vectors, "__getitem__") and hasattr(vectors, "__len__")):
+                vectors = list(vectors)  # a generator; a sequence is read row by row
+            matrix = self._bulk_vectors(vectors, n)
+            if matrix is None:  # ragged, non-numeric or not finite: find and name the row
+                matrix = numpy.empty((n, self.entity_vector_length), dtype=numpy.float32)
+                for i, vector in enumerate(vectors):
+                    matrix[i] = self._checked_vectors(vector, 1, f"entity {entity_ids[i]!r}")
         rows = numpy.arange(n, dtype=numpy.int64)
         if has_duplicates(hashes):
             _, first, inverse = numpy.unique(hashes, return_index=True, return_inverse=True)

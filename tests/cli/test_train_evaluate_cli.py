@@ -163,7 +163,7 @@ def test_template_is_complete_and_names_every_nel_setting(corpus):
     defaults = Language.get_factory_meta("nel").default_config
     assert set(defaults) <= set(nel)
     assert config["initialize"]["components"]["nel"]["kb_loader"] == {
-        "@misc": "entity_linker.KBFromFile.v1", "kb_path": "${paths.kb}"}
+        "@misc": "entity_linker.KBFromFile.v1", "kb_path": "${paths.kb}", "verify": False}
     for name in ("train", "dev"):
         assert config["corpora"][name]["@readers"] == "spacy.Corpus.v1"
         assert config["paths"][name] is None
