@@ -40,6 +40,8 @@ cdef class InMemoryLookupKB(KnowledgeBase):
     cdef bint _index_in_file
     # Each entity's parent rows (relations.py).
     cdef object _relations
+    # Whether add_entity/set_entities/add_alias also add their strings to the vocab.
+    cdef bint _add_to_vocab
 
     cdef void _sync(self)
     cdef void _sync_maps(self)

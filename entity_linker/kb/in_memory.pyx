@@ -128,11 +128,16 @@ cdef class InMemoryLookupKB(KnowledgeBase):
     matrix (``vectors``) and instant, memory-mapped loading (``from_disk``).
     """
 
-    def __init__(self, vocab, entity_vector_length):
+    def __init__(self, vocab, entity_vector_length, *, add_to_vocab: bool = False):
         """Create an empty, writable KB.
 
-        vocab (Vocab): The shared vocab; add_entity/add_alias add their strings to it.
+        vocab (Vocab): The shared vocab.
         entity_vector_length (int): Length of every entity vector.
+        add_to_vocab (bool): Also add every entity id and alias to
+            ``vocab.strings`` as add_entity, set_entities and add_alias see
+            them, as spaCy's KB does. The KB keeps its own string table, so
+            nothing here needs them; they cost about as much memory as the KB
+            without its vectors (540 MB for 1M entities and 2M aliases).
         """
         if isinstance(entity_vector_length, bool) or not isinstance(
             entity_vector_length, numbers.Integral
@@ -147,6 +152,7 @@ cdef class InMemoryLookupKB(KnowledgeBase):
                 f"{entity_vector_length}."
             )
         super().__init__(vocab, entity_vector_length)
+        self._add_to_vocab = bool(add_to_vocab)
         self._reset()
 
     def _reset(self):
@@ -408,7 +414,8 @@ cdef class InMemoryLookupKB(KnowledgeBase):
         encoded = entity.encode("utf8")
         self._reserve_entities(n + 1, self._n_entity_bytes + len(encoded))
         self._write_vector(n, entity_vector, entity)
-        self.vocab.strings.add(entity)
+        if self._add_to_vocab:
+            self.vocab.strings.add(entity)
         cdef uint64_t* offsets = <uint64_t*>_ptr(self._entity_string_offsets)
         (<uint64_t*>_ptr(self._entity_hashes))[n] = entity_hash
         (<float*>_ptr(self._entity_freqs))[n] = freq
@@ -513,8 +520,9 @@ cdef class InMemoryLookupKB(KnowledgeBase):
             )
         entity_list = list(entity_list)
         prepared = self._prepare_entities(entity_list, freq_list, vector_list)
-        for entity in entity_list:
-            self.vocab.strings.add(entity)
+        if self._add_to_vocab:
+            for entity in entity_list:
+                self.vocab.strings.add(entity)
         self._entity_map = PreshMap(max(8, 2 * len(entity_list)))
         L = self.entity_vector_length
         self._entity_hashes = numpy.zeros(0, dtype=numpy.uint64)
@@ -623,7 +631,8 @@ cdef class InMemoryLookupKB(KnowledgeBase):
                 )
             rows.append(row)
         self._aliases_changed()
-        self.vocab.strings.add(alias)
+        if self._add_to_vocab:
+            self.vocab.strings.add(alias)
         cdef uint64_t n = self.c.n_aliases
         cdef uint64_t slots = self.c.n_slots
         cdef uint64_t k = len(rows)
@@ -1338,7 +1347,8 @@ cdef class InMemoryLookupKB(KnowledgeBase):
     def copy(self) -> "InMemoryLookupKB":
         """A writable, in-memory copy of this KB (e.g. of a memory-mapped one)."""
         arrays = self._compact_arrays()
-        cdef InMemoryLookupKB kb = InMemoryLookupKB(self.vocab, self.entity_vector_length)
+        cdef InMemoryLookupKB kb = InMemoryLookupKB(self.vocab, self.entity_vector_length,
+                                                    add_to_vocab=self._add_to_vocab)
         n_e = self.c.n_entities
         n_a = self.c.n_aliases
         kb._entity_map = PreshMap(max(8, 2 * n_e))

@@ -95,12 +95,24 @@ def test_add_entity_returns_hash_equal_to_vocab_string_hash(vocab):
         assert entity_hash == hash_string(entity)
 
 
-def test_add_entity_adds_id_to_vocab_strings(fresh_vocab):
+def test_strings_go_to_the_vocab_only_with_add_to_vocab(fresh_vocab):
     vocab = fresh_vocab
     kb = InMemoryLookupKB(vocab, 1)
-    assert "Q_only_in_this_test" not in vocab.strings
-    kb.add_entity("Q_only_in_this_test", 1.0, [0.5])
-    assert "Q_only_in_this_test" in vocab.strings
+    kb.add_entity("Q_not_in_vocab", 1.0, [0.5])
+    kb.set_entities(["Q_set_not_in_vocab"], [1.0], [[0.5]])
+    kb.add_alias("alias_not_in_vocab", ["Q_set_not_in_vocab"], [0.5])
+    for text in ("Q_not_in_vocab", "Q_set_not_in_vocab", "alias_not_in_vocab"):
+        assert text not in vocab.strings
+    # The KB still names them itself.
+    [cand] = kb.get_alias_candidates("alias_not_in_vocab")
+    assert (cand.entity_, cand.alias_) == ("Q_set_not_in_vocab", "alias_not_in_vocab")
+    spacy_like = InMemoryLookupKB(vocab, 1, add_to_vocab=True)
+    spacy_like.add_entity("Q_only_in_this_test", 1.0, [0.5])
+    spacy_like.set_entities(["Q_set_in_vocab"], [1.0], [[0.5]])
+    spacy_like.add_alias("alias_in_vocab", ["Q_set_in_vocab"], [0.5])
+    for text in ("Q_only_in_this_test", "Q_set_in_vocab", "alias_in_vocab"):
+        assert text in vocab.strings
+    assert "alias_in_vocab" in spacy_like.copy().vocab.strings
 
 
 def test_add_entity_stores_freq_and_vector(vocab):
@@ -199,7 +211,6 @@ def test_set_entities_replaces_all_entities(vocab):
     assert kb.get_vector("Q8") == [8.0, 8.0]
     assert kb.get_vector("Q1") == [0.0, 0.0]
     assert sorted(kb.entity_freqs.tolist()) == [7.0, 8.0, 9.0]
-    assert "Q9" in vocab.strings
 
 
 def test_set_entities_accepts_2d_numpy_vectors(vocab):
@@ -280,7 +291,7 @@ def test_set_entities_then_add_alias_uses_new_entities(vocab):
 
 def test_add_alias_returns_alias_hash_and_adds_alias_to_vocab(fresh_vocab):
     vocab = fresh_vocab
-    kb = InMemoryLookupKB(vocab, 1)
+    kb = InMemoryLookupKB(vocab, 1, add_to_vocab=True)
     kb.add_entity("Q1", 1.0, [0.0])
     assert "alias_only_in_this_test" not in vocab.strings
     alias_hash = kb.add_alias("alias_only_in_this_test", ["Q1"], [0.5])
