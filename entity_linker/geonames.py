@@ -37,8 +37,8 @@ codes. Within an alias, each tier shares its mass ∝ population, and each tier
 gets 1/100 of the mass of the tier above it that is present. So "IN" goes to
 Indiana (0.99) before India, "CA" to California before Canada, and "Paris"
 is split by population alone. A division's population counts
-``DIVISION_WEIGHT`` (0.1), and a division gets an alias that a city inside it
-also has at tier 1 ("Paris" the department, "Lafayette Parish" as
+``DIVISION_WEIGHT`` (0.1), and ``NAMESAKE_WEIGHT`` (0.001) more for an alias
+that a city inside it also has ("Paris" the department, "Lafayette Parish" as
 "Lafayette"): news names the city.
 
 Entity vectors: the default hashing encoder over a short description that a
@@ -83,8 +83,8 @@ PathLike = Union[str, Path]
 # Bump when the builder's output changes, so caches rebuild.
 # 2: the KB file holds the alias index; 3: slot tables; 4: the same bytes whatever
 # the hash seed (continent aliases sorted); 5: divisions worldwide, relations;
-# 6: a division's namesake alias of a city inside it demoted.
-BUILDER_VERSION = 6
+# 6: a division's namesake alias of a city inside it demoted; 7: by weight.
+BUILDER_VERSION = 7
 DEFAULT_VECTOR_LENGTH = 64
 METADATA_FILE = "geonames.npz"
 CACHE_ENV = "ENTITY_LINKER_CACHE"
@@ -100,6 +100,8 @@ LOWER_TIER_MASS = 0.01
 # municipality often shares its name (and its people) with its main city
 # ("Paris", "Madrid"), which news means far more often.
 DIVISION_WEIGHT = 0.1
+# ... and this much more where the division shares the alias with a city inside it.
+NAMESAKE_WEIGHT = 0.001
 
 # Common English short forms of country names that the package lacks.
 COUNTRY_ALIASES = {
@@ -829,12 +831,13 @@ def _add_cities(builder: "_Builder", cities: dict, state_names: Dict[str, str],
     builder.add_alias_block(aliases, rows, tiers)
 
 
-def _demote_namesake_divisions(builder: "_Builder", alias_ids: numpy.ndarray,
-                               pair_rows: numpy.ndarray, tiers: numpy.ndarray) -> numpy.ndarray:
-    """A division that shares an alias with a city inside it ("Lafayette" for
-    Lafayette Parish and the city of Lafayette, "Perth", "Manchester") gets
-    that alias at the abbreviation tier: news names the city far more often,
-    and containment cannot tell the two apart (both lie in the same region)."""
+def _namesake_divisions(builder: "_Builder", alias_ids: numpy.ndarray,
+                        pair_rows: numpy.ndarray) -> numpy.ndarray:
+    """Which (alias, entity) pairs give a division an alias that a city inside
+    it also has ("Lafayette" for Lafayette Parish and the city of Lafayette,
+    "Perth", "Victoria" for Victoria County, Texas): news names the city far
+    more often, and containment cannot tell the two apart (both lie in the
+    same region), so these pairs weigh NAMESAKE_WEIGHT in the priors."""
     divisions = numpy.zeros(len(builder.ids), dtype=bool)
     divisions[builder.division_prior_rows] = True
     children = numpy.asarray(builder.child_rows, dtype=numpy.int64)
@@ -842,7 +845,7 @@ def _demote_namesake_divisions(builder: "_Builder", alias_ids: numpy.ndarray,
     kinds = numpy.asarray(builder.kinds, dtype=numpy.int64)
     city_in_division = (kinds[children] == CITY) & divisions[parents]
     if not city_in_division.any():
-        return tiers
+        return numpy.zeros(len(pair_rows), dtype=bool)
     n = len(builder.ids)
     # (alias, division) keys that a city of the division also carries.
     order = numpy.argsort(children[city_in_division], kind="stable")
@@ -853,25 +856,29 @@ def _demote_namesake_divisions(builder: "_Builder", alias_ids: numpy.ndarray,
     counts = ends - starts
     taken = concatenated_ranges(starts, counts)
     keys = numpy.repeat(alias_ids, counts) * n + edge_parents[taken]
-    namesake = numpy.isin(alias_ids * n + pair_rows, keys) & divisions[pair_rows]
-    return numpy.where(namesake, numpy.maximum(tiers, TIER_ABBREVIATION), tiers)
+    return numpy.isin(alias_ids * n + pair_rows, keys) & divisions[pair_rows]
 
 
 def compute_priors(alias_ids: numpy.ndarray, entity_rows: numpy.ndarray, tiers: numpy.ndarray,
-                   populations: numpy.ndarray, n_aliases: int
+                   populations: numpy.ndarray, n_aliases: int,
+                   pair_scale: Optional[numpy.ndarray] = None
                    ) -> Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray, numpy.ndarray]:
     """Deduplicate (alias, entity) pairs and compute tiered population priors.
 
+    pair_scale (Optional[numpy.ndarray]): A factor on each pair's weight.
     RETURNS: (alias_offsets, entity_rows, priors, alias_ids of the kept pairs),
         sorted by alias, then by prior (highest first).
     """
+    if pair_scale is None:
+        pair_scale = numpy.ones(len(alias_ids))
     # One pair per (alias, entity): the best (lowest) tier.
     order = numpy.lexsort((tiers, entity_rows, alias_ids))
     alias_ids, entity_rows, tiers = alias_ids[order], entity_rows[order], tiers[order]
+    pair_scale = numpy.asarray(pair_scale, dtype=numpy.float64)[order]
     first = numpy.ones(len(order), dtype=bool)
     first[1:] = (alias_ids[1:] != alias_ids[:-1]) | (entity_rows[1:] != entity_rows[:-1])
     alias_ids, entity_rows, tiers = alias_ids[first], entity_rows[first], tiers[first]
-    weights = populations[entity_rows].astype(numpy.float64) + 1.0
+    weights = (populations[entity_rows].astype(numpy.float64) + 1.0) * pair_scale[first]
     n_tiers = int(tiers.max()) + 1 if len(tiers) else 1
     group = alias_ids * n_tiers + tiers
     group_mass = numpy.bincount(group, weights=weights, minlength=n_aliases * n_tiers)
@@ -949,14 +956,15 @@ def build_geonames_kb(output: PathLike, *, vector_length: int = DEFAULT_VECTOR_L
         (alias_index.setdefault(a, len(alias_index)) for a in pair_aliases),
         dtype=numpy.int64, count=len(pair_aliases),
     )
-    pair_tiers = _demote_namesake_divisions(builder, alias_ids, pair_rows, pair_tiers)
+    pair_scale = numpy.where(_namesake_divisions(builder, alias_ids, pair_rows),
+                             NAMESAKE_WEIGHT, 1.0)
     del pair_aliases
     alias_texts = list(alias_index)
     populations = numpy.asarray(builder.populations, dtype=numpy.int64)
     prior_weights = populations.astype(numpy.float64)
     prior_weights[builder.division_prior_rows] *= DIVISION_WEIGHT
     offsets, entity_rows, priors, _ = compute_priors(
-        alias_ids, pair_rows, pair_tiers, prior_weights, len(alias_texts)
+        alias_ids, pair_rows, pair_tiers, prior_weights, len(alias_texts), pair_scale
     )
     tick = lap("compute priors", tick)
     encoder = HashingEncoder(vector_length)

@@ -143,12 +143,12 @@ def test_builds_do_not_depend_on_the_hash_seed(tmp_path):
 def test_population_priors_for_names(fake_kb):
     priors = priors_of(fake_kb, "Paris")
     assert set(priors) == {"2988507", "4717560", "2968815"}
-    # The department of Paris shares its name with the city inside it: it gets
-    # the lower tier's mass, the cities split the rest by population.
-    names = 1 / (1 + geonames.LOWER_TIER_MASS)
-    assert priors["2968815"] == pytest.approx(1 - names, rel=1e-5)
-    assert priors["2988507"] == pytest.approx(names * (2138551 + 1) / (2138551 + 24782 + 2),
-                                              rel=1e-5)
+    # The department of Paris shares its name with the city inside it: its weight
+    # (its cities' population as a division) counts NAMESAKE_WEIGHT.
+    department = (2138551 * geonames.DIVISION_WEIGHT + 1) * geonames.NAMESAKE_WEIGHT
+    total = 2138551 + 1 + 24782 + 1 + department
+    assert priors["2968815"] == pytest.approx(department / total, rel=1e-5)
+    assert priors["2988507"] == pytest.approx((2138551 + 1) / total, rel=1e-5)
     assert sum(priors.values()) <= 1.0 + 1e-6
 
 
