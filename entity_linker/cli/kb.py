@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import typer
-from wasabi import msg
 
-from . import app
+from . import app, msg, out
 
 kb_app = typer.Typer(
     help="Build, inspect and check knowledge bases (a folder holding kb.bin).",
@@ -182,7 +181,7 @@ def _build_from_files(entities_path: Path, alias_paths: List[Path], output: Path
     write_kb_directory(kb, output, meta)
     if skipped:
         msg.warn(f"Skipped {len(skipped):,} invalid row(s) or alias(es):")
-        print(skipped_summary(skipped))
+        msg.text(skipped_summary(skipped))
     _summary(output, stats, kb.entity_vector_length, time.perf_counter() - started)
 
 
@@ -358,17 +357,17 @@ def info_command(
                      "(vectors from the input)"))
         if meta.get("created"):
             rows.append(("Created", meta["created"]))
-    msg.divider("Knowledge base")
-    msg.table(rows)
+    out.divider("Knowledge base")
+    out.table(rows)
     if info["most_ambiguous"]:
         label = _geonames_labels(Path(info["path"]).parent)
-        msg.divider(f"Most ambiguous aliases (top {len(info['most_ambiguous'])})")
+        out.divider(f"Most ambiguous aliases (top {len(info['most_ambiguous'])})")
         table = [
             (item["alias"], f"{item['candidates']:,}",
              ", ".join(f"{label(entity)} ({prior:.3f})" for entity, prior in item["top"]))
             for item in info["most_ambiguous"]
         ]
-        msg.table(table, header=("Alias", "Candidates", "Top candidates (prior)"),
+        out.table(table, header=("Alias", "Candidates", "Top candidates (prior)"),
                   divider=True)
 
 

@@ -338,3 +338,29 @@ def test_validate_detects_a_foreign_geonames_sidecar(tiny_geonames, tmp_path):
         numpy.savez(file, **arrays)
     result = invoke("kb", "validate", out)
     assert result.exit_code == 1 and "do not match" in result.output
+
+
+# ------------------------------------------------------ streams (real process)
+
+
+def _run(*args):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "entity_linker", *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_kb_commands_keep_data_on_stdout_and_messages_on_stderr(sources, tmp_path):
+    out = tmp_path / "kb"
+    build = _run("kb", "build", *sources, "-o", out, "--no-progress")
+    assert build.returncode == 0 and build.stdout == ""
+    assert "Saved the KB" in build.stderr and "\x1b[" not in build.stderr  # no colour in a pipe
+    info = _run("kb", "info", out, "--json")
+    assert json.loads(info.stdout)["entities"] == 3
+    table = _run("kb", "info", out)
+    assert "Entities" in table.stdout
+    missing = _run("kb", "info", tmp_path / "nothing")
+    assert missing.returncode == 1 and missing.stdout == ""
+    assert missing.stderr.strip().count("\n") <= 1 and "Traceback" not in missing.stderr
+    assert "does not exist" in missing.stderr
