@@ -113,7 +113,6 @@ _MIX2 = numpy.uint64(0x94D049BB133111EB)
 _GOLDEN = 0x9E3779B97F4A7C15
 # A code above the Unicode range marks token boundaries in character n-grams.
 _BOUNDARY = 0x110000
-_TOKEN_RE = re.compile(r"[^\W_]+")
 _COMBINING_RE = re.compile("[\u0300-\u036f]")
 
 
@@ -241,12 +240,6 @@ class HashingEncoder:
             batch = texts[start : start + self.batch_size]
             out[start : start + len(batch)] = self._encode_batch(batch)
         return out
-
-    def tokenize(self, text: str) -> List[str]:
-        """The words the encoder sees in a text."""
-        if not isinstance(text, str):
-            raise EncoderError(f"Encoders take strings, got {type(text).__name__}: {text!r}.")
-        return _TOKEN_RE.findall(normalize_text(text))
 
     def _encode_batch(self, texts: Sequence[str]) -> numpy.ndarray:
         """Encode one batch with array operations over the code points of all texts."""

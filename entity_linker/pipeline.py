@@ -236,7 +236,9 @@ class EntityLinker(TrainablePipe):
         if threshold is not None and not (0 <= threshold <= 1):
             raise ValueError(
                 f"threshold must be None or in [0, 1], got {threshold}: it is compared "
-                "with the linker's score, which lies in [0, 1]."
+                "with the linker's score, a probability in [0, 1] (with scoring = "
+                "\"spacy\" and incl_prior = false, the cosine in [-1, 1], whose negative "
+                "part a threshold of 0 already cuts)."
             )
         if not incl_prior and not incl_context:
             raise ValueError(

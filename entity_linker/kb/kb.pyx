@@ -6,8 +6,6 @@ Same API as ``spacy.kb.KnowledgeBase``: subclasses implement
 from pathlib import Path
 from typing import Iterable, Tuple, Union
 
-from cymem.cymem cimport Pool
-
 from .candidate import Candidate
 
 
@@ -26,7 +24,6 @@ cdef class KnowledgeBase:
             )
         self.vocab = vocab
         self.entity_vector_length = entity_vector_length
-        self.mem = Pool()
 
     def get_candidates_batch(self, mentions: Iterable) -> Iterable[Iterable[Candidate]]:
         """Candidates for many mentions; one (possibly empty) list per mention.
