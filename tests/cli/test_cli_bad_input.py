@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 
 import pytest
 import spacy
@@ -235,8 +236,10 @@ def test_kb_build_truncated_gz_names_the_file(tmp_path):
 def _run(args, **kwargs):
     env = {**os.environ, **kwargs.pop("env", {})}
     args = [a if isinstance(a, bytes) else str(a) for a in args]
+    # cwd: not the source tree, whose uncompiled package would shadow the installed one.
     return subprocess.run([sys.executable, "-m", "entity_linker", *args],
-                          capture_output=True, env=env, timeout=300, **kwargs)
+                          capture_output=True, env=env, timeout=300,
+                          cwd=tempfile.gettempdir(), **kwargs)
 
 
 def test_piped_link_keeps_stdout_for_data(geo_cache, tmp_path):
@@ -266,7 +269,7 @@ def test_messages_are_coloured_on_a_terminal_only(tmp_path):
         primary, secondary = pty.openpty()
         try:
             process = subprocess.run(args, stderr=secondary, stdout=subprocess.PIPE,
-                                     env=env, timeout=300)
+                                     env=env, timeout=300, cwd=tempfile.gettempdir())
             os.close(secondary)
             secondary = None
             chunks = []

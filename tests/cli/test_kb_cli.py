@@ -346,9 +346,12 @@ def test_validate_detects_a_foreign_geonames_sidecar(tiny_geonames, tmp_path):
 def _run(*args):
     import subprocess
     import sys
+    import tempfile
 
+    # cwd: not the source tree, whose uncompiled package would shadow the installed one.
     return subprocess.run([sys.executable, "-m", "entity_linker", *map(str, args)],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300,
+                          cwd=tempfile.gettempdir())
 
 
 def test_kb_commands_keep_data_on_stdout_and_messages_on_stderr(sources, tmp_path):

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 
 import pytest
 from typer.testing import CliRunner
@@ -70,9 +71,10 @@ def test_skip_invalid_in_process_and_on_a_cluster(client, pipeline_dir, tmp_path
 
 
 def _run(args):
+    # cwd: not the source tree, whose uncompiled package would shadow the installed one.
     return subprocess.run([sys.executable, "-m", "entity_linker", *map(str, args)],
                           capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "NO_COLOR": "1"})
+                          env={**os.environ, "NO_COLOR": "1"}, cwd=tempfile.gettempdir())
 
 
 def test_cli_bad_line_on_local_workers_gives_only_the_message(pipeline_dir, tmp_path):
