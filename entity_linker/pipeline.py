@@ -126,6 +126,7 @@ class LinkPredictions(list):
         "context_encoder_weight": 1.0,
         "coherence": 0.0,
         "containment": 0.0,
+        "nil_logit": None,
         "entity_correction_rows": 0,
     },
     default_score_weights={"nel_micro_f": 1.0, "nel_micro_r": None, "nel_micro_p": None},
@@ -155,6 +156,7 @@ def make_entity_linker(
     context_encoder_weight: float = 1.0,
     coherence: float = 0.0,
     containment: float = 0.0,
+    nil_logit: Optional[float] = None,
     entity_correction_rows: int = 0,
 ) -> "EntityLinker":
     """Create an EntityLinker (factory ``nel``); settings as spaCy's ``entity_linker``."""
@@ -182,6 +184,7 @@ def make_entity_linker(
         context_encoder_weight=context_encoder_weight,
         coherence=coherence,
         containment=containment,
+        nil_logit=nil_logit,
         entity_correction_rows=entity_correction_rows,
     )
 
@@ -230,6 +233,7 @@ class EntityLinker(TrainablePipe):
         context_encoder_weight: float = 1.0,
         coherence: float = 0.0,
         containment: float = 0.0,
+        nil_logit: Optional[float] = None,
         entity_correction_rows: int = 0,
     ) -> None:
         """Initialize the linker; see the factory ``nel`` for the settings."""
@@ -273,6 +277,11 @@ class EntityLinker(TrainablePipe):
                 f"candidate_loss_weight is {candidate_loss_weight}. Set "
                 "candidate_loss_weight = 1.0 (or another value > 0)."
             )
+        if nil_logit is not None and (scoring == "spacy" or not numpy.isfinite(nil_logit)):
+            raise ValueError(
+                f"nil_logit={nil_logit} needs scoring = \"softmax\" or \"learned\" (it is a "
+                "NIL option in the softmax) and a finite value; null turns it off."
+            )
         for setting, value in (("coherence", coherence), ("containment", containment)):
             if value and scoring == "spacy":
                 raise ValueError(
@@ -300,6 +309,7 @@ class EntityLinker(TrainablePipe):
         self.context_encoder_weight = context_encoder_weight
         self.coherence = coherence
         self.containment = containment
+        self.nil_logit = nil_logit
         # The learned combination of the candidate features (scoring = "learned").
         self.ranker: Optional[Model] = (build_ranker(coherence, containment)
                                         if scoring == "learned" else None)
@@ -561,7 +571,7 @@ class EntityLinker(TrainablePipe):
     def candidate_scorer(self) -> CandidateScorer:
         """The scorer of this linker's current settings (scoring, incl_prior, ...)."""
         return CandidateScorer(self.scoring, self.incl_prior, self.incl_context,
-                               self.coherence, self.ranker, self.containment)
+                               self.coherence, self.ranker, self.containment, self.nil_logit)
 
     def _doc_evidence(self, docs: Sequence[Doc], mentions: List[Span], table: CandidateTable,
                       discard, scorer: CandidateScorer):

@@ -327,14 +327,23 @@ def _segments(offsets: numpy.ndarray) -> Tuple[numpy.ndarray, numpy.ndarray]:
     return numpy.asarray(offsets[:-1])[nonempty], segment
 
 
-def segment_softmax(logits: numpy.ndarray, offsets: numpy.ndarray) -> numpy.ndarray:
-    """Softmax of the logits within each mention's candidates (float64)."""
+def segment_softmax(logits: numpy.ndarray, offsets: numpy.ndarray,
+                    nil_logit: Optional[float] = None) -> numpy.ndarray:
+    """Softmax of the logits within each mention's candidates (float64). With
+    ``nil_logit``, each mention also has a NIL option of that logit, which
+    takes its share of the mass: a lone candidate no longer scores 1."""
     logits = numpy.asarray(logits, dtype=numpy.float64)
     if not len(logits):
         return logits.copy()
     starts, segment = _segments(offsets)
-    shifted = numpy.exp(logits - numpy.maximum.reduceat(logits, starts)[segment])
-    return shifted / numpy.add.reduceat(shifted, starts)[segment]
+    peak = numpy.maximum.reduceat(logits, starts)
+    if nil_logit is not None:
+        peak = numpy.maximum(peak, nil_logit)
+    shifted = numpy.exp(logits - peak[segment])
+    total = numpy.add.reduceat(shifted, starts)
+    if nil_logit is not None:
+        total = total + numpy.exp(nil_logit - peak)
+    return shifted / total[segment]
 
 
 def segment_max(values: numpy.ndarray, offsets: numpy.ndarray) -> numpy.ndarray:
@@ -416,11 +425,15 @@ class CandidateScorer:
         ranker's initial weight with "learned").
     ranker (Optional[Model]): The learned layer (needed for "learned").
     containment_weight (float): The containment term's weight ("softmax").
+    nil_logit (Optional[float]): The logit of a NIL option in each mention's
+        softmax, for the scores prediction reports ("softmax", "learned");
+        None: no NIL option. Training is unchanged.
     """
 
     def __init__(self, scoring: str, incl_prior: bool, incl_context: bool,
                  coherence_weight: float = 0.0, ranker: Optional[Model] = None,
-                 containment_weight: float = 0.0) -> None:
+                 containment_weight: float = 0.0,
+                 nil_logit: Optional[float] = None) -> None:
         if scoring not in SCORINGS:
             raise ValueError(f"scoring must be one of {', '.join(SCORINGS)}, got {scoring!r}.")
         if scoring == "learned" and ranker is None:
@@ -430,6 +443,7 @@ class CandidateScorer:
         self.incl_context = incl_context
         self.coherence_weight = coherence_weight
         self.containment_weight = containment_weight
+        self.nil_logit = nil_logit
         self.ranker = ranker
 
     @property
@@ -552,7 +566,7 @@ class CandidateScorer:
         logits, _ = self.logits(table, sims, coherence_values,
                                 coreference_values=coreference_values,
                                 containment_values=containment_values)
-        return segment_softmax(logits, table.offsets).astype(numpy.float32)
+        return segment_softmax(logits, table.offsets, self.nil_logit).astype(numpy.float32)
 
     def candidate_loss(self, table, sims, gold_keys: numpy.ndarray, coherence_values=None,
                        weight: float = 1.0, coreference_values=None,

@@ -782,3 +782,27 @@ def test_coreference_is_a_ranker_feature_only_with_the_prior():
     assert with_prior[:, FEATURES.index("coreference")].tolist() == pytest.approx([0.9, 0.0])
     without = feature_matrix(offsets, priors, None, numpy.zeros(2), None, False, True, coref)
     assert without[:, FEATURES.index("coreference")].tolist() == [0.0, 0.0]
+
+
+# ------------------------------------------------------------------ NIL option
+
+
+def test_a_nil_option_takes_its_share_of_each_mention():
+    offsets = numpy.array([0, 1, 3])
+    logits = numpy.array([2.0, 1.0, 1.0])
+    plain = segment_softmax(logits, offsets)
+    assert plain[0] == 1.0  # a lone candidate
+    with_nil = segment_softmax(logits, offsets, nil_logit=2.0)
+    assert with_nil[0] == pytest.approx(0.5)
+    assert with_nil[1:].tolist() == pytest.approx([math.e / (math.e ** 2 + 2 * math.e)] * 2)
+    big = segment_softmax(numpy.array([800.0]), numpy.array([0, 1]), nil_logit=700.0)
+    assert big[0] == pytest.approx(1.0) and numpy.isfinite(big).all()  # no overflow
+
+
+def test_scorer_scores_with_a_nil_logit_but_trains_without():
+    table, gold, sims, _ = _gradient_problem()
+    plain = CandidateScorer("softmax", True, True)
+    with_nil = CandidateScorer("softmax", True, True, nil_logit=1.0)
+    assert (with_nil.scores(table, sims) < plain.scores(table, sims)).all()
+    assert with_nil.candidate_loss(table, sims, gold)[0] == pytest.approx(
+        plain.candidate_loss(table, sims, gold)[0])

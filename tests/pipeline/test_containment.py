@@ -156,3 +156,19 @@ def test_scorer_components_add_up_to_the_score():
     total = sum(parts.values())
     assert segment_softmax(total, offsets) == pytest.approx(
         softmax.scores(table, sims, containment_values=contained), abs=1e-6)
+
+
+def test_nil_logit_lets_the_threshold_turn_a_lone_weak_candidate_into_nil():
+    nlp = spacy.blank("en")
+    config = {"scoring": "softmax", "incl_context": False, "threshold": 0.5}
+    lone = nlp.add_pipe("nel", name="lone", config=config)
+    lone.set_kb(places_kb)
+    doc = nlp.make_doc("in Illinois")
+    doc.ents = [Span(doc, 1, 2, label="LOC")]
+    assert lone(doc).ents[0].kb_id_ == "IL"  # alone, it scores 1 whatever the evidence
+    lone.nil_logit = 1.0  # log prior 0 against a NIL logit of 1: score 0.27
+    doc.ents = [Span(doc, 1, 2, label="LOC")]
+    linked = lone(doc).ents[0]
+    assert linked.kb_id_ == "NIL" and linked._.kb_score == pytest.approx(1 / (1 + numpy.e))
+    with pytest.raises(ValueError, match="nil_logit"):
+        nlp.add_pipe("nel", name="bad", config={"nil_logit": 1.0})  # spaCy scoring
