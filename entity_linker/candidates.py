@@ -158,19 +158,19 @@ class CandidateTable:
         return CandidateTable(self.kb, offsets, self.priors[picked], self.vectors[picked],
                               self.keys[picked], rows=rows, ids=ids, freqs=freqs)
 
-def lookup_candidates(kb, get_candidates_batch, mentions: Sequence[Span]) -> CandidateTable:
-    """Candidates of all mentions in one call of the batch generator.
+def lookup_candidates(kb, generator, mentions: Sequence[Span]) -> CandidateTable:
+    """Candidates of all mentions in one call of a batch generator.
 
-    Our default generator on our InMemoryLookupKB skips Candidate objects
-    entirely and reads the KB's arrays.
+    On our InMemoryLookupKB, two kinds of generator skip Candidate objects and
+    read the KB's arrays: the default one (``get_candidates_batch``: one exact
+    lookup), and any with an ``arrays(kb, texts)`` method returning (offsets,
+    entity rows, priors, ...) as entity_linker's generators do (generators.py).
+    Any other generator is called as spaCy calls it.
     """
-    if get_candidates_batch is globals()["get_candidates_batch"] and hasattr(
-        kb, "lookup_aliases"
-    ):
+    if generator is get_candidates_batch and hasattr(kb, "lookup_aliases"):
         return CandidateTable.from_kb_lookup(kb, mentions)
-    if hasattr(get_candidates_batch, "arrays") and hasattr(kb, "candidates_from_arrays"):
-        # entity_linker's generators (generators.py): flat arrays, no Candidate objects.
-        offsets, rows, priors, _ = get_candidates_batch.arrays(kb, [m.text for m in mentions])
+    if hasattr(generator, "arrays") and hasattr(kb, "candidates_from_arrays"):
+        offsets, rows, priors, _ = generator.arrays(kb, [m.text for m in mentions])
         return CandidateTable(kb, offsets, priors, kb.vectors[rows], kb.entity_hashes[rows],
                               rows=rows)
-    return CandidateTable.from_candidates(kb, get_candidates_batch(kb, mentions))
+    return CandidateTable.from_candidates(kb, generator(kb, mentions))
