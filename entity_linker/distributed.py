@@ -53,6 +53,8 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
+from .errors import CorpusError  # re-exported: the base of corpus-linking errors
+
 PathLike = Union[str, Path]
 
 DEFAULT_BATCH_SIZE = 256
@@ -64,10 +66,6 @@ TMP_SUFFIX = ".tmp"
 
 
 # ------------------------------------------------------------------- errors
-
-
-class CorpusError(ValueError):
-    """Base class of the errors of corpus linking."""
 
 
 class InputFormatError(CorpusError):

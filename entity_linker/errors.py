@@ -50,5 +50,10 @@ class KBFormatError(KBError):
     """A knowledge-base file or byte string is corrupt, truncated or of an unknown version."""
 
 
+class CorpusError(ValueError):
+    """A corpus (gold docs to evaluate on, texts to link) that cannot be read;
+    the message names the file and, where there is one, the line."""
+
+
 class KBWarning(UserWarning):
     """Warnings about duplicate entities or aliases (the first one is kept)."""

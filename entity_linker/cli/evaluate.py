@@ -8,13 +8,9 @@ from typing import IO, Any, Dict, List, Optional, Tuple, Union
 
 import typer
 
+from ..errors import CorpusError
 from . import app, check_output_file, decode_line, msg, out, sets_ents, text_problem
 from .link import GEONAMES_LOADER, linker_name
-
-
-class CorpusError(ValueError):
-    """A gold corpus that cannot be read; the message names the file (and line)."""
-
 
 # ------------------------------------------------------------------ corpus
 
