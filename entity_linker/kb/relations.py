@@ -153,10 +153,10 @@ class EntityRelations:
             return numpy.zeros(n + 1, dtype=numpy.int64), numpy.zeros(0, dtype=numpy.int64)
         offsets = self._offsets
         n_rows = len(offsets) - 1
-        found_source, found_rows, found_depth = [], [], []
+        found_source, found_rows = [], []
         source = numpy.arange(n, dtype=numpy.int64)
         frontier = rows
-        for depth in range(max_depth):
+        for _ in range(max_depth):
             inside = (frontier >= 0) & (frontier < n_rows)
             source, frontier = source[inside], frontier[inside]
             if not len(frontier):
@@ -172,23 +172,22 @@ class EntityRelations:
             source = numpy.repeat(source, counts)
             found_source.append(source)
             found_rows.append(next_rows)
-            found_depth.append(numpy.full(len(next_rows), depth, dtype=numpy.int64))
             frontier = next_rows
         if not found_rows:
             return numpy.zeros(n + 1, dtype=numpy.int64), numpy.zeros(0, dtype=numpy.int64)
         source = numpy.concatenate(found_source)
         ancestor = numpy.concatenate(found_rows)
-        depth = numpy.concatenate(found_depth)
-        found = numpy.arange(len(source))  # discovery order: parents in stored order
+        # Discovery order: level by level, each level's parents in stored order.
+        found = numpy.arange(len(source))
         keep = ancestor != rows[source]
-        source, ancestor, depth, found = source[keep], ancestor[keep], depth[keep], found[keep]
-        # Each (source, ancestor) pair once, at its nearest depth.
+        source, ancestor, found = source[keep], ancestor[keep], found[keep]
+        # Each (source, ancestor) pair once, where it was found first (nearest).
         order = numpy.lexsort((found, ancestor, source))
-        source, ancestor, depth, found = source[order], ancestor[order], depth[order], found[order]
+        source, ancestor, found = source[order], ancestor[order], found[order]
         first = numpy.ones(len(source), dtype=bool)
         first[1:] = (source[1:] != source[:-1]) | (ancestor[1:] != ancestor[:-1])
         source, ancestor, found = source[first], ancestor[first], found[first]
-        # Nearest first (discovery follows the depth), parents in their stored order.
+        # Nearest first, then in discovery order.
         order = numpy.lexsort((found, source))
         source, ancestor = source[order], ancestor[order]
         out_offsets = numpy.zeros(n + 1, dtype=numpy.int64)
