@@ -1282,14 +1282,13 @@ cdef class InMemoryLookupKB(KnowledgeBase):
         RAISES: KBNotFoundError (a ValueError and a FileNotFoundError) for a
             path that does not exist, KBFormatError for a bad file.
         """
-        self.read_contents(kb_format.resolve_path(path), add_to_vocab=add_to_vocab,
-                           verify=verify)
+        self.read_contents(path, add_to_vocab=add_to_vocab, verify=verify)
         return self
 
     def read_contents(self, file_path: Union[str, Path], *, add_to_vocab: bool = False,
                       verify: bool = False) -> None:
-        """Open a contents file written by ``write_contents`` (memory-mapped);
-        the settings are those of ``from_disk``."""
+        """Open a contents file written by ``write_contents`` (memory-mapped), or
+        the folder holding one; the settings are those of ``from_disk``."""
         file_path = kb_format.resolve_path(file_path)
         with open(file_path, "rb") as file:
             size = file.seek(0, 2)
