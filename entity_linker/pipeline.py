@@ -271,6 +271,12 @@ class EntityLinker(TrainablePipe):
         for setting, value in (("coherence", coherence), ("containment", containment)):
             if not (value >= 0 and numpy.isfinite(value)):
                 raise ValueError(f"{setting} must be a finite number >= 0, got {value}.")
+            if value and scoring == "spacy":
+                raise ValueError(
+                    f"{setting}={value} needs scoring='softmax' or 'learned': the {setting} "
+                    f"term is added to the softmax logits. Set scoring = \"softmax\" or "
+                    f"{setting} = 0."
+                )
         if scoring == "learned" and not candidate_loss_weight > 0:
             raise ValueError(
                 f"scoring = \"learned\" trains its ranker with the candidate loss, but "
@@ -282,13 +288,6 @@ class EntityLinker(TrainablePipe):
                 f"nil_logit={nil_logit} needs scoring = \"softmax\" or \"learned\" (it is a "
                 "NIL option in the softmax) and a finite value; null turns it off."
             )
-        for setting, value in (("coherence", coherence), ("containment", containment)):
-            if value and scoring == "spacy":
-                raise ValueError(
-                    f"{setting}={value} needs scoring='softmax' or 'learned': the {setting} "
-                    f"term is added to the softmax logits. Set scoring = \"softmax\" or "
-                    f"{setting} = 0."
-                )
         self.vocab = vocab
         self.model = model
         self.name = name
@@ -510,10 +509,11 @@ class EntityLinker(TrainablePipe):
             sims, _ = self._similarities(docs, table, self.model.ops.to_numpy(encodings))
         fit, coref, contained = self._doc_evidence(docs, mentions, table, discard, scorer)
         scores = scorer.scores(table, sims, fit, coref, contained)
-        predictions = self._choose(table, scores, discard)
+        order = table.ranked(scores)
+        predictions = self._choose(table, scores, order, discard)
         if self.explain:
             predictions.evidence = explain_choices(
-                table, scores, scorer.components(table, sims, fit, coref, contained))
+                table, order, scorer.components(table, sims, fit, coref, contained))
         return predictions
 
     def _similarities(self, docs: Sequence[Doc], table: CandidateTable, encodings,
@@ -601,8 +601,9 @@ class EntityLinker(TrainablePipe):
                                     container_mentions(mentions), ~discard)
         return fit, coref, contained
 
-    def _choose(self, table: CandidateTable, scores, discard) -> LinkPredictions:
-        order = table.ranked(scores)
+    def _choose(self, table: CandidateTable, scores, order, discard) -> LinkPredictions:
+        """The kb id, score and top-k candidates of each mention, from the
+        candidates ranked best first (``table.ranked(scores)``)."""
         offsets = table.offsets
         counts = numpy.diff(offsets)
         n_top = max(self.top_k, 1)
@@ -919,14 +920,14 @@ def container_mentions(mentions: Sequence[Span]) -> List[int]:
     return out
 
 
-def explain_choices(table: CandidateTable, scores, components: Dict[str, numpy.ndarray]
+def explain_choices(table: CandidateTable, order, components: Dict[str, numpy.ndarray]
                     ) -> List[Optional[dict]]:
     """Per mention: what each piece of evidence gave its best candidate, the
     margin of each over the rival, and the one that decided (the largest
     positive margin; "only candidate" when there was no other). The rival is
     the candidate with the highest prior when the best is not it (what
-    overturned the prior?), else the runner-up."""
-    order = table.ranked(scores)
+    overturned the prior?), else the runner-up. order: the candidates ranked
+    best first (``table.ranked(scores)``)."""
     out: List[Optional[dict]] = []
     for i in range(len(table.offsets) - 1):
         start, end = int(table.offsets[i]), int(table.offsets[i + 1])
