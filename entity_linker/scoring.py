@@ -295,15 +295,15 @@ def containment(offsets: numpy.ndarray, rows: numpy.ndarray, priors: numpy.ndarr
     numpy.maximum.at(out, pair_cand, DOC_CONTAINMENT * value)
     # Contains: the candidate is an ancestor of another mention's candidate.
     pair_votes = votes[pair_mention]
-    contains_keys, contains_priors = _max_by_key(
-        (pair_mention * n_rows + pair_anc)[pair_votes], priors[pair_cand][pair_votes])
+    # (mention, ancestor row) of every voting candidate's ancestors.
+    contains_keys = (pair_mention * n_rows + pair_anc)[pair_votes]
     for neighbour in (next_mention, previous):
         beside = neighbour[mention]
         ok = beside >= 0
-        value = numpy.zeros(m)
         # Beside it, containing any candidate counts fully ("London, Ontario":
         # the province holds a London, however rare that London is).
-        value[ok] = _lookup(contains_keys, contains_priors, beside[ok] * n_rows + rows[ok]) > 0
+        value = numpy.zeros(m)
+        value[ok] = numpy.isin(beside[ok] * n_rows + rows[ok], contains_keys)
         out = numpy.maximum(out, value)
     value = _best_of_other_groups((docs[pair_mention] * n_rows + pair_anc)[pair_votes],
                                   groups[pair_mention][pair_votes],
