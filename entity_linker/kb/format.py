@@ -1,9 +1,10 @@
 """The KB binary file format: write, open (zero-copy), validate.
 
-One little-endian file: a 1024-byte header, then 27 sections, each starting at
-a 64-byte aligned offset (still read: format version 2, the first 25 sections,
-without the entity relations; version 1, a 512-byte header and the first 13
-sections, without the alias index). The header holds the counts, the vector length, the
+One little-endian file: a 1024-byte header, then 29 sections, each starting at
+a 64-byte aligned offset (still read: format version 3, the first 27 sections,
+without the entity names; version 2, the first 25, without the entity
+relations; version 1, a 512-byte header and the first 13 sections, without
+the alias index). The header holds the counts, the vector length, the
 offset, length and CRC-32 of every section, and a CRC-32 of itself. Opening a
 file checks the header and every offset and length against the file size
 before any view is formed (O(1): no section is read); ``validate(deep=True)``
@@ -25,10 +26,10 @@ import numpy
 from ..errors import KBFormatError, KBNotFoundError
 
 MAGIC = b"ELKBFMT\x00"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 ENDIAN_MARKER = 0x01020304
 # Header size of each version this module reads (the header grew with the index).
-HEADER_SIZES = {1: 512, 2: 1024, 3: 1024}
+HEADER_SIZES = {1: 512, 2: 1024, 3: 1024, 4: 1024}
 HEADER_SIZE = HEADER_SIZES[FORMAT_VERSION]
 MIN_HEADER_SIZE = min(HEADER_SIZES.values())
 _CRC_OFFSET = HEADER_SIZE - 4  # the header checksum of the current version
@@ -81,14 +82,25 @@ RELATION_SECTIONS = (
     ("parent_offsets", numpy.dtype("<u8")),  # n_entities + 1, or empty
     ("parent_rows", numpy.dtype("<u4")),
 )
-SECTIONS = BASE_SECTIONS + INDEX_SECTIONS + RELATION_SECTIONS
+# The entity names (names.py, version 4): CSR of UTF-8 bytes over entity rows;
+# both empty when the KB has none.
+NAME_SECTIONS = (
+    ("name_offsets", numpy.dtype("<u8")),  # n_entities + 1, or empty
+    ("name_strings", numpy.dtype("u1")),
+)
+SECTIONS = BASE_SECTIONS + INDEX_SECTIONS + RELATION_SECTIONS + NAME_SECTIONS
 # Header flag (version 2 and later): the two string offsets sections are uint32, not
 # uint64. Set whenever both string tables are under 4 GiB, which saves 4 bytes
 # per entity and alias.
 FLAG_NARROW_STRING_OFFSETS = 1
 _STRING_OFFSETS = ("entity_string_offsets", "alias_string_offsets")
 SECTION_NAMES = tuple(name for name, _ in SECTIONS)
-VERSION_SECTIONS = {1: BASE_SECTIONS_V1, 2: BASE_SECTIONS + INDEX_SECTIONS, 3: SECTIONS}
+VERSION_SECTIONS = {
+    1: BASE_SECTIONS_V1,
+    2: BASE_SECTIONS + INDEX_SECTIONS,
+    3: BASE_SECTIONS + INDEX_SECTIONS + RELATION_SECTIONS,
+    4: SECTIONS,
+}
 
 # magic, version, endian, file_size, n_entities, n_aliases, n_candidates,
 # vector_length, entity_cells_length, alias_cells_length, n_sections, flags
@@ -367,7 +379,7 @@ def open_views(buffer, source: str) -> tuple:
                                 offset=offset)
         view.flags.writeable = False
         views[name] = view
-    for name, dtype in SECTIONS:  # older files: no relations (v2), no alias index (v1)
+    for name, dtype in SECTIONS:  # older files: no names (v3), relations (v2), index (v1)
         if name not in views:
             views[name] = numpy.zeros(0, dtype=dtype)
             views[name].flags.writeable = False
@@ -388,6 +400,7 @@ def open_views(buffer, source: str) -> tuple:
         )
     _check_index_shapes(views, header, source)
     _check_relation_shapes(views, header, source)
+    _check_name_shapes(views, header, source)
     return header, views
 
 
@@ -439,6 +452,22 @@ def _check_relation_shapes(views, header: Header, source: str) -> None:
             f"{source}: the entity relations are corrupt: parent_offsets must hold one "
             f"item more than the {header.n_entities:,} entities and run from 0 to the "
             f"length of parent_rows ({len(rows):,})."
+        )
+
+
+def _check_name_shapes(views, header: Header, source: str) -> None:
+    """The name sections are empty, or CSR over every entity (O(1))."""
+    offsets, data = views["name_offsets"], views["name_strings"]
+    if not len(offsets):
+        if len(data):
+            raise KBFormatError(f"{source}: name_strings without name_offsets.")
+        return
+    if (len(offsets) != header.n_entities + 1 or int(offsets[0]) != 0
+            or int(offsets[-1]) != len(data)):
+        raise KBFormatError(
+            f"{source}: the entity names are corrupt: name_offsets must hold one item "
+            f"more than the {header.n_entities:,} entities and run from 0 to the size "
+            f"of name_strings ({len(data):,} bytes)."
         )
 
 
@@ -537,6 +566,13 @@ def validate_buffer(buffer, source: str, deep: bool = True) -> Header:
         parents = views["parent_rows"]
         if len(parents) and int(parents.max()) >= header.n_entities:
             raise KBFormatError(f"{source}: a parent row points past the last entity.")
+    if len(views["name_offsets"]):
+        if _decreases(views["name_offsets"]):
+            raise KBFormatError(f"{source}: name_offsets is not monotonic.")
+        try:
+            views["name_strings"].tobytes().decode("utf8")
+        except UnicodeDecodeError:
+            raise KBFormatError(f"{source}: an entity name is not valid UTF-8.") from None
     return header
 
 

@@ -40,6 +40,8 @@ cdef class InMemoryLookupKB(KnowledgeBase):
     cdef bint _index_in_file
     # Each entity's parent rows (relations.py).
     cdef object _relations
+    # Each entity's display name (names.py).
+    cdef object _names
     # Whether add_entity/set_entities/add_alias also add their strings to the vocab.
     cdef bint _add_to_vocab
 

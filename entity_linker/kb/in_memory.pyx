@@ -45,6 +45,7 @@ from ..errors import (
 )
 from . import format as kb_format
 from .normalize import AliasNormalizer
+from .names import EntityNames
 from .relations import EntityRelations
 from .tables import build_slots
 
@@ -182,6 +183,7 @@ cdef class InMemoryLookupKB(KnowledgeBase):
         self._index = None
         self._index_in_file = False
         self._relations = EntityRelations()
+        self._names = EntityNames()
         self.c.n_entities = 0
         self.c.n_aliases = 0
         self.c.n_slots = 0
@@ -533,6 +535,7 @@ cdef class InMemoryLookupKB(KnowledgeBase):
         self.c.n_entities = 0
         self._n_entity_bytes = 0
         self._relations = EntityRelations()
+        self._names = EntityNames()
         self._append_entities(*prepared[:4])
 
     def _bulk_vectors(self, vectors, int64_t n):
@@ -1181,6 +1184,7 @@ cdef class InMemoryLookupKB(KnowledgeBase):
             "alias_slots": build_slots(self._alias_hashes[:n_a]),
             **self._index_arrays(),
             **self._relations.arrays(n_e),
+            **self._names.arrays(n_e),
         }
 
     def _mapped_tables(self):
@@ -1227,6 +1231,7 @@ cdef class InMemoryLookupKB(KnowledgeBase):
             **self._mapped_tables(),
             **self._index_arrays(),
             **self._relations.arrays(self.c.n_entities),
+            **self._names.arrays(self.c.n_entities),
         }
 
     def to_bytes(self, **kwargs) -> bytes:
@@ -1338,6 +1343,7 @@ cdef class InMemoryLookupKB(KnowledgeBase):
         self._index = AliasIndex.from_views(views, header.n_entities, header.n_aliases, source)
         self._index_in_file = True
         self._relations = EntityRelations.from_views(views, source)
+        self._names = EntityNames.from_views(views, source)
         self._sync()
         if add_to_vocab:
             for text in self.get_entity_strings() + self.get_alias_strings():
@@ -1369,6 +1375,7 @@ cdef class InMemoryLookupKB(KnowledgeBase):
         if self._index is not None:
             kb._index = self._index.copy()
         kb._relations = self._relations.copy()
+        kb._names = self._names.copy()
         return kb
 
     # -------------------------------------------------------------- relations
@@ -1381,7 +1388,7 @@ cdef class InMemoryLookupKB(KnowledgeBase):
         if len(missing):
             raise UnknownEntityError(
                 f"The {what} {entities[missing[0]]!r} is not in the KB ({len(missing)} "
-                "unknown). Add every entity before relating it."
+                "unknown). Add the entities first (add_entity or set_entities)."
             )
         return rows
 
@@ -1445,6 +1452,38 @@ cdef class InMemoryLookupKB(KnowledgeBase):
             CSR by input row, int64; nearest first, each ancestor once.
         """
         return self._relations.ancestors(rows, self.c.n_entities)
+
+    # ------------------------------------------------------------------ names
+
+    def set_names(self, entities: Sequence[str], names: Sequence[str]) -> None:
+        """Give entities display names ("Leicester City F.C." for an id such as
+        "Q19481"); "" removes a name. The linker's learned scoring reads the
+        names' words as evidence, and tools show them. ``to_disk`` stores them.
+        """
+        self._check_writable()
+        entities, names = list(entities), list(names)
+        if len(entities) != len(names):
+            raise LengthMismatchError(
+                f"set_names got {len(entities)} entities and {len(names)} names; "
+                "give one name per entity."
+            )
+        names = [_check_type(name, "entity name") for name in names]
+        rows = self._known_rows(entities, "entity id")
+        self._names.set(rows.tolist(), names)
+
+    @property
+    def has_names(self) -> bool:
+        """Whether any entity of the KB has a name."""
+        return bool(self._names)
+
+    def get_name(self, entity: str) -> str:
+        """The display name of an entity ("" for an unknown entity or none)."""
+        row = self._entity_row(hash_string(_check_type(entity, "entity id")))
+        return self._names.name_of(row) if row >= 0 else ""
+
+    def names_of_rows(self, rows) -> List[str]:
+        """The names of many entity rows at once (for scorers; "" where none)."""
+        return self._names.names_of(rows)
 
     # ------------------------------------------------------------ alias index
 

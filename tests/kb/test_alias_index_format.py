@@ -466,7 +466,7 @@ def test_index_of_aliases_that_all_normalise_to_nothing_has_no_keys(vocab):
 
 def test_file_of_another_version_is_reported_by_its_version_whatever_its_header_holds(vocab):
     data = bytearray(InMemoryLookupKB(vocab, 2).to_bytes())
-    struct.pack_into("<I", data, 8, 4)  # format_version
+    struct.pack_into("<I", data, 8, 5)  # format_version
     struct.pack_into("<Q", data, 48, 2**20)  # vector_length
-    with pytest.raises(KBFormatError, match="version 4"):
+    with pytest.raises(KBFormatError, match="version 5"):
         load(vocab, bytes(data))

@@ -585,7 +585,7 @@ def test_wrong_magic_raises_kb_format_error(small_kb, vocab):
         InMemoryLookupKB(vocab, 3).from_bytes(fix_header_crc(data))
 
 
-@pytest.mark.parametrize("version", [0, 4, 2**32 - 1])
+@pytest.mark.parametrize("version", [0, 5, 2**32 - 1])
 def test_wrong_version_raises_kb_format_error_naming_the_version(small_kb, vocab, version):
     data = with_header_fields(small_kb.to_bytes(), version=version)
     with pytest.raises(KBFormatError, match=f"version {version}"):
