@@ -101,6 +101,7 @@ def build_kb(docs: List[dict],
         vectors.append(vector)
     return {
         "entity_ids": [str(w) for w in wiki_ids],
+        "names": [entity_text(titles[w]) for w in wiki_ids],
         "freqs": numpy.asarray([freqs[w] for w in wiki_ids], dtype=numpy.float32),
         "vectors": numpy.stack(vectors) if vectors else numpy.zeros((0, 0), numpy.float32),
         "alias_texts": aliases,

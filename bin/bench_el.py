@@ -188,6 +188,8 @@ class KBSpec:
     offsets: numpy.ndarray  # int64 [m + 1]
     candidates: numpy.ndarray  # int64 [k], positions in entity_ids
     priors: numpy.ndarray  # float32 [k]
+    # Entity names (only our KB stores them: spaCy's KB has no place for them).
+    names: Optional[List[str]] = None
 
     @property
     def vector_length(self) -> int:
@@ -243,14 +245,18 @@ def spec_from_our_kb(kb: OurKB) -> KBSpec:
         offsets=numpy.asarray(offsets, dtype=numpy.int64),
         candidates=numpy.asarray(rows, dtype=numpy.int64),
         priors=numpy.asarray(priors, dtype=numpy.float32),
+        names=kb.names_of_rows(range(len(entity_ids))) if kb.has_names else None,
     )
 
 
 def build_our_kb(vocab: Vocab, spec: KBSpec) -> OurKB:
-    return OurKB.from_arrays(
+    kb = OurKB.from_arrays(
         vocab, spec.entity_ids, spec.freqs, spec.vectors, spec.alias_texts, spec.offsets,
         spec.candidates, spec.priors,
     )
+    if spec.names is not None:
+        kb.set_names(spec.entity_ids, spec.names)
+    return kb
 
 
 def build_spacy_kb(vocab: Vocab, spec: KBSpec, timings: Optional[Dict[str, float]] = None,
@@ -452,6 +458,7 @@ def restrict_spec(spec: KBSpec, texts: set) -> KBSpec:
         offsets=numpy.concatenate([[0], numpy.cumsum(ends - starts)]).astype(numpy.int64),
         candidates=new_row[old_rows],
         priors=spec.priors[index],
+        names=None if spec.names is None else [spec.names[int(i)] for i in entities],
     )
 
 
@@ -761,6 +768,8 @@ def load_aida(vocab_nlp: Language, args) -> Optional[Dataset]:
         arrays, n_zero_vectors = aida_data.build_kb(records, lambda text: encoder([text])[0])
     else:
         arrays, n_zero_vectors = aida_data.build_kb(records, lambda text: hashed_bow(text, L))
+    if not args.kb_names:
+        arrays["names"] = None
     spec = KBSpec(**arrays)
     vocab = vocab_nlp.vocab
     examples, counts = aida_data.to_examples(vocab, records)
@@ -1329,6 +1338,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--ours-model", type=json.loads, default={},
                         help="settings of our nel's model, as JSON (e.g. '{\"@architectures\": "
                              "\"entity_linker.EntityLinker.v2\", \"pools\": [\"window\"]}')")
+    parser.add_argument("--no-kb-names", dest="kb_names", action="store_false",
+                        help="aida: leave the entity names (titles) out of our KB")
     parser.add_argument("--ours-config", type=json.loads, default={},
                         help="extra settings of our nel, as JSON (e.g. the geo recipe: "
                              "'{\"scoring\": \"softmax\", \"coherence\": 12}')")

@@ -48,6 +48,8 @@ from .scoring import (
     cosine,
     cosine_loss,
     cosine_with_grads,
+    load_ranker,
+    name_evidence,
     reset_ranker,
 )
 
@@ -507,13 +509,14 @@ class EntityLinker(TrainablePipe):
                     f"for {len(mentions)} mentions; it must return one per doc.ents entry."
                 )
             sims, _ = self._similarities(docs, table, self.model.ops.to_numpy(encodings))
-        fit, coref, contained = self._doc_evidence(docs, mentions, table, discard, scorer)
-        scores = scorer.scores(table, sims, fit, coref, contained)
+        fit, coref, contained, named = self._doc_evidence(docs, mentions, table, discard,
+                                                          scorer)
+        scores = scorer.scores(table, sims, fit, coref, contained, named)
         order = table.ranked(scores)
         predictions = self._choose(table, scores, order, discard)
         if self.explain:
             predictions.evidence = explain_choices(
-                table, order, scorer.components(table, sims, fit, coref, contained))
+                table, order, scorer.components(table, sims, fit, coref, contained, named))
         return predictions
 
     def _similarities(self, docs: Sequence[Doc], table: CandidateTable, encodings,
@@ -578,11 +581,12 @@ class EntityLinker(TrainablePipe):
         """What the doc's other mentions say of each candidate, where the scorer
         reads it: coherence (``scoring.coherence``), containment
         (``scoring.containment``, when the KB has relations) and, with
-        "learned", coreference (``scoring.coreference``); None for what is not
-        read. RETURNS (coherence, coreference, containment)."""
-        fit = coref = contained = None
+        "learned", coreference (``scoring.coreference``) and what the candidates'
+        names say (``scoring.name_evidence``, when the KB has names); None for
+        what is not read. RETURNS (coherence, coreference, containment, names)."""
+        fit = coref = contained = named = None
         if not table.n_candidates or not (scorer.uses_coherence or scorer.uses_containment):
-            return fit, coref, contained
+            return fit, coref, contained, named
         doc_of = {id(doc): i for i, doc in enumerate(docs)}
         groups: Dict[tuple, int] = {}
         doc_index = [doc_of[id(m.doc)] for m in mentions]
@@ -594,12 +598,16 @@ class EntityLinker(TrainablePipe):
         if scorer.scoring == "learned":
             coref = coreference(table.offsets, table.keys, table.priors, doc_index,
                                 [m.text for m in mentions])
+            if getattr(self.kb, "has_names", False):
+                named = name_evidence(table.offsets, self.kb.names_of_rows(table.entity_rows()),
+                                      doc_index, group_index, [m.text for m in mentions],
+                                      [doc.text for doc in docs])
         if scorer.uses_containment and getattr(self.kb, "has_relations", False):
             rows = table.entity_rows()
             contained = containment(table.offsets, rows, table.priors,
                                     self.kb.ancestor_rows(rows), doc_index, group_index,
                                     container_mentions(mentions), ~discard)
-        return fit, coref, contained
+        return fit, coref, contained, named
 
     def _choose(self, table: CandidateTable, scores, order, discard) -> LinkPredictions:
         """The kb id, score and top-k candidates of each mention, from the
@@ -763,7 +771,7 @@ class EntityLinker(TrainablePipe):
         docs = [eg.predicted for eg in examples]
         mentions = self._mentions(docs)
         scorer = self.candidate_scorer
-        fit = coref = contained = None
+        fit = coref = contained = named = None
         if scorer.uses_coherence or scorer.uses_containment:
             # The doc evidence needs every mention of the docs, not only the gold ones.
             everything = self._candidates(mentions)
@@ -771,14 +779,14 @@ class EntityLinker(TrainablePipe):
             evidence = self._doc_evidence(docs, mentions, everything,
                                           self._discarded(mentions), scorer)
             positions = everything.positions(keep)
-            fit, coref, contained = (None if values is None else values[positions]
-                                     for values in evidence)
+            fit, coref, contained, named = (None if values is None else values[positions]
+                                            for values in evidence)
         else:
             table = self._candidates([mentions[i] for i in keep])
         sims, backprop = self._similarities(docs, table, selected, is_train=True,
                                             mention_rows=keep)
         loss, d_sims = scorer.candidate_loss(table, sims, gold_keys, fit,
-                                             self.candidate_loss_weight, coref, contained)
+                                             self.candidate_loss_weight, coref, contained, named)
         return loss, backprop(d_sims)
 
     def _scoring_models(self) -> Dict[str, Model]:
@@ -828,7 +836,7 @@ class EntityLinker(TrainablePipe):
             "model": lambda b: self._load_model(b),
         }
         for name, model in self._scoring_models().items():
-            deserialize[name] = model.from_bytes
+            deserialize[name] = partial(self._load_scoring_bytes, model)
         util.from_bytes(bytes_data, deserialize, exclude)
         return self
 
@@ -881,7 +889,13 @@ class EntityLinker(TrainablePipe):
                 "does not exist: was the pipeline saved with other scoring or "
                 "entity_correction_rows settings?"
             )
-        model.from_disk(path)
+        self._load_scoring_bytes(model, path.read_bytes())
+
+    def _load_scoring_bytes(self, model: Model, data: bytes) -> None:
+        if model is self.ranker:
+            load_ranker(model, data)
+        else:
+            model.from_bytes(data)
 
     def _load_model(self, data: bytes) -> None:
         try:

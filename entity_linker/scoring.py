@@ -20,9 +20,12 @@ The candidate loss is the cross-entropy of the gold entity among its
 mention's candidates under the same logits that prediction ranks by.
 """
 
+import re
+from functools import lru_cache
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy
+import srsly
 from thinc.api import Linear, Model
 
 LOGIT_SCALE = 10.0
@@ -36,7 +39,11 @@ FEATURES = (
     "coherence",  # fit with the doc's other mentions
     "coreference",  # prior under a longer mention of the doc ("Chris Harris" for "Harris")
     "containment",  # a place that contains it (or that it contains) is named in the doc
+    "name_context",  # share of the name's other words found in the doc ("rugby")
+    "name_coherence",  # the doc's other mentions have candidates sharing a name word ("F.C.")
 )
+# The columns ``name_evidence`` returns, in FEATURES order.
+NAME_FEATURES = ("name_context", "name_coherence")
 # The ranker computes RANKER_GAIN * (x · w + b): Adam moves each weight by about
 # the learning rate per step, so the gain lets the few ranker weights move as
 # far in a few hundred steps as the combination needs.
@@ -44,6 +51,8 @@ RANKER_GAIN = 20.0
 _EPS = 1e-6
 # The coreference feature's initial weight in the ranker (learned from there).
 COREFERENCE_WEIGHT = 0.0
+# The name features' initial weights (NAME_FEATURES order; learned from there).
+NAME_WEIGHTS = (0.0, 0.0)
 
 
 # ------------------------------------------------------------------ similarity
@@ -168,6 +177,82 @@ def coreference(offsets: numpy.ndarray, keys: numpy.ndarray, priors: numpy.ndarr
                     best[key] = max(best.get(key, 0.0), float(priors[c]))
             for c in range(int(offsets[i]), int(offsets[i + 1])):
                 out[c] = best.get(int(keys[c]), 0.0)
+    return out
+
+
+# Names (``name_evidence``): words too common in entity names to say anything.
+NAME_STOPWORDS = frozenset(
+    "a an and at by de del der des di du for in la le les of on the to van von".split())
+# A name word longer than this matches a doc word with the same first STEM
+# letters ("cricketer" and "cricket", "Italian" and "Italy" do not: 5 letters).
+STEM = 5
+_WORD = re.compile(r"[^\W_]+")
+
+
+@lru_cache(maxsize=1 << 16)
+def name_words(text: str) -> Tuple[str, ...]:
+    """The distinct lower-cased words of a name or mention, stopwords left out
+    ("Italy national rugby union team" -> ("italy", "national", "rugby", ...))."""
+    return tuple(dict.fromkeys(w for w in _WORD.findall(text.lower()) if w not in NAME_STOPWORDS))
+
+
+def name_evidence(offsets: numpy.ndarray, names: Sequence[str], docs: Sequence[int],
+                  groups: Sequence[int], texts: Sequence[str], doc_texts: Sequence[str]
+                  ) -> numpy.ndarray:
+    """What each candidate's name says beyond the mention: two columns,
+    ``NAME_FEATURES``.
+
+    * name_context: the share of the name's words that are not the mention's
+      (and not stopwords) found in the mention's doc, a word or its first
+      STEM letters: "Italy national rugby union team" in a rugby report.
+    * name_coherence: the largest share, over those words, of the doc's other
+      mention groups that have a candidate whose name holds the word too: in
+      a football results list, "Chester", "York" and "Exeter" all have an
+      "... City F.C." candidate.
+
+    names: each candidate's entity name ("" when it has none); docs, groups:
+    per mention, its doc index and its group (same doc and text, e.g.
+    ``(doc, text.lower())`` numbered); texts: each mention's text; doc_texts:
+    the text of each doc. RETURNS float32 (n_candidates, 2); 0 for a
+    candidate without such words.
+    """
+    out = numpy.zeros((len(names), len(NAME_FEATURES)), dtype=numpy.float32)
+    n_mentions = len(offsets) - 1
+    if not n_mentions or not len(names):
+        return out
+    doc_words: Dict[int, Tuple[set, set]] = {}
+    for doc in set(int(d) for d in docs):
+        words = set(name_words(doc_texts[doc]))
+        doc_words[doc] = (words, {w[:STEM] for w in words if len(w) >= STEM})
+    # Each candidate's words beyond its mention, and each group's union of them.
+    own: List[Tuple[str, ...]] = []
+    group_words: Dict[int, set] = {}
+    group_doc: Dict[int, int] = {}
+    for i in range(n_mentions):
+        mention = set(name_words(texts[i]))
+        union = group_words.setdefault(int(groups[i]), set())
+        group_doc[int(groups[i])] = int(docs[i])
+        for c in range(int(offsets[i]), int(offsets[i + 1])):
+            words = tuple(w for w in name_words(names[c]) if w not in mention)
+            own.append(words)
+            union.update(words)
+    groups_of_doc: Dict[int, List[int]] = {}
+    for group, doc in group_doc.items():
+        groups_of_doc.setdefault(doc, []).append(group)
+    for i in range(n_mentions):
+        doc, group = int(docs[i]), int(groups[i])
+        words_in_doc, stems_in_doc = doc_words[doc]
+        others = [group_words[g] for g in groups_of_doc[doc] if g != group]
+        for c in range(int(offsets[i]), int(offsets[i + 1])):
+            words = own[c]
+            if not words:
+                continue
+            found = sum(1 for w in words if w in words_in_doc
+                        or (len(w) >= STEM and w[:STEM] in stems_in_doc))
+            out[c, 0] = found / len(words)
+            if others:
+                out[c, 1] = max(sum(1 for union in others if w in union) for w in words) \
+                    / len(others)
     return out
 
 
@@ -369,7 +454,7 @@ def spacy_scores(priors, sims, incl_prior: bool, incl_context: bool) -> numpy.nd
 
 def feature_matrix(offsets, priors, freqs, sims, coherence_values, incl_prior: bool,
                    incl_context: bool, coreference_values=None,
-                   containment_values=None) -> numpy.ndarray:
+                   containment_values=None, name_values=None) -> numpy.ndarray:
     """The ranker's input: one row of ``FEATURES`` per candidate (float32).
     Columns of an excluded term (incl_prior / incl_context) are 0."""
     n = len(priors)
@@ -389,6 +474,8 @@ def feature_matrix(offsets, priors, freqs, sims, coherence_values, incl_prior: b
         features[:, 5] = coreference_values
     if containment_values is not None:
         features[:, 6] = containment_values
+    if name_values is not None:
+        features[:, 7:9] = name_values
     return features
 
 
@@ -412,8 +499,31 @@ def reset_ranker(ranker: Model, coherence_weight: float = 0.0,
     weights[0, FEATURES.index("coherence")] = coherence_weight
     weights[0, FEATURES.index("containment")] = containment_weight
     weights[0, FEATURES.index("coreference")] = COREFERENCE_WEIGHT
+    for name, weight in zip(NAME_FEATURES, NAME_WEIGHTS):
+        weights[0, FEATURES.index(name)] = weight
     ranker.set_param("W", ranker.ops.asarray2f(weights / RANKER_GAIN))
     ranker.set_param("b", ranker.ops.alloc1f(1))
+
+
+def load_ranker(ranker: Model, data: bytes) -> None:
+    """Load the ranker's weights (``Model.to_bytes``). A ranker saved before the
+    last FEATURES were added reads fewer columns: each new one gets weight 0,
+    so it scores as it did."""
+    msg = srsly.msgpack_loads(data)
+    node = msg["nodes"][0]
+    n_saved = int(node["dims"].get("nI") or 0)
+    if n_saved > len(FEATURES):
+        raise ValueError(
+            f"The saved ranker reads {n_saved} features; this entity_linker knows "
+            f"{len(FEATURES)}. Upgrade entity_linker to load the pipeline."
+        )
+    if 0 < n_saved < len(FEATURES):
+        node["dims"]["nI"] = len(FEATURES)
+        weights = numpy.asarray(msg["params"][0]["W"])
+        padded = numpy.zeros((weights.shape[0], len(FEATURES)), dtype=weights.dtype)
+        padded[:, :n_saved] = weights
+        msg["params"][0]["W"] = padded
+    ranker.from_dict(msg)
 
 
 class CandidateScorer:
@@ -457,7 +567,7 @@ class CandidateScorer:
         return self.scoring == "learned" or bool(self.containment_weight)
 
     def logits(self, table, sims, coherence_values=None, is_train: bool = False,
-               coreference_values=None, containment_values=None
+               coreference_values=None, containment_values=None, name_values=None
                ) -> Tuple[numpy.ndarray, Callable[[numpy.ndarray], numpy.ndarray]]:
         """Each candidate's logit, and a backprop from d(logits) to d(sims).
 
@@ -469,7 +579,7 @@ class CandidateScorer:
         if self.scoring == "learned":
             features = feature_matrix(table.offsets, table.priors, table.freqs, sims,
                                       coherence_values, self.incl_prior, self.incl_context,
-                                      coreference_values, containment_values)
+                                      coreference_values, containment_values, name_values)
             ops = self.ranker.ops
             if is_train:
                 Y, ranker_backprop = self.ranker.begin_update(ops.asarray2f(features))
@@ -514,7 +624,7 @@ class CandidateScorer:
         return logits, lambda d_logits: scale * d_logits
 
     def components(self, table, sims, coherence_values=None, coreference_values=None,
-                   containment_values=None) -> Dict[str, numpy.ndarray]:
+                   containment_values=None, name_values=None) -> Dict[str, numpy.ndarray]:
         """What each piece of evidence adds to each candidate's score, by name
         ("prior", "context", "coherence", "containment", ...): for "softmax"
         and "learned" the terms of the logit (with "learned", each feature
@@ -534,7 +644,7 @@ class CandidateScorer:
         if self.scoring == "learned":
             features = feature_matrix(table.offsets, table.priors, table.freqs, sims,
                                       coherence_values, self.incl_prior, self.incl_context,
-                                      coreference_values, containment_values)
+                                      coreference_values, containment_values, name_values)
             weights = RANKER_GAIN * self.ranker.ops.to_numpy(self.ranker.get_param("W"))[0]
             named = {"cosine": "context", "log_prior": "prior", "top_prior": "prior",
                      "log_freq": "frequency"}
@@ -555,7 +665,7 @@ class CandidateScorer:
         return out
 
     def scores(self, table, sims, coherence_values=None, coreference_values=None,
-               containment_values=None) -> numpy.ndarray:
+               containment_values=None, name_values=None) -> numpy.ndarray:
         """The scores prediction ranks by (float32, one per candidate): softmax
         probabilities in [0, 1]; with "spacy", spaCy's score, which is below 0
         where a cosine is negative, as in spaCy."""
@@ -565,12 +675,13 @@ class CandidateScorer:
                 dtype=numpy.float32)
         logits, _ = self.logits(table, sims, coherence_values,
                                 coreference_values=coreference_values,
-                                containment_values=containment_values)
+                                containment_values=containment_values,
+                                name_values=name_values)
         return segment_softmax(logits, table.offsets, self.nil_logit).astype(numpy.float32)
 
     def candidate_loss(self, table, sims, gold_keys: numpy.ndarray, coherence_values=None,
                        weight: float = 1.0, coreference_values=None,
-                       containment_values=None) -> Tuple[float, numpy.ndarray]:
+                       containment_values=None, name_values=None) -> Tuple[float, numpy.ndarray]:
         """Cross-entropy of the gold entity among each mention's candidates.
 
         gold_keys (numpy.ndarray): uint64 hash of each mention's gold entity.
@@ -591,7 +702,8 @@ class CandidateScorer:
             return 0.0, d_sims
         logits, backprop = self.logits(table, sims, coherence_values, is_train=True,
                                        coreference_values=coreference_values,
-                                       containment_values=containment_values)
+                                       containment_values=containment_values,
+                                       name_values=name_values)
         probs = segment_softmax(logits, offsets)
         target = numpy.zeros(len(mention), dtype=bool)
         gold_positions = numpy.flatnonzero(is_gold & used_mentions[mention])

@@ -552,14 +552,16 @@ def test_learned_ranker_weight_gradients_match_finite_differences(incl_prior, in
     ranker = build_ranker(coherence_weight=1.5, containment_weight=2.0)
     # Move away from the initial weights so that every column is weighted.
     ranker.set_param("W", ranker.get_param("W") + numpy.array(
-        [[0.05, -0.02, 0.03, 0.04, -0.01, 0.02, 0.03]], dtype=numpy.float32))
+        [[0.05, -0.02, 0.03, 0.04, -0.01, 0.02, 0.03, 0.04, -0.03]], dtype=numpy.float32))
     ranker.set_param("b", numpy.array([0.3], dtype=numpy.float32))
     scorer = CandidateScorer("learned", incl_prior, incl_context, 1.5, ranker)
     containment_values = (numpy.arange(len(sims)) % 3 / 2.0).astype(numpy.float32)
+    name_values = numpy.stack([numpy.arange(len(sims)) % 4 / 3.0,
+                               numpy.arange(len(sims)) % 5 / 4.0], axis=1)
 
     _zero_grads(ranker)
     scorer.candidate_loss(table, sims, gold, coherence_values,
-                          containment_values=containment_values)
+                          containment_values=containment_values, name_values=name_values)
     d_W = ranker.get_grad("W").astype(numpy.float64).copy()
     d_b = ranker.get_grad("b").astype(numpy.float64).copy()
 
@@ -570,7 +572,8 @@ def test_learned_ranker_weight_gradients_match_finite_differences(incl_prior, in
         ranker.set_param(name, changed)
         try:
             return scorer.candidate_loss(table, sims, gold, coherence_values,
-                                         containment_values=containment_values)[0]
+                                         containment_values=containment_values,
+                                         name_values=name_values)[0]
         finally:
             ranker.set_param(name, original)
 
@@ -610,7 +613,8 @@ def test_learned_ranker_gradients_accumulate_over_calls_until_zeroed():
 def test_learned_logits_backprop_is_gain_times_cosine_weight():
     table, _, sims, coherence_values = _gradient_problem()
     ranker = build_ranker()
-    ranker.set_param("W", numpy.array([[0.3, 0.1, 0.2, -0.1, 0.4, 0.1, 0.2]], dtype=numpy.float32))
+    ranker.set_param("W", numpy.array([[0.3, 0.1, 0.2, -0.1, 0.4, 0.1, 0.2, 0.1, 0.1]],
+                                      dtype=numpy.float32))
     scorer = CandidateScorer("learned", True, True, 0.0, ranker)
     _, backprop = scorer.logits(table, sims, coherence_values)
     d_logits = numpy.linspace(-1, 1, len(sims))
