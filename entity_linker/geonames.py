@@ -83,8 +83,9 @@ PathLike = Union[str, Path]
 # Bump when the builder's output changes, so caches rebuild.
 # 2: the KB file holds the alias index; 3: slot tables; 4: the same bytes whatever
 # the hash seed (continent aliases sorted); 5: divisions worldwide, relations;
-# 6: a division's namesake alias of a city inside it demoted; 7: by weight.
-BUILDER_VERSION = 7
+# 6: a division's namesake alias of a city inside it demoted; 7: by weight;
+# 8: entity names in the KB.
+BUILDER_VERSION = 8
 DEFAULT_VECTOR_LENGTH = 64
 METADATA_FILE = "geonames.npz"
 CACHE_ENV = "ENTITY_LINKER_CACHE"
@@ -984,6 +985,7 @@ def build_geonames_kb(output: PathLike, *, vector_length: int = DEFAULT_VECTOR_L
     )
     ids = numpy.asarray(builder.ids, dtype=object)
     kb.set_relations(ids[builder.child_rows].tolist(), ids[builder.parent_rows].tolist())
+    kb.set_names(builder.ids, builder.names)
     tick = lap("build KB", tick)
     counts = numpy.diff(offsets)
     stats = {

@@ -92,6 +92,7 @@ class EntityTable:
     lines: List[int]
     path: str
     skipped: List[SkippedRow] = field(default_factory=list)
+    names: List[str] = field(default_factory=list)  # the name column ("" when absent)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -402,6 +403,7 @@ def read_entities(path: PathLike, *, skip_invalid: bool = False,
     freqs: List[float] = []
     vectors: List[List[float]] = []
     texts: List[str] = []
+    names: List[str] = []
     lines: List[int] = []
     first_line: Dict[str, int] = {}
     with_vectors: Optional[bool] = None
@@ -448,6 +450,7 @@ def read_entities(path: PathLike, *, skip_invalid: bool = False,
             ids.append(entity)
             freqs.append(freq)
             texts.append(f"{name} {description}".strip())
+            names.append(name)
             lines.append(line)
             if vector is not None:
                 vectors.append(vector)
@@ -466,6 +469,7 @@ def read_entities(path: PathLike, *, skip_invalid: bool = False,
         lines=lines,
         path=str(path),
         skipped=problems.skipped,
+        names=names,
     )
 
 
@@ -667,10 +671,13 @@ def build_kb(vocab, entities: EntityTable, aliases: AliasTable, *, encoder=None,
 
         vectors = encode_texts(encoder, entity_texts(entities, aliases), progress=progress,
                                desc="Encoding descriptions")
-    return InMemoryLookupKB.from_arrays(
+    kb = InMemoryLookupKB.from_arrays(
         vocab, entities.ids, entities.freqs, vectors,
         aliases.texts, aliases.offsets, aliases.entities, aliases.priors,
     )
+    if any(entities.names):
+        kb.set_names(entities.ids, entities.names)
+    return kb
 
 
 # ------------------------------------------------------- writing KB folders

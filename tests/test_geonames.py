@@ -165,6 +165,7 @@ def test_divisions_and_relations(fake_kb, fake_kb_dir):
     assert sorted(fake_kb.get_parents("4717560")) == ["4705349", "4736286", "6252001"]
     assert sorted(fake_kb.get_parents("4705349")) == ["4736286", "6252001"]
     assert fake_kb.get_parents("4736286") == ["6252001"]  # Texas, once (both sources)
+    assert fake_kb.get_name("4717560") == "Paris" and fake_kb.get_name("4736286") == "Texas"
     assert sorted(fake_kb.get_ancestors("2988507")) == ["2968815", "3012874", "3017382",
                                                         "6255148"]
     assert priors_of(fake_kb, "Ile-de-France") == {"3012874": pytest.approx(1.0)}

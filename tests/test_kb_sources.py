@@ -273,6 +273,8 @@ def test_build_kb_with_the_default_encoder(tmp_path, entities, vocab):
     assert kb.get_entity_rows(["Q60"]).tolist() == [2]
     expected = HashingEncoder(64)(["New York City"])[0]
     numpy.testing.assert_allclose(kb.get_vector("Q60"), expected, atol=1e-6)
+    assert [kb.get_name(e) for e in ("Q90", "Q830149", "Q60")] == [
+        "Paris", "Paris", "New York City"]
 
 
 def test_build_kb_with_given_vectors(tmp_path, vocab):
@@ -280,6 +282,7 @@ def test_build_kb_with_given_vectors(tmp_path, vocab):
     aliases = read_aliases(write(tmp_path / "a.csv", "alias,entity,prior\na,A,1\n"), entities)
     kb = build_kb(vocab, entities, aliases)
     assert kb.get_vector("A") == [1.0, 0.0]
+    assert not kb.has_names  # no name column
     with pytest.raises(KBSourceError, match="no encoder is used"):
         build_kb(vocab, entities, aliases, encoder=HashingEncoder(2))
 
