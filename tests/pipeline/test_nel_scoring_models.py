@@ -143,3 +143,46 @@ def test_learned_scoring_reads_the_longer_mention_of_the_same_doc():
     assert linked(["Harris", "scored"], [(0, 1)]) == ["Q_COMPANY"]
     assert linked(["Chris", "Harris", "batted", ".", "Harris", "scored"],
                   [(0, 2), (4, 5)]) == ["Q_CRICKETER", "Q_CRICKETER"]
+
+
+def _name_linker(names: bool):
+    """A prior-only learned linker over Italy (the country, prior 0.8) and its
+    rugby and football teams, whose name words weigh 3 each."""
+    nlp = spacy.blank("en")
+    kb = InMemoryLookupKB(nlp.vocab, entity_vector_length=2)
+    ids = ["Q_COUNTRY", "Q_RUGBY", "Q_FOOTBALL"]
+    kb.set_entities(ids, [100, 10, 10], [[1.0, 0.0]] * 3)
+    kb.add_alias("Italy", ids, [0.8, 0.1, 0.1])
+    if names:
+        kb.set_names(ids, ["Italy", "Italy national rugby union team",
+                           "Italy national football team"])
+    nel = nlp.add_pipe("nel", config={"scoring": "learned", "candidate_loss_weight": 1.0,
+                                      "incl_context": False, "entity_vector_length": 2})
+    nel.set_kb(lambda vocab: kb)
+    weights = nel.ranker.get_param("W").copy()
+    weights[0, FEATURES.index("name_context")] = 12.0 / RANKER_GAIN
+    nel.ranker.set_param("W", weights)
+    return nlp, nel
+
+
+def test_learned_scoring_reads_the_candidates_names():
+    from spacy.tokens import Span
+
+    def linked(nlp, nel, text):
+        doc = nlp.make_doc(text)
+        doc.ents = [Span(doc, 0, 1, label="ORG")]
+        return nel(doc).ents[0].kb_id_
+
+    nlp, nel = _name_linker(names=True)
+    assert linked(nlp, nel, "Italy voted .") == "Q_COUNTRY"
+    # "rugby": 1 of the rugby team's 4 other words is in the doc, so 12 / 4 = 3
+    # on its logit, beyond the prior's log(0.8 / 0.1) = 2.1.
+    assert linked(nlp, nel, "Italy won the rugby match .") == "Q_RUGBY"
+    assert linked(nlp, nel, "Italy won the football match .") == "Q_FOOTBALL"
+    nel.explain = True
+    doc = nlp.make_doc("Italy won the rugby match .")
+    doc.ents = [Span(doc, 0, 1, label="ORG")]
+    evidence = nel(doc).ents[0]._.kb_evidence
+    assert "name_context" in str(evidence)
+    nlp, nel = _name_linker(names=False)  # the same linker on a KB without names
+    assert linked(nlp, nel, "Italy won the rugby match .") == "Q_COUNTRY"
