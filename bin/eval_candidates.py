@@ -2,7 +2,7 @@
 
 On LGL and TR-News (../shared/data/geo, every gold toponym with a geonameid)
 and the GeoNames KB (``load_geonames_kb``, with its alias index), for each
-candidate generator of entity_linker.generators:
+candidate generator of entity_linker.candidates:
 
 1. recall@1/5/10/all of the gold entity among the candidates (rank = position
    in the generator's order), average candidates per mention, and the ceiling
@@ -49,9 +49,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.vocab import Vocab
 
-from entity_linker.cli.link import load_pipeline
-from entity_linker.evaluation import gold_mention_docs
-from entity_linker.generators import (
+from entity_linker.candidates import (
     CandidateArrays,
     CandidateGenerator,
     CascadeCandidates,
@@ -60,6 +58,8 @@ from entity_linker.generators import (
     NormalizedCandidates,
     merge_stages,
 )
+from entity_linker.cli.link import load_pipeline
+from entity_linker.evaluation import gold_mention_docs
 from entity_linker.geonames import load_geonames_metadata
 from entity_linker.kb import InMemoryLookupKB
 

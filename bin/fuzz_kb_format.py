@@ -17,7 +17,7 @@ alias and of random strings, ``Candidate.entity_`` / ``alias_`` /
 ``get_entity_id``, ``copy()``, ``to_bytes()``), the alias
 index (``kb.alias_index.key_rows``, ``gather``, ``search`` at three
 thresholds, ``copy``) and the candidate generators of
-``entity_linker.generators`` (exact, normalized, fuzzy, cascade; on a KB
+``entity_linker.candidates`` (exact, normalized, fuzzy, cascade; on a KB
 without index they build one in memory from the mapped arrays) and
 ``kb.lookup_normalized`` (three limit / by_prior / discount settings), plus
 ``entity_linker.kb.format.validate_buffer(data, "fuzz", deep=True)``.
@@ -117,7 +117,7 @@ if str(ROOT) not in sys.path:
 
 # Filled in by _import_target() (instrumented in the worker, plain elsewhere).
 F = None  # entity_linker.kb.format
-G = None  # entity_linker.generators
+G = None  # entity_linker.candidates
 KBError = KBFormatError = InMemoryLookupKB = hash_string = AliasNormalizer = None
 VOCAB = None
 
@@ -257,15 +257,15 @@ def _import_target(instrument):
         import atheris
 
         with atheris.instrument_imports(include=["entity_linker"]):
+            import entity_linker.candidates as generators
             import entity_linker.errors as errors
-            import entity_linker.generators as generators
             import entity_linker.kb.format as fmt
             from entity_linker.kb import InMemoryLookupKB as KB
             from entity_linker.kb import hash_string as hs
             from entity_linker.kb.normalize import AliasNormalizer as normalizer
     else:
+        import entity_linker.candidates as generators
         import entity_linker.errors as errors
-        import entity_linker.generators as generators
         import entity_linker.kb.format as fmt
         from entity_linker.kb import InMemoryLookupKB as KB
         from entity_linker.kb import hash_string as hs

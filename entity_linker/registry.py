@@ -12,13 +12,14 @@ from spacy.tokens import Span
 from spacy.util import registry
 from spacy.vocab import Vocab
 
-from .candidates import get_candidates, get_candidates_batch
-from .generators import (
+from .candidates import (
     DEFAULT_DISCOUNT,
     CascadeCandidates,
     ExactCandidates,
     FuzzyCandidates,
     NormalizedCandidates,
+    get_candidates,
+    get_candidates_batch,
 )
 from .kb import Candidate, InMemoryLookupKB, KnowledgeBase
 from .ml.models import build_nel_encoder, build_nel_encoder_v2

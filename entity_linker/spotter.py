@@ -44,7 +44,7 @@ from spacy.training import Example
 from spacy.util import SimpleFrozenList, registry
 from spacy.vocab import Vocab
 
-from .generators import alias_index
+from .candidates import alias_index
 from .kb import InMemoryLookupKB, KnowledgeBase
 
 _TOKEN_ATTRS = [IDX, LENGTH, IS_PUNCT, IS_SPACE, IS_STOP, IS_UPPER, ORTH, LOWER, SENT_START, SPACY]

@@ -8,13 +8,13 @@ from spacy.tokens import Span
 from spacy.util import registry
 
 from entity_linker import InMemoryLookupKB
-from entity_linker.errors import KBError, KBWarning
-from entity_linker.generators import (
+from entity_linker.candidates import (
     CascadeCandidates,
     ExactCandidates,
     FuzzyCandidates,
     NormalizedCandidates,
 )
+from entity_linker.errors import KBError, KBWarning
 
 ENTITIES = ("Q_STL", "Q_STL_MN", "Q_PIT", "Q_ZRH", "Q_PARIS", "Q_PARIS_TX", "Q_LOUD")
 ALIASES = (

@@ -13,13 +13,13 @@ from spacy.vocab import Vocab
 
 import entity_linker.registry  # noqa: F401  (registers the functions)
 from entity_linker import InMemoryLookupKB
-from entity_linker.errors import KBNotFoundError
-from entity_linker.generators import (
+from entity_linker.candidates import (
     CascadeCandidates,
     ExactCandidates,
     FuzzyCandidates,
     NormalizedCandidates,
 )
+from entity_linker.errors import KBNotFoundError
 
 PYPROJECT = Path(__file__).parent.parent / "pyproject.toml"
 

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from kb_bytes import section_values, with_section, with_section_crc
 
 from entity_linker import InMemoryLookupKB
+from entity_linker.candidates import CascadeCandidates, FuzzyCandidates, NormalizedCandidates
 from entity_linker.errors import KBError, KBFormatError
-from entity_linker.generators import CascadeCandidates, FuzzyCandidates, NormalizedCandidates
 from entity_linker.kb import format as kb_format
 from entity_linker.kb.normalize import AliasNormalizer
 

@@ -1,39 +1,13 @@
-"""Candidate generators: from a mention (a spaCy Span) to candidate entities.
-
-These are the functions the EntityLinker calls through its ``get_candidates``
-and ``get_candidates_batch`` settings. The default is spaCy's behaviour: an
-exact, case-sensitive match of the mention text against the KB's aliases.
-"""
+"""CandidateTable: the candidates of a batch of mentions as flat arrays."""
 
 from typing import Dict, Iterable, List, Optional, Sequence
 
 import numpy
-from spacy.tokens import Span
 
-from .kb import Candidate, KnowledgeBase
-from .kb.relations import concatenated_ranges
+from ..kb import Candidate
+from .arrays import CandidateArrays, concatenated_ranges
 
-
-def get_candidates(kb: KnowledgeBase, mention: Span) -> Iterable[Candidate]:
-    """Candidate entities of one mention: exact match of its text with an alias.
-
-    kb (KnowledgeBase): The knowledge base to query.
-    mention (Span): The entity mention.
-    RETURNS (Iterable[Candidate]): The candidates (empty when none).
-    """
-    return kb.get_candidates(mention)
-
-
-def get_candidates_batch(
-    kb: KnowledgeBase, mentions: Iterable[Span]
-) -> Iterable[Iterable[Candidate]]:
-    """Candidate entities of many mentions, looked up in one batched call.
-
-    kb (KnowledgeBase): The knowledge base to query.
-    mentions (Iterable[Span]): The entity mentions.
-    RETURNS (Iterable[Iterable[Candidate]]): One list of candidates per mention.
-    """
-    return kb.get_candidates_batch(mentions)
+__all__ = ["CandidateTable"]
 
 
 class CandidateTable:
@@ -41,9 +15,9 @@ class CandidateTable:
 
     Mention i owns candidates [offsets[i], offsets[i + 1]) with their priors,
     entity vectors (one row each), entity keys (hashes of the entity ids) and
-    entity frequencies. Built straight from the KB's batch lookup, or from
-    Candidate objects of any candidate generator. A data table only: the
-    scores are computed in ``entity_linker.scoring``.
+    entity frequencies. Built from the arrays of an array generator on an
+    InMemoryLookupKB, or from Candidate objects of any candidate generator. A
+    data table only: the scores are computed in ``entity_linker.scoring``.
     """
 
     def __init__(self, kb, offsets, priors, vectors, keys, rows=None, ids=None, freqs=None):
@@ -69,11 +43,12 @@ class CandidateTable:
         return len(self.priors)
 
     @classmethod
-    def from_kb_lookup(cls, kb, mentions: Sequence[Span]) -> "CandidateTable":
-        """Exact-match candidates from an InMemoryLookupKB in one nogil lookup."""
-        offsets, rows, priors = kb.lookup_aliases([m.text for m in mentions])
-        keys = kb.entity_hashes[rows]
-        return cls(kb, offsets, priors, kb.vectors[rows], keys, rows=rows)
+    def from_arrays(cls, kb, arrays: CandidateArrays) -> "CandidateTable":
+        """From the flat candidate arrays of an InMemoryLookupKB (entity rows index
+        its vectors and entity hashes)."""
+        rows = arrays.entity_rows
+        return cls(kb, arrays.offsets, arrays.priors, kb.vectors[rows], kb.entity_hashes[rows],
+                   rows=rows)
 
     @classmethod
     def from_candidates(cls, kb, candidate_lists: Iterable[Iterable[Candidate]]
@@ -157,20 +132,3 @@ class CandidateTable:
         freqs = None if self._freqs is None else self._freqs[picked]
         return CandidateTable(self.kb, offsets, self.priors[picked], self.vectors[picked],
                               self.keys[picked], rows=rows, ids=ids, freqs=freqs)
-
-def lookup_candidates(kb, generator, mentions: Sequence[Span]) -> CandidateTable:
-    """Candidates of all mentions in one call of a batch generator.
-
-    On our InMemoryLookupKB, two kinds of generator skip Candidate objects and
-    read the KB's arrays: the default one (``get_candidates_batch``: one exact
-    lookup), and any with an ``arrays(kb, texts)`` method returning (offsets,
-    entity rows, priors, ...) as entity_linker's generators do (generators.py).
-    Any other generator is called as spaCy calls it.
-    """
-    if generator is get_candidates_batch and hasattr(kb, "lookup_aliases"):
-        return CandidateTable.from_kb_lookup(kb, mentions)
-    if hasattr(generator, "arrays") and hasattr(kb, "candidates_from_arrays"):
-        offsets, rows, priors, _ = generator.arrays(kb, [m.text for m in mentions])
-        return CandidateTable(kb, offsets, priors, kb.vectors[rows], kb.entity_hashes[rows],
-                              rows=rows)
-    return CandidateTable.from_candidates(kb, generator(kb, mentions))
