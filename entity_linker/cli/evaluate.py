@@ -2,128 +2,15 @@
 
 import json
 import math
-import sys
 from pathlib import Path
-from typing import IO, Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple
 
 import typer
 
+from ..corpora import read_corpus
 from ..errors import CorpusError
-from . import app, check_output_file, decode_line, msg, out, sets_ents, text_problem
+from . import app, check_output_file, msg, out, sets_ents
 from .link import GEONAMES_LOADER, linker_name
-
-# ------------------------------------------------------------------ corpus
-
-
-def read_corpus(nlp, path: Path) -> List:
-    """Gold docs from a .spacy DocBin (or a folder of them) or a JSONL file (- = stdin).
-
-    A JSONL line is {"text": ..., "ents": [{"start", "end", "label", "kb_id"}]},
-    the shape `entity-linker link --format jsonl` and `link-corpus` write
-    (older files name the list "spans": still read); character offsets, kb_id
-    "NIL" (or null) for a mention without an entity of the KB.
-    """
-    if str(path) == "-":
-        return read_jsonl(nlp, getattr(sys.stdin, "buffer", sys.stdin), "<stdin>")
-    if not path.exists():
-        raise CorpusError(f"No such file or folder: {path}")
-    if path.is_dir():
-        files = sorted(path.rglob("*.spacy"))
-        if not files:
-            raise CorpusError(f"{path}: no .spacy files in this folder.")
-        return [doc for file in files for doc in read_docbin(nlp, file)]
-    if path.suffix == ".spacy":
-        return read_docbin(nlp, path)
-    if path.suffix in (".jsonl", ".json"):
-        with path.open("rb") as file:
-            return read_jsonl(nlp, file, str(path))
-    raise CorpusError(f"{path}: expected a .spacy file (DocBin), a folder of them or a "
-                      ".jsonl file.")
-
-
-def read_docbin(nlp, path: Path) -> List:
-    """The docs of a .spacy file, in the pipeline's vocab."""
-    from spacy.tokens import DocBin
-
-    try:
-        return list(DocBin().from_disk(path).get_docs(nlp.vocab))
-    except Exception as err:  # msgpack, zlib, ... all mean the same: not a DocBin
-        raise CorpusError(f"{path}: not a readable .spacy file (DocBin): {err}") from None
-
-
-def read_jsonl(nlp, file: Union[IO[str], IO[bytes]], name: str) -> List:
-    """Gold docs from JSONL lines (blank lines are skipped but counted)."""
-    docs = []
-    for number, raw in enumerate(file, 1):
-        where = f"{name}:{number}"
-        line, problem = decode_line(raw)
-        if problem is not None:
-            raise CorpusError(f"{where}: {problem}")
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError as err:
-            raise CorpusError(f"{where}: not valid JSON ({err}).") from None
-        docs.append(record_to_doc(nlp, record, where))
-    return docs
-
-
-def record_to_doc(nlp, record: Any, where: str):
-    """One JSONL record as a doc (the pipeline's tokenization) with gold entities."""
-    if not isinstance(record, dict):
-        raise CorpusError(f"{where}: expected a JSON object, got {type(record).__name__}.")
-    text = record.get("text")
-    if not isinstance(text, str):
-        raise CorpusError(f"{where}: expected a 'text' field with a string.")
-    problem = text_problem(text)
-    if problem is not None:
-        raise CorpusError(f"{where}: the 'text' {problem}")
-    spans = record.get("ents", record.get("spans"))
-    if not isinstance(spans, list):
-        raise CorpusError(f"{where}: expected an 'ents' field (or 'spans', its older name) "
-                          'with a list of {"start", "end", "label", "kb_id"} objects.')
-    doc = nlp.make_doc(text)
-    ents = []
-    for i, span in enumerate(spans):
-        here = f"{where}: span {i}"
-        if not isinstance(span, dict):
-            raise CorpusError(f"{here}: expected a JSON object.")
-        start, end = span.get("start"), span.get("end")
-        # bool is an int in Python, but true/false are no offsets.
-        if not all(isinstance(x, int) and not isinstance(x, bool) for x in (start, end)):
-            raise CorpusError(f"{here}: 'start' and 'end' must be integers (character "
-                              "offsets).")
-        if not 0 <= start < end <= len(text):
-            raise CorpusError(f"{here}: offsets {start}..{end} are out of range for a text "
-                              f"of {len(text)} characters (need 0 <= start < end <= "
-                              f"{len(text)}).")
-        if not text[start:end].strip():
-            raise CorpusError(f"{here}: {text[start:end]!r} at {start}..{end} is only "
-                              "whitespace.")
-        if "text" in span and span["text"] != text[start:end]:
-            # Catches byte offsets, or offsets into another version of the text.
-            raise CorpusError(f"{here}: its text {span['text']!r} is not the text at "
-                              f"{start}..{end}, {text[start:end]!r}.")
-        label = span.get("label", "ENT")
-        kb_id = span.get("kb_id", None)
-        if not isinstance(label, str) or not label:
-            raise CorpusError(f"{here}: 'label' must be a non-empty string.")
-        if kb_id is None:
-            kb_id = "NIL"
-        if not isinstance(kb_id, str):
-            raise CorpusError(f"{here}: 'kb_id' must be a string (\"NIL\" for none).")
-        ent = doc.char_span(start, end, label=label, kb_id=kb_id, alignment_mode="expand")
-        if ent is None:
-            raise CorpusError(f"{here}: {text[start:end]!r} covers no token.")
-        ents.append(ent)
-    try:
-        doc.ents = ents
-    except ValueError:
-        raise CorpusError(f"{where}: the spans overlap (after aligning them to tokens); "
-                          "entities must not overlap.") from None
-    return doc
-
 
 # ----------------------------------------------------------------- pipeline
 
