@@ -39,7 +39,7 @@ from .tables import MAX_ROWS, build_slots
 from .normalize import AliasNormalizer, decompose, fold_char
 
 from .hashing cimport hash_string, hash_utf8
-from .structs cimport CORRUPT, find_slot
+from .tables cimport CORRUPT, fill_slots, find_slot, slot_for
 
 # Normalised mentions longer than this get no fuzzy candidates (names are
 # short; a paragraph-long "mention" would cost a scan of most of the index).
@@ -123,7 +123,7 @@ def _dense_ids(keys):
         table = numpy.zeros(length, dtype=numpy.uint32)
         slots = table
         with nogil:
-            _fill_slots(&slots[0], length, &distinct_out[0], n_distinct)
+            fill_slots(&slots[0], length, &distinct_out[0], n_distinct)
             done = _number_keys(&values[0], n, done, &slots[0], length, &distinct_out[0],
                                 &n_distinct, &id_out[0])
         length *= 2
@@ -769,30 +769,16 @@ cdef void _sort_keys(uint64_t* keys, int64_t n) noexcept nogil:
         keys[j + 1] = key
 
 
-cdef void _fill_slots(uint32_t* slots, uint64_t length, const uint64_t* keys,
-                      int64_t n) noexcept nogil:
-    """Put rows 0..n-1 of keys (distinct) into an empty slot table of length slots."""
-    cdef uint64_t mask = length - 1, slot
-    cdef int64_t i
-    for i in range(n):
-        slot = keys[i] & mask
-        while slots[slot] != 0:
-            slot = (slot + 1) & mask
-        slots[slot] = <uint32_t>(i + 1)
-
-
 cdef int64_t _number_keys(const uint64_t* keys, int64_t n, int64_t start, uint32_t* slots,
                           uint64_t length, uint64_t* distinct, int64_t* n_distinct,
                           int64_t* ids) noexcept nogil:
     """Number keys[start:n] into ids, appending unseen keys to distinct and the
     slot table; stop at a new key that would fill the table past half. RETURNS
     the position reached (n when done)."""
-    cdef uint64_t mask = length - 1, slot
+    cdef uint64_t slot
     cdef int64_t i
     for i in range(start, n):
-        slot = keys[i] & mask
-        while slots[slot] != 0 and distinct[slots[slot] - 1] != keys[i]:
-            slot = (slot + 1) & mask
+        slot = slot_for(slots, length, keys[i], distinct)
         if slots[slot] == 0:
             if <uint64_t>(2 * n_distinct[0] + 2) > length:
                 return i

@@ -3,6 +3,7 @@ from preshed.maps cimport PreshMap
 
 from .candidate cimport Candidate
 from .kb cimport KnowledgeBase
+from .strings cimport StringTable
 from .structs cimport KBData
 
 
@@ -15,21 +16,18 @@ cdef class InMemoryLookupKB(KnowledgeBase):
     cdef object _entity_hashes
     cdef object _entity_freqs
     cdef object _vectors
-    cdef object _entity_string_offsets
-    cdef object _entity_strings
     cdef object _alias_hashes
     cdef object _alias_starts
     cdef object _alias_ends
-    cdef object _alias_string_offsets
-    cdef object _alias_strings
     cdef object _candidate_rows
     cdef object _candidate_priors
-    # The hash tables of a mapped file: slot tables (uint32, version 2) or
-    # preshed-layout cells (uint64 pairs, version 1); None while writable.
+    # The entity ids and alias texts (strings.pyx).
+    cdef StringTable _entity_ids
+    cdef StringTable _alias_texts
+    # The slot tables of a mapped KB (uint32, tables.pyx; built at open from a
+    # version 1 file's hashes); None while writable.
     cdef object _entity_table
     cdef object _alias_table
-    cdef uint64_t _n_entity_bytes
-    cdef uint64_t _n_alias_bytes
     cdef uint64_t _n_dead_slots
     # The object that owns mapped memory (an mmap or bytes), and where it came from.
     cdef object _buffer
@@ -46,7 +44,6 @@ cdef class InMemoryLookupKB(KnowledgeBase):
     cdef bint _add_to_vocab
 
     cdef void _sync(self)
-    cdef void _sync_maps(self)
     cdef int64_t _entity_row(self, uint64_t entity_hash) except -2
     cdef int64_t _alias_row(self, uint64_t alias_hash) except -2
     cdef Candidate _candidate(self, vectors, uint32_t row, uint64_t alias_hash,
