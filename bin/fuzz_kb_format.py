@@ -123,8 +123,9 @@ VOCAB = None
 
 # --------------------------------------------------------------------------- layout
 # Mirrors entity_linker.kb.format (checked against it in _check_layout()).
-FORMAT_VERSION = 3
-HEADER_SIZES = {1: 512, 2: 1024, 3: 1024}  # per format version; the CRC is the last 4 bytes
+FORMAT_VERSION = 4
+# Header size per format version; the CRC is the last 4 bytes.
+HEADER_SIZES = {1: 512, 2: 1024, 3: 1024, 4: 1024}
 HEADER_SIZE = HEADER_SIZES[FORMAT_VERSION]
 CRC_OFFSET = HEADER_SIZE - 4
 ALIGNMENT = 64
@@ -175,9 +176,11 @@ SECTIONS = (
 )
 SECTIONS_V2 = SECTIONS
 # Version 3: the entity relations (CSR of parent rows; both empty without any).
-SECTIONS = SECTIONS_V2 + (("parent_offsets", "<u8"), ("parent_rows", "<u4"))
+SECTIONS_V3 = SECTIONS_V2 + (("parent_offsets", "<u8"), ("parent_rows", "<u4"))
+# Version 4: the entity names (CSR of UTF-8 bytes; both empty without any).
+SECTIONS = SECTIONS_V3 + (("name_offsets", "<u8"), ("name_strings", "u1"))
 SECTIONS_V1 = SECTIONS[:11] + (("entity_cells", "<u8"), ("alias_cells", "<u8"))
-VERSION_SECTIONS = {1: SECTIONS_V1, 2: SECTIONS_V2, 3: SECTIONS}
+VERSION_SECTIONS = {1: SECTIONS_V1, 2: SECTIONS_V2, 3: SECTIONS_V3, 4: SECTIONS}
 VERSION_N_SECTIONS = {v: len(s) for v, s in VERSION_SECTIONS.items()}
 INDEX_NAMES = tuple(name for name, _ in SECTIONS_V2[VERSION_N_SECTIONS[1]:])
 # Position in the file of every section name of either version.
@@ -186,7 +189,8 @@ SECTION_INDEX = {name: i for layout in VERSION_SECTIONS.values()
 DTYPES = {name: numpy.dtype(code) for layout in VERSION_SECTIONS.values()
           for name, code in layout}
 FLAG_NARROW_STRING_OFFSETS = 1
-VERSION_FLAGS = {1: 0, 2: FLAG_NARROW_STRING_OFFSETS}  # the flag bits each version knows
+VERSION_FLAGS = {1: 0, 2: FLAG_NARROW_STRING_OFFSETS, 3: FLAG_NARROW_STRING_OFFSETS,
+                 4: FLAG_NARROW_STRING_OFFSETS}  # the flag bits each version knows
 STRING_OFFSETS = ("entity_string_offsets", "alias_string_offsets")
 TABLE_KEYS = {"entity": "entity_hashes", "alias": "alias_hashes", "norm": "norm_hashes",
               "gram": "gram_keys"}
@@ -1763,6 +1767,11 @@ def main(argv=None):
         return worker(args, libfuzzer_args)
     if args.reproduce:
         return reproduce(args.reproduce)
+    try:
+        import atheris  # noqa: F401 (the workers need it)
+    except ImportError:
+        print("The fuzzer needs atheris: pip install atheris", file=sys.stderr)
+        return 2
     return supervise(args)
 
 

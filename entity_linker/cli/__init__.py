@@ -11,7 +11,7 @@ cli/link.py, cli/train.py, cli/evaluate.py), write the module with
 import os
 import sys
 from pathlib import Path
-from typing import Any, Optional, Tuple, Union
+from typing import Any, Optional
 
 import typer
 from wasabi import Printer
@@ -143,38 +143,6 @@ def check_output_file(path: Path, option: str) -> None:
         msg.fail(f"{option} {path}: is a folder; give a file name.", exits=1)
     if not path.parent.is_dir():
         msg.fail(f"{option} {path}: the folder {path.parent} does not exist.", exits=1)
-
-
-def text_problem(text: str) -> Optional[str]:
-    """Why a text cannot be linked (a lone surrogate: undecodable input), or None."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as err:
-        char = text[err.start]
-        if "\udc80" <= char <= "\udcff":  # a byte that was not UTF-8 (surrogateescape)
-            return (f"is not valid UTF-8 (byte {ord(char) - 0xDC00:#04x} at character "
-                    f"{err.start + 1}).")
-        return f"has a lone surrogate (U+{ord(char):04X} at character {err.start + 1})."
-    return None
-
-
-def decode_line(raw: Union[bytes, str]) -> Tuple[str, Optional[str]]:
-    """A line of input without its line break, and why it is invalid (or None).
-
-    Bytes are decoded as UTF-8; an undecodable line is returned decoded with
-    replacement characters, with the reason.
-    """
-    if isinstance(raw, bytes):
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as err:
-            return (raw.decode("utf-8", "replace").rstrip("\r\n"),
-                    f"not valid UTF-8 (byte {raw[err.start]:#04x} at column {err.start + 1}).")
-    else:
-        line = raw
-    line = line.rstrip("\r\n")
-    problem = text_problem(line)
-    return line, None if problem is None else f"the line {problem}"
 
 
 def main() -> None:

@@ -9,7 +9,8 @@ from typing import Any, Dict, Iterator, List, Optional
 
 import typer
 
-from . import app, check_output_file, decode_line, msg, out, sets_ents, text_problem
+from ..corpora import decode_line, text_problem
+from . import app, check_output_file, msg, out, sets_ents
 
 GEONAMES_LOADER = "entity_linker.GeoNamesKB.v1"
 

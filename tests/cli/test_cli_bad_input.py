@@ -19,7 +19,8 @@ import pytest
 import spacy
 from typer.testing import CliRunner
 
-from entity_linker.cli import app, decode_line, sets_ents, text_problem
+from entity_linker.cli import app, sets_ents
+from entity_linker.corpora import decode_line, text_problem
 
 runner = CliRunner()
 DALLAS = "4684888"
