@@ -90,8 +90,51 @@ def build_command(
     index: bool = typer.Option(True, "--index/--no-index", help="Also build the alias index "
                                "(normalised and fuzzy candidate lookup) into kb.bin."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    wikidata: Optional[Path] = typer.Option(
+        None, "--wikidata", help="Build the KB from a Wikidata JSON dump (latest-all.json.gz "
+        "or .bz2): items with a sitelink to <lang>wiki, their labels, aliases, descriptions "
+        "and P31/P279/P17/P131 relations.", show_default=False, rich_help_panel="Wikidata"),
+    wikipedia: Optional[Path] = typer.Option(
+        None, "--wikipedia", help="With --wikidata: a Wikipedia pages-articles XML dump "
+        "(.xml.bz2) whose links give the priors and freqs, redirects more aliases.",
+        show_default=False, rich_help_panel="Wikidata"),
+    lang: str = typer.Option("en", "--lang", help="With --wikidata: the language of labels "
+                             "and the wiki (<lang>wiki).", rich_help_panel="Wikidata"),
+    all_items: bool = typer.Option(False, "--all-items", help="With --wikidata: also keep "
+                                   "items without a <lang>wiki sitelink.",
+                                   rich_help_panel="Wikidata"),
+    min_sitelinks: int = typer.Option(0, "--min-sitelinks", min=0, help="With --wikidata: "
+                                      "keep only items with at least N sitelinks.",
+                                      rich_help_panel="Wikidata"),
+    include_classes: List[str] = typer.Option(
+        [], "--include-class", help="With --wikidata: keep only items that are an instance "
+        "(P31) of one of these QIDs (repeatable).", show_default=False,
+        rich_help_panel="Wikidata"),
+    exclude_classes: List[str] = typer.Option(
+        [], "--exclude-class", help="With --wikidata: drop items that are an instance (P31) "
+        "of one of these QIDs (repeatable).", show_default=False, rich_help_panel="Wikidata"),
+    min_count: int = typer.Option(1, "--min-count", min=1, help="With --wikipedia: drop "
+                                  "(anchor, entity) link pairs seen fewer than N times "
+                                  "(labels, aliases and redirects are always kept).",
+                                  rich_help_panel="Wikidata"),
+    top_k: Optional[int] = typer.Option(None, "--top-k", min=1, help="With --wikidata: keep "
+                                        "the K most frequent entities of each alias.",
+                                        show_default=False, rich_help_panel="Wikidata"),
+    memory_limit: str = typer.Option("2G", "--memory-limit", help="With --wikidata: memory "
+                                     "for the (alias, entity) pair table before it spills "
+                                     "to sorted run files (e.g. 500M, 2G).",
+                                     rich_help_panel="Wikidata"),
+    work_dir: Optional[Path] = typer.Option(
+        None, "--work-dir", help="With --wikidata: folder for the intermediate results of "
+        "each stage; a rerun skips the finished stages (default: .<output>.work beside the "
+        "output).", show_default=False, rich_help_panel="Wikidata"),
+    workers: int = typer.Option(0, "--workers", "-j", min=0, help="With --wikidata: parser "
+                                "processes (0: one per core).", rich_help_panel="Wikidata"),
+    strict: bool = typer.Option(False, "--strict", help="With --wikidata: stop at the first "
+                                "bad dump line instead of counting and skipping it.",
+                                rich_help_panel="Wikidata"),
 ) -> None:
-    """Build a KB from entity and alias files, or the GeoNames KB.
+    """Build a KB from entity and alias files, the GeoNames KB, or Wikidata/Wikipedia dumps.
 
     Entity vectors are taken from the entity file or computed by an encoder.
     Nothing is written unless every row is valid (or --skip-invalid); an
@@ -100,7 +143,25 @@ def build_command(
     from ..errors import KBError
 
     try:
-        if geonames:
+        if wikidata is not None or wikipedia is not None:
+            if wikidata is None:
+                raise typer.BadParameter("--wikipedia needs --wikidata (the titles map to "
+                                         "QIDs through the Wikidata sitelinks).")
+            if geonames or entities is not None or aliases:
+                raise typer.BadParameter("--wikidata builds a KB from the dumps alone: drop "
+                                         "the entity/alias files and --geonames.")
+            if output is None:
+                raise typer.BadParameter("give the KB folder to write with --output.")
+            _build_wikidata(
+                wikidata=wikidata, wikipedia=wikipedia, output=output, work_dir=work_dir,
+                lang=lang, all_items=all_items, min_sitelinks=min_sitelinks,
+                include_classes=tuple(include_classes), exclude_classes=tuple(exclude_classes),
+                min_count=min_count, top_k=top_k or max_candidates,
+                memory_limit=_parse_bytes(memory_limit), workers=workers, strict=strict,
+                progress=progress, encoder=encoder,
+                encoder_options=_parse_options(encoder_options), vector_length=vector_length,
+                index=index)
+        elif geonames:
             if encoder != "hashing" or encoder_options:
                 raise typer.BadParameter("the GeoNames KB uses the hashing encoder; set only "
                                          "its --vector-length.")
@@ -183,6 +244,46 @@ def _build_from_files(entities_path: Path, alias_paths: List[Path], output: Path
         msg.warn(f"Skipped {len(skipped):,} invalid row(s) or alias(es):")
         msg.text(skipped_summary(skipped))
     _summary(output, stats, kb.entity_vector_length, time.perf_counter() - started)
+
+
+def _parse_bytes(text: str) -> int:
+    """"500M", "2G", "1.5GB", "1000000" -> bytes."""
+    value = text.strip().upper().removesuffix("B").removesuffix("I")
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}.get(value[-1:], 1)
+    number = value[:-1] if scale > 1 else value
+    try:
+        result = int(float(number) * scale)
+    except ValueError:
+        result = 0
+    if result <= 0:
+        raise typer.BadParameter(f"expected a size such as 500M or 2G, got {text!r}",
+                                 param_hint="--memory-limit")
+    return result
+
+
+def _build_wikidata(**options: Any) -> None:
+    from ..wikidata import WikiKBConfig, build_wikidata_kb
+
+    config = WikiKBConfig(**options)
+    report = build_wikidata_kb(config)
+    if report["skipped_stages"]:
+        msg.info(f"Reused the finished stages in {report['work_dir']}: "
+                 f"{', '.join(report['skipped_stages'])}")
+    stats = dict(report["kb"])
+    _summary(config.output, stats, stats["vector_length"], report["seconds"])
+    wikidata = report["wikidata"]
+    msg.text(f"Wikidata: {wikidata['lines']:,} entities read, {wikidata['kept']:,} kept; "
+             f"{stats.get('relations', 0):,} relations")
+    if "wikipedia" in report:
+        wiki = report["wikipedia"]
+        msg.text(f"Wikipedia: {wiki['articles']:,} articles, {wiki['links']:,} links, "
+                 f"{wiki['redirects']:,} redirects, {wiki['disambiguations']:,} "
+                 "disambiguation pages")
+    bad = wikidata["bad_lines"]
+    if bad["count"]:
+        msg.warn(f"Skipped {bad['count']:,} bad line(s) of the Wikidata dump, e.g.:")
+        for example in bad["examples"]:
+            msg.text(f"  {example}")
 
 
 def _build_geonames(output: Optional[Path], vector_length: int, progress: bool,
