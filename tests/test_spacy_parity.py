@@ -1,6 +1,6 @@
 """spaCy's own KB and entity-linker tests, run against entity_linker (drop-in check).
 
-bin/run_spacy_tests.py rewrites spaCy's tests to use our KB, Candidate,
+tools/run_spacy_tests.py rewrites spaCy's tests to use our KB, Candidate,
 EntityLinker and KBFromFile; all must pass but the two cases that expect a
 loaded KB's strings in the vocab (README, "The knowledge base").
 """
@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).parent.parent / "bin" / "run_spacy_tests.py"
+# Run by path (not `-m tools.run_spacy_tests` from the root), so that the installed,
+# compiled entity_linker is imported rather than the source tree.
+SCRIPT = Path(__file__).parent.parent / "tools" / "run_spacy_tests.py"
 
 
-@pytest.mark.skipif(not SCRIPT.exists(), reason="needs the repository's bin/ folder")
+@pytest.mark.skipif(not SCRIPT.exists(), reason="needs the repository's tools/ folder")
 def test_spacy_kb_and_entity_linker_tests_pass_against_entity_linker():
     result = subprocess.run([sys.executable, str(SCRIPT), "-p", "no:randomly"],
                             capture_output=True, text=True, timeout=900)
@@ -23,7 +25,7 @@ def test_spacy_kb_and_entity_linker_tests_pass_against_entity_linker():
     assert " passed" in summary and "failed" not in summary and "error" not in summary
 
 
-@pytest.mark.skipif(not SCRIPT.exists(), reason="needs the repository's bin/ folder")
+@pytest.mark.skipif(not SCRIPT.exists(), reason="needs the repository's tools/ folder")
 def test_only_the_two_deliberate_vocab_cases_fail():
     result = subprocess.run([sys.executable, str(SCRIPT), "--with-expected",
                              "-p", "no:randomly", "-rf"],

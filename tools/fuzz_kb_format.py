@@ -3,8 +3,8 @@
 
 Usage::
 
-    python bin/fuzz_kb_format.py --seconds 600 [--corpus DIR] [--mode mixed]
-    python bin/fuzz_kb_format.py --reproduce FILE [FILE ...]
+    python -m tools.fuzz_kb_format --seconds 600 [--corpus DIR] [--mode mixed]
+    python -m tools.fuzz_kb_format --reproduce FILE [FILE ...]
 
 What is fuzzed: ``InMemoryLookupKB(vocab, 0).from_bytes(data)`` on arbitrary
 bytes (KB format version 3; version 2 files, which have no entity relations,
@@ -110,10 +110,6 @@ import zlib
 from pathlib import Path
 
 import numpy
-
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 # Filled in by _import_target() (instrumented in the worker, plain elsewhere).
 F = None  # entity_linker.kb.format

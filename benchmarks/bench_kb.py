@@ -15,9 +15,9 @@ input data. Peak is VmHWM (reset via /proc/self/clear_refs just before the
 step) minus the same baseline. USS/PSS come from /proc/<pid>/smaps_rollup.
 
 Usage:
-    python bin/bench_kb.py --sizes 100000 1000000 --open-only-sizes 5000000 \
+    python -m benchmarks.bench_kb --sizes 100000 1000000 --open-only-sizes 5000000 \
         --json bench_kb.json
-    python bin/bench_kb.py --report bench_kb.json      # print the tables again
+    python -m benchmarks.bench_kb --report bench_kb.json      # print the tables again
 
 Our add_entity/add_alias loop is slow (~40 s per 100k entities); it is timed
 only up to --ours-add-max entities (default 100k) to keep the full run short.

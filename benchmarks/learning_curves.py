@@ -6,7 +6,7 @@ entities, 300 aliases (~6.7 candidates each, priors ~1/rank, gold drawn from
 the prior, so the prior alone is right ~40% of the time), docs of 3 sentences
 with two mentions of different entities whose sentences hold their topic
 words. 2,000 train / 1,500 test docs, batches of 32, dropout 0.1, spaCy's
-default optimizer, the HashEmbedCNN.v2 tok2vec of bin/bench_el.py (width 96,
+default optimizer, the HashEmbedCNN.v2 tok2vec of benchmarks/bench_el.py (width 96,
 depth 2) inside every linker.
 
 Each variant is a linker (``nel`` or spaCy's ``entity_linker``), a model
@@ -24,8 +24,9 @@ the encoder ablations (with the old default's candidate loss 1), and
 and the scoring.
 
 Usage:
-    python bin/learning_curves.py --epochs 15 --seeds 0 1 2 --json bin/curves.json
-    python bin/learning_curves.py --variants nel-default spacy --epochs 5 --seeds 0
+    python -m benchmarks.learning_curves --epochs 15 --seeds 0 1 2 \
+        --json benchmarks/results/curves.json
+    python -m benchmarks.learning_curves --variants nel-default spacy --epochs 5 --seeds 0
 """
 
 from __future__ import annotations
@@ -42,8 +43,9 @@ import numpy
 import spacy
 from spacy.util import minibatch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from bench_el import (  # noqa: E402
+from entity_linker.synthetic import make_context_task
+
+from .bench_el import (
     baselines,
     input_doc,
     make_pipeline,
@@ -52,8 +54,6 @@ from bench_el import (  # noqa: E402
     score_system,
     spec_from_our_kb,
 )
-
-from entity_linker.synthetic import make_context_task  # noqa: E402
 
 OUR_V1 = "entity_linker.EntityLinker.v1"
 OUR_V2 = "entity_linker.EntityLinker.v2"

@@ -11,7 +11,7 @@ candidate generator of entity_linker.candidates:
    mention texts in batches of 256 and in one batch, best of 3, as flat arrays
    (what ``nel`` reads) and as Candidate lists, against spaCy's exact lookup
    (``spacy.kb.InMemoryLookupKB.get_alias_candidates`` per mention) on a spaCy KB
-   holding the same aliases and priors (built as bin/bench_el.py does);
+   holding the same aliases and priors (built as benchmarks/bench_el.py does);
 3. fuzzy search speed on the GeoNames KB (> 1M aliases), on the mentions as
    written and on copies with one seeded character edit each;
 4. the scispaCy approach on the same aliases: char-3gram TF-IDF
@@ -24,11 +24,12 @@ candidate generator of entity_linker.candidates:
    given, as entity_linker.evaluation.evaluate_linking does) with each generator
    swapped in at prediction time: exact-id accuracy and accuracy@161 km, split
    into mentions whose gold is among the exact-match candidates and the rest.
-   ``--heldout NAME=PIPELINE`` adds pipelines trained on LGL only (bin/train_geo.py
+   ``--heldout NAME=PIPELINE`` adds pipelines trained on LGL only (recipes/train_geo.py
    --train lgl --test trnews --skip-ner), evaluated on TR-News.
 
-    python bin/eval_candidates.py --data ../shared/data/geo --output bin/candidates_results.json
-    python bin/eval_candidates.py --quick        # LGL only, 3 generators, no ANN, ~2 min
+    python -m benchmarks.eval_candidates --data ../shared/data/geo \
+        --output benchmarks/results/candidates_results.json
+    python -m benchmarks.eval_candidates --quick        # LGL only, 3 generators, no ANN, ~2 min
 """
 
 import argparse
@@ -63,11 +64,10 @@ from entity_linker.evaluation import gold_mention_docs
 from entity_linker.geonames import load_geonames_metadata
 from entity_linker.kb import InMemoryLookupKB
 
-BIN_DIR = Path(__file__).resolve().parent
-if str(BIN_DIR) not in sys.path:
-    sys.path.insert(0, str(BIN_DIR))
-import geo_data  # noqa: E402  (bin/geo_data.py: corpus -> docs with gold ids)
-from bench_el import build_spacy_kb, spec_from_our_kb  # noqa: E402
+from .bench_el import build_spacy_kb, spec_from_our_kb
+from .datasets import geo as geo_data  # corpus -> docs with gold ids
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 NIL = "NIL"
 CORPORA = ("lgl", "trnews")
@@ -610,7 +610,7 @@ def pin_one_core() -> Optional[int]:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/geo"))
-    parser.add_argument("--output", type=Path, default=BIN_DIR / "candidates_results.json")
+    parser.add_argument("--output", type=Path, default=RESULTS_DIR / "candidates_results.json")
     parser.add_argument("--quick", action="store_true",
                         help="LGL only, exact/normalized/cascade, no ANN, 1 timing run")
     parser.add_argument("--repeats", type=int, default=3, help="timing runs (best kept)")
@@ -645,7 +645,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     generators = {name: GENERATORS[name]() for name in names}
     results: Dict[str, object] = {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": "python bin/eval_candidates.py " + " ".join(argv or sys.argv[1:]),
+        "command": "python -m benchmarks.eval_candidates " + " ".join(argv or sys.argv[1:]),
         "machine": {"python": platform.python_version(), "spacy": spacy.__version__,
                     "cpu": platform.processor() or platform.machine(),
                     "cpus": os.cpu_count(), "pinned_to_cpu": cpu},

@@ -63,7 +63,7 @@ Data sets:
   fold's pipelines on all 30 sentences replicated.
 * ``geo`` (not in the default list): toponym resolution on news, train LGL
   (588 docs), test TR-News (118 docs, 1,319 gold mentions), from
-  /work/shared/data/geo (``--geo-dir``) through bin/geo_data.py (gold GeoNames
+  /work/shared/data/geo (``--geo-dir``) through benchmarks/datasets/geo.py (gold GeoNames
   ids, "NIL" where the corpus has none). KB: our GeoNames KB
   (``entity_linker.geonames.load_geonames_kb``, 235k entities, 1.07M aliases,
   L=64), used as loaded (memory-mapped) by ``nel``; spaCy's KB gets the same
@@ -72,7 +72,7 @@ Data sets:
   ``--geo-kb-time-limit`` (300 s), or with ``--geo-kb mentions`` (the default
   with ``--quick``), both KBs hold only the aliases of the train/test mentions
   and their candidates. 4 epochs (``--geo-epochs``), batches of 8 docs
-  (``--geo-batch-size``, as bin/train_geo.py). Training mentions whose gold id
+  (``--geo-batch-size``, as recipes/train_geo.py). Training mentions whose gold id
   is NIL or not in the KB keep their span but get no kb id, so neither linker
   learns from them (spaCy's would train towards a zero vector: NaN gradients).
   Test mentions keep their gold ids: those are errors for both linkers, and the
@@ -89,7 +89,7 @@ Data sets:
 * ``aida`` (not in the default list): general news linked to Wikipedia, the
   AIDA-CoNLL development half (116 Reuters docs of test-b, 2,523 mentions) from
   /work/shared/data/aida_a/aida_a.jsonl (``--aida-path``; skipped with a message
-  when absent) through bin/aida_data.py. KB (built from the candidate lists
+  when absent) through benchmarks/datasets/aida.py. KB (built from the candidate lists
   of the docs in use, same for both systems): every candidate wiki id (as a str),
   freq = its inCount, vector = ``hashed_bow`` of its title ("_" as " "; a one-hot
   where that is all zeros, since a zero vector is NaN in spaCy's cosine); aliases =
@@ -111,12 +111,13 @@ Data sets:
   the seeded shuffle, 2 folds, 1 epoch.
 
 Usage:
-    /work/venv/bin/python bin/bench_el.py --json bin/el_results.json
-    /work/venv/bin/python bin/bench_el.py --quick          # smoke run, ~1 minute
-    /work/venv/bin/python bin/bench_el.py --datasets geo --json bin/el_results_geo.json
-    /work/venv/bin/python bin/bench_el.py --datasets aida --no-listener --json /tmp/aida.json
-    /work/venv/bin/python bin/bench_el.py --datasets aida --aida-dev   # settings: dev split
-    /work/venv/bin/python bin/bench_el.py --datasets geo geo-reverse --geo-dev
+    /work/venv/bin/python -m benchmarks.bench_el --json benchmarks/results/el_results.json
+    /work/venv/bin/python -m benchmarks.bench_el --quick          # smoke run, ~1 minute
+    /work/venv/bin/python -m benchmarks.bench_el --datasets geo \
+        --json benchmarks/results/el_results_geo.json
+    /work/venv/bin/python -m benchmarks.bench_el --datasets aida --no-listener --json /tmp/aida.json
+    /work/venv/bin/python -m benchmarks.bench_el --datasets aida --aida-dev   # settings: dev split
+    /work/venv/bin/python -m benchmarks.bench_el --datasets geo geo-reverse --geo-dev
 """
 
 from __future__ import annotations
@@ -420,7 +421,6 @@ def load_emerson(vocab_nlp: Language, args) -> Optional[Dataset]:
 
 
 DEFAULT_GEO_DIR = Path("/work/shared/data/geo")
-BIN_DIR = Path(__file__).resolve().parent
 GEO_SPLITS = {"geo": ("lgl", "trnews"), "geo-reverse": ("trnews", "lgl")}
 GEO_NAMES = {"lgl": "LGL", "trnews": "TR-News"}
 GEO_DEV_SEED, GEO_DEV_SHARE = 0, 0.8  # --geo-dev: one fixed cut, whatever --seed
@@ -431,12 +431,10 @@ _GEO_KBS: List[tuple] = []
 
 
 def _import_geo_data():
-    """bin/geo_data.py (corpus -> docs with gold GeoNames ids), imported from this folder."""
-    if str(BIN_DIR) not in sys.path:
-        sys.path.insert(0, str(BIN_DIR))
-    import geo_data
+    """benchmarks/datasets/geo.py (corpus -> docs with gold GeoNames ids)."""
+    from .datasets import geo
 
-    return geo_data
+    return geo
 
 
 def restrict_spec(spec: KBSpec, texts: set) -> KBSpec:
@@ -643,7 +641,8 @@ def load_geo(vocab_nlp: Language, args, name: str = "geo") -> Optional[Dataset]:
         notes=(
             f"train {train_label} ({train_c['docs']} docs, {train_c['mentions']} "
             f"mentions), test {test_label} ({test_c['docs']} docs, "
-            f"{test_c['mentions']} gold mentions) from {folder} via bin/geo_data.py; KB: "
+            f"{test_c['mentions']} gold mentions) from {folder} via benchmarks/datasets/geo.py; "
+            f"KB: "
             f"load_geonames_kb ({scope}: {len(spec.entity_ids):,} entities, "
             f"{len(spec.alias_texts):,} aliases, L={spec.vector_length}); training mentions "
             "with a NIL / out-of-KB gold id keep their span without a kb id"
@@ -712,12 +711,10 @@ DEFAULT_AIDA_PATH = Path("/work/shared/data/aida_a/aida_a.jsonl")
 
 
 def _import_aida_data():
-    """bin/aida_data.py (AIDA JSON lines -> KB arrays and Examples), from this folder."""
-    if str(BIN_DIR) not in sys.path:
-        sys.path.insert(0, str(BIN_DIR))
-    import aida_data
+    """benchmarks/datasets/aida.py (AIDA JSON lines -> KB arrays and Examples)."""
+    from .datasets import aida
 
-    return aida_data
+    return aida
 
 
 def aida_splits(ids: List[str], n_folds: int, seed: int,
@@ -803,7 +800,8 @@ def load_aida(vocab_nlp: Language, args) -> Optional[Dataset]:
         epochs=epochs,
         batch_size=args.aida_batch_size,
         notes=(
-            f"{len(records)} AIDA-CoNLL docs from {path} via bin/aida_data.py, {scheme}; KB: "
+            f"{len(records)} AIDA-CoNLL docs from {path} via benchmarks/datasets/aida.py, "
+            f"{scheme}; KB: "
             f"{len(spec.entity_ids):,} candidate entities, {len(spec.alias_texts):,} aliases "
             f"(mention texts, candidates unioned), prior = inCount share x 0.999, entity "
             f"vectors = {'hashing encoder' if args.aida_vectors == 'hashing' else 'hashed_bow'}"
@@ -1364,7 +1362,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="folder of lgl.xml, TR-News.xml and load_geo.py")
     parser.add_argument("--geo-epochs", type=int, default=4)
     parser.add_argument("--geo-batch-size", type=int, default=8,
-                        help="geo training batch size (docs; bin/train_geo.py uses 8)")
+                        help="geo training batch size (docs; recipes/train_geo.py uses 8)")
     parser.add_argument("--geo-speed-docs", type=int, default=236,
                         help="geo docs are long (~390 tokens): replicate the test docs to at "
                              "least this many for speed")

@@ -9,13 +9,13 @@ P/R/F (a predicted span counts as correct if it overlaps a gold span, a gold
 span as found if a predicted one overlaps it) and docs/s (tokenizer
 included, KB loading excluded).
 
-    python bin/eval_spotter.py --data ../shared/data/geo --output bin/spotter_results.json
+    python -m benchmarks.eval_spotter --data ../shared/data/geo \
+        --output benchmarks/results/spotter_results.json
 """
 
 import argparse
 import json
 import platform
-import sys
 import time
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
@@ -27,7 +27,8 @@ import entity_linker  # noqa: F401  (registers kb_spotter and nel)
 from entity_linker.cli.link import load_pipeline
 from entity_linker.geonames import load_geonames_kb
 
-CORPORA = {"lgl": "lgl.xml", "trnews": "TR-News.xml"}
+from .datasets.geo import CORPORA, load_corpus
+
 # Spotter settings compared (besides the defaults of the factory).
 # Month and day names: GeoNames has places called "March", "Friday", ...
 CALENDAR = ["January", "February", "March", "April", "May", "June", "July", "August",
@@ -42,14 +43,7 @@ SPOTTER_CONFIGS: Dict[str, dict] = {
     "spotter, min_freq 100k, exclude calendar": {"min_freq": 100000.0, "exclude": CALENDAR},
 }
 Spans = List[Tuple[int, int]]
-
-
-def load_corpus(data_dir: Path, name: str) -> List[dict]:
-    """The docs of one corpus, via the loader that ships with the data."""
-    sys.path.insert(0, str(data_dir))
-    from load_geo import load  # noqa: E402  (lives beside the data)
-
-    return load(str(data_dir / CORPORA[name]))
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
 def span_scores(predicted: Sequence[Spans], gold: Sequence[Spans]) -> Dict[str, float]:
@@ -95,7 +89,7 @@ def spotter_pipeline(kb, settings: dict):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/geo"))
-    parser.add_argument("--output", type=Path, default=Path("bin/spotter_results.json"))
+    parser.add_argument("--output", type=Path, default=RESULTS_DIR / "spotter_results.json")
     parser.add_argument("--repeats", type=int, default=2, help="timing runs (best kept)")
     args = parser.parse_args()
     if not (args.data / "load_geo.py").exists():

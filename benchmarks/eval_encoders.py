@@ -29,7 +29,7 @@ mentions that have a gold id; an id missing from the KB is an error for all):
   match alone; on Emerson the priors are uniform, so it equals ``lexical``);
 * ``trained``: ``nel`` with its default settings (``scoring="spacy"``, no
   context encoder) trained on the KB (the model learns to map contexts into the
-  KB's vector space): blank "en" -> sentencizer -> nel with bin/bench_el.py's
+  KB's vector space): blank "en" -> sentencizer -> nel with benchmarks/bench_el.py's
   tok2vec, optimizer (spaCy's default Adam), dropout 0.1 and batches; the same
   seeds, epochs and batches for every encoder.
 
@@ -37,11 +37,11 @@ Data sets:
 
 * ``emerson``: /work/shared/data/nel_emerson (30 sentences, alias "Emerson", 3
   entities, prior 0.3 each); descriptions = entities.csv's description column
-  (as bin/bench_el.py's ``hashed_bow``); 5-fold CV with bench_el's seeded
+  (as benchmarks/bench_el.py's ``hashed_bow``); 5-fold CV with bench_el's seeded
   shuffle, 50 epochs, batch 8; ``trained`` is repeated for ``--seeds`` (0 1 2)
   and reported per seed and as the mean.
 * ``geo`` (train LGL, test TR-News) and ``geo-reverse`` (train TR-News, test
-  LGL), /work/shared/data/geo via bin/geo_data.py; 4 epochs, batch 8. KB: the
+  LGL), /work/shared/data/geo via benchmarks/datasets/geo.py; 4 epochs, batch 8. KB: the
   GeoNames KB (``load_geonames_kb``) restricted to the candidates of the two
   corpora's mention texts (exact ``kb.lookup_aliases``, which is also what nel
   uses, so each mention keeps exactly its full-KB candidates and priors), the
@@ -59,9 +59,9 @@ full-KB equivalent), linking speed with the context encoder, paired sign tests
 is right) and the load average.
 
 Usage (HF_HUB_OFFLINE=1: the model comes from the installed package):
-    HF_HUB_OFFLINE=1 /work/venv_st/bin/python bin/eval_encoders.py \\
-        --json bin/encoders_results.json
-    HF_HUB_OFFLINE=1 /work/venv_st/bin/python bin/eval_encoders.py --quick   # smoke run
+    HF_HUB_OFFLINE=1 /work/venv_st/bin/python -m benchmarks.eval_encoders \\
+        --json benchmarks/results/encoders_results.json
+    HF_HUB_OFFLINE=1 /work/venv_st/bin/python -m benchmarks.eval_encoders --quick   # smoke run
 """
 
 from __future__ import annotations
@@ -85,10 +85,7 @@ from spacy.vocab import Vocab
 from entity_linker.encoders import get_encoder
 from entity_linker.ml.models import doc_windows
 
-BIN_DIR = Path(__file__).resolve().parent
-if str(BIN_DIR) not in sys.path:
-    sys.path.insert(0, str(BIN_DIR))
-import bench_el  # noqa: E402  (bin/bench_el.py: KB specs, pipelines, geo scoring)
+from . import bench_el  # KB specs, pipelines, geo scoring
 
 NIL = "NIL"
 # (label, registered encoder name, dim)
@@ -100,7 +97,7 @@ ENCODERS: List[Tuple[str, str, Optional[int]]] = [
 METHODS = ("prior", "lexical", "lexical_no_prior", "trained")
 LEXICAL_WEIGHT = 1e6
 DROP = 0.1
-FULL_GEONAMES_ENTITIES = 235_218  # the full GeoNames KB (bin/el_results_geo.json)
+FULL_GEONAMES_ENTITIES = 235_218  # the full GeoNames KB (benchmarks/results/el_results_geo.json)
 
 
 # --------------------------------------------------------------------------- data

@@ -3,7 +3,7 @@
 
 Both linkers get the SAME pipeline around them (sentencizer + entity_ruler
 with phrase patterns for the corpus's aliases + the linker, same untrained
-tok2vec config, vector length 64) and the SAME KB contents: bin/bench_kb.py's
+tok2vec config, vector length 64) and the SAME KB contents: benchmarks/bench_kb.py's
 generated KB (N entities, 2N aliases), built with ``from_arrays`` for ours and
 ``set_entities`` + ``add_alias`` for spaCy's, both saved with their pipeline.
 
@@ -20,8 +20,9 @@ Measured, each in fresh processes (this script re-invoked with --worker):
 * memory of each Dask worker process after linking (whole process).
 
 Usage (1M entities, ~8 min on 2 cores; --quick: 100k entities, ~2 min):
-    python bin/bench_corpus.py --entities 1000000 --docs 10000 --json bin/corpus_results.json
-    python bin/bench_corpus.py --quick
+    python -m benchmarks.bench_corpus --entities 1000000 --docs 10000 \
+        --json benchmarks/results/corpus_results.json
+    python -m benchmarks.bench_corpus --quick
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parent.parent  # workers run as `python -m` from here
+MODULE = "benchmarks.bench_corpus"
 VECTOR_LENGTH = 64
 MiB = 2**20
 TOK2VEC = {
@@ -102,11 +104,11 @@ def _pipeline(factory: str, model: dict, kb_loader, aliases, extra_config=None):
 
 def prepare(spec: dict) -> dict:
     """Build both KBs and pipelines and the corpus files (runs in its own process)."""
-    sys.path.insert(0, str(HERE))
-    import bench_kb
     from spacy.vocab import Vocab
 
     import entity_linker  # noqa: F401
+
+    from . import bench_kb
 
     workdir = Path(spec["workdir"])
     n = spec["entities"]
@@ -170,6 +172,7 @@ def worker_kb_memory(spec: dict) -> dict:
     from spacy.vocab import Vocab
 
     import entity_linker  # noqa: F401
+
 
     if spec["kind"] == "spacy":
         from spacy.kb import InMemoryLookupKB
@@ -253,8 +256,8 @@ WORKERS = {"prepare": prepare, "startup": worker_startup, "kbmem": worker_kb_mem
 
 
 def run_worker(spec: dict) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(spec)]
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    cmd = [sys.executable, "-m", MODULE, "--worker", json.dumps(spec)]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     if done.returncode != 0:
         raise RuntimeError(f"worker {spec['mode']} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -262,8 +265,9 @@ def run_worker(spec: dict) -> dict:
 
 def run_kb_memory_pair(spec: dict) -> list:
     """Two processes hold the same KB open at once, then both report their memory."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(spec)]
-    procs = [subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    cmd = [sys.executable, "-m", MODULE, "--worker", json.dumps(spec)]
+    procs = [subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                              cwd=ROOT)
              for _ in range(2)]
     for proc in procs:
         assert proc.stdout.readline().strip() == "ready"

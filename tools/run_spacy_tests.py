@@ -9,7 +9,7 @@ EntityLinker class and ``spacy.ml.load_kb`` (KBFromFile) by ours, and every
 ``entity_linker`` component by a ``nel`` named "entity_linker", then runs
 pytest on them:
 
-    python bin/run_spacy_tests.py [-- extra pytest arguments]
+    python -m tools.run_spacy_tests [-- extra pytest arguments]
 
 Two cases fail by design (README, "The knowledge base"): test_kb_serialize_vocab
 and test_kb_serialization expect a loaded KB's strings in the vocab, which

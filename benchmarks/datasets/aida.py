@@ -20,9 +20,9 @@ spaces) and ``mentions`` (``start``/``end`` character offsets, ``text``,
   candidates); mentions overlapping an earlier one are skipped;
 * ``describe(docs)``: counts and oddities of the data.
 
-bin/bench_el.py (``--datasets aida``) uses it; run this file for the counts:
+benchmarks/bench_el.py (``--datasets aida``) uses it; run this file for the counts:
 
-    python bin/aida_data.py [--path /work/shared/data/aida_a/aida_a.jsonl]
+    python -m benchmarks.datasets.aida [--path /work/shared/data/aida_a/aida_a.jsonl]
 """
 
 import argparse

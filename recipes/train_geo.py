@@ -3,7 +3,7 @@
 Reproduces the pipeline shipped in entity_linker/data/geo_pipeline from the
 toponym corpora in ../shared/data/geo (LGL and TR-News):
 
-    python bin/train_geo.py --train lgl trnews --ner-from entity_linker/data/geo_pipeline \
+    python -m recipes.train_geo --train lgl trnews --ner-from entity_linker/data/geo_pipeline \
         --select-threshold --spotter-grid 100000 1000000 10000000 \
         --output entity_linker/data/geo_pipeline
 
@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 import spacy
-from geo_data import CORPORA, load_corpus, to_docs
 from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.training import Example
 
+from benchmarks.datasets.geo import CORPORA, load_corpus, to_docs
 from entity_linker.evaluation import evaluate_end_to_end, evaluate_linking
 from entity_linker.geonames import (
     DEFAULT_VECTOR_LENGTH,
@@ -270,7 +270,7 @@ def _save(nlp: Language, output: Path) -> None:
     nlp.meta.update({
         "name": "geonames_linker", "version": "0.1.0", "spacy_version": ">=3.7.0,<3.9.0",
         "description": "Toponym NER + nel linking places to GeoNames (trained on LGL "
-        "and TR-News by bin/train_geo.py)",
+        "and TR-News by recipes/train_geo.py)",
     })
     nlp.get_pipe("nel").cfg["kb_loader"] = {
         "@misc": "entity_linker.GeoNamesKB.v1",

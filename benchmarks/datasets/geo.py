@@ -5,10 +5,11 @@ id as kb_id ("NIL" when the corpus has none). The corpora are research data:
 they stay in ../shared/data; this script writes derived .spacy files to an
 output folder of your choice (not into the package).
 
-    python bin/geo_data.py --data ../shared/data/geo --output corpus/geo
+    python -m benchmarks.datasets.geo --data ../shared/data/geo --output corpus/geo
 """
 
 import argparse
+import importlib.util
 import sys
 from pathlib import Path
 from typing import Dict, List
@@ -22,11 +23,15 @@ CORPORA = {"lgl": "lgl.xml", "trnews": "TR-News.xml"}
 
 
 def load_corpus(data_dir: Path, name: str) -> List[dict]:
-    """The docs of one corpus, via the loader that ships with the data."""
-    sys.path.insert(0, str(data_dir))
-    from load_geo import load  # noqa: E402  (lives beside the data)
-
-    return load(str(data_dir / CORPORA[name]))
+    """The docs of one corpus, via the loader that ships with the data (load_geo.py
+    beside the corpora, outside this repository: imported from its path)."""
+    path = Path(data_dir) / "load_geo.py"
+    spec = importlib.util.spec_from_file_location("load_geo", path)
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError(f"no corpus loader at {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.load(str(Path(data_dir) / CORPORA[name]))
 
 
 def to_docs(nlp, records: List[dict]) -> List[Doc]:
