@@ -191,7 +191,12 @@ def worker_kb_memory(spec: dict) -> dict:
     for alias in aliases:
         for candidate in kb.get_alias_candidates(alias):
             n_candidates += 1
-            candidate.vector  # noqa: B018  (touch the vector as linking does)
+            # Touch the vector as linking does (ours: the zero-copy view `vector`;
+            # spaCy's Candidate has only `entity_vector`).
+            if hasattr(candidate, "vector"):
+                candidate.vector  # noqa: B018
+            else:
+                candidate.entity_vector  # noqa: B018
     print("ready", flush=True)
     sys.stdin.readline()
     after = smaps()
