@@ -14,7 +14,8 @@ Three ``scoring`` settings define a candidate's score:
   + containment_weight * containment``;
 * ``"learned"``: a softmax of ``w · features + b``, where the ranker (a Thinc
   Linear layer over ``FEATURES``) learns w and b with the encoder. It starts
-  as ``"softmax"``.
+  as ``"softmax"`` plus the name features (``NAME_WEIGHTS``), which read the
+  KB's entity names (0 for a KB without names).
 
 The candidate loss is the cross-entropy of the gold entity among its
 mention's candidates under the same logits that prediction ranks by.

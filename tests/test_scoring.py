@@ -23,6 +23,8 @@ from entity_linker.candidates import CandidateTable
 from entity_linker.kb import hash_string
 from entity_linker.scoring import (
     FEATURES,
+    NAME_FEATURES,
+    NAME_WEIGHTS,
     LOGIT_SCALE,
     RANKER_GAIN,
     CandidateScorer,
@@ -436,11 +438,15 @@ def test_containment_adds_its_weight_times_the_value_to_the_softmax_logits():
 
 
 def test_build_ranker_starts_as_the_softmax_weights_and_reset_ranker_restores_them():
+    """The softmax's weights, plus the name features' initial weights (names
+    are not part of the softmax scoring; without KB names they are 0)."""
     ranker = build_ranker(coherence_weight=0.7)
     expected = numpy.zeros(len(FEATURES))
     expected[FEATURES.index("cosine")] = LOGIT_SCALE
     expected[FEATURES.index("log_prior")] = 1.0
     expected[FEATURES.index("coherence")] = 0.7
+    for name, weight in zip(NAME_FEATURES, NAME_WEIGHTS):
+        expected[FEATURES.index(name)] = weight
     W = ranker.get_param("W")
     assert W.shape == (1, len(FEATURES))
     assert RANKER_GAIN * W[0] == pytest.approx(expected, abs=1e-6)
