@@ -664,6 +664,8 @@ def _build_geo_kbs(vocab: Vocab, name: str, geonames_kb: OurKB, texts: set, scop
     """(spec, our KB, spaCy's KB, timings, scope) of the geo data sets; prints the timings."""
     start = time.perf_counter()
     full_spec = spec_from_our_kb(geonames_kb)
+    if not args.kb_names:
+        full_spec.names = None
     timings["read_arrays_seconds"] = time.perf_counter() - start
     spacy_kb = None
     if scope == "full" and not try_full:
@@ -1337,7 +1339,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="settings of our nel's model, as JSON (e.g. '{\"@architectures\": "
                              "\"entity_linker.EntityLinker.v2\", \"pools\": [\"window\"]}')")
     parser.add_argument("--no-kb-names", dest="kb_names", action="store_false",
-                        help="aida: leave the entity names (titles) out of our KB")
+                        help="aida, geo: leave the entity names out of our KB")
     parser.add_argument("--ours-config", type=json.loads, default={},
                         help="extra settings of our nel, as JSON (e.g. the geo recipe: "
                              "'{\"scoring\": \"softmax\", \"coherence\": 12}')")

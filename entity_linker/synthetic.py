@@ -3,7 +3,7 @@
 Entities belong to topics; each alias is shared by entities of different
 topics, and its prior favours one of them, so the prior alone is often wrong.
 Each sentence mentions one alias among words of its entity's topic. Used by
-the tests and by bin/bench_el.py; the same seed gives the same data.
+the tests and by benchmarks/bench_el.py; the same seed gives the same data.
 """
 
 from typing import List, Tuple

@@ -60,7 +60,7 @@ def build_nel_encoder_v2(
     default pools leave out the mention's own tokens: a separate mention pool
     lets the model memorise each alias (in effect, its prior) instead of
     learning from the context, which slowed learning 2-3x in the ablations
-    (bin/learning_curves.py, BENCHMARKS.md); the residual block adds a little
+    (benchmarks/learning_curves.py, BENCHMARKS.md); the residual block adds a little
     more speed.
 
     tok2vec (Model[List[Doc], List[Floats2d]]): The token-to-vector layer.
