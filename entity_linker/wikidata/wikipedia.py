@@ -8,7 +8,7 @@ than ``iterparse`` and needs no state across chunks.
 import html
 import re
 from collections import Counter
-from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 from .dumps import DumpError
 
@@ -99,17 +99,34 @@ def anchor_text(target: str, anchor: Optional[str]) -> str:
     return " ".join(_MARKUP.sub("", text).split())
 
 
-def page_links(text: str) -> Iterator[Tuple[str, str]]:
-    """(anchor text, normalised target title) of each article link of a page."""
-    text = _COMMENT.sub("", text)
+def _link(raw_target: str, anchor: Optional[str]) -> Optional[Tuple[str, str]]:
+    title = normalize_title(raw_target)
+    if title is None:
+        return None
+    shown = anchor_text(raw_target, anchor)
+    if shown and "{{" not in shown and len(shown) <= 200:
+        return shown, title
+    return None
+
+
+def page_links(text: str, cache: Optional[Dict[str, Any]] = None
+               ) -> Iterator[Tuple[str, str]]:
+    """(anchor text, normalised target title) of each article link of a page;
+    ``cache`` (link markup -> result) saves re-parsing frequent links."""
+    if cache is None:
+        cache = {}
+    if "<!--" in text:
+        text = _COMMENT.sub("", text)
     for match in _LINK.finditer(text):
-        raw_target, anchor = match.group(1), match.group(2)
-        title = normalize_title(raw_target)
-        if title is None:
-            continue
-        shown = anchor_text(raw_target, anchor)
-        if shown and "{{" not in shown and len(shown) <= 200:
-            yield shown, title
+        markup = match.group(0)
+        link = cache.get(markup, _MISSING)
+        if link is _MISSING:
+            link = cache[markup] = _link(match.group(1), match.group(2))
+        if link is not None:
+            yield link
+
+
+_MISSING = object()
 
 
 class WikiChunk(NamedTuple):
@@ -125,6 +142,7 @@ def parse_chunk(chunk) -> WikiChunk:
     redirects: List[Tuple[str, str]] = []
     disambiguations: List[str] = []
     articles = n_links = 0
+    cache: Dict[str, Any] = {}
     for page in iter_pages(chunk.data):
         if page.ns != 0:
             continue
@@ -140,7 +158,7 @@ def parse_chunk(chunk) -> WikiChunk:
             disambiguations.append(title)
             continue
         articles += 1
-        for anchor, target in page_links(page.text):
+        for anchor, target in page_links(page.text, cache):
             links[(anchor, "t:" + target)] += 1
             n_links += 1
     return WikiChunk(dict(links), redirects, disambiguations, articles, n_links)
