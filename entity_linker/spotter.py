@@ -79,6 +79,7 @@ def spotter_score(examples: Iterable[Example], **kwargs) -> Dict[str, Any]:
         "skip_lowercase": True,
         "skip_stop_words": True,
         "exclude": [],
+        "containers": False,
         "overwrite_ents": False,
         "annotate_ents": True,
         "spans_key": None,
@@ -100,6 +101,7 @@ def make_kb_spotter(
     skip_lowercase: bool,
     skip_stop_words: bool,
     exclude: List[str],
+    containers: bool,
     overwrite_ents: bool,
     annotate_ents: bool,
     spans_key: Optional[str],
@@ -122,6 +124,10 @@ def make_kb_spotter(
         "We're"), except one-token mentions in capitals ("US").
     exclude (List[str]): Texts never matched, e.g. month names (compared in
         normalised form when ``normalized``, else exactly).
+    containers (bool): Also keep a match that ``min_freq`` would drop when it
+        names a place that contains the entity right before it: "Maine" in
+        "Portland, Maine" or "Portland (Maine)", where a candidate of "Maine"
+        is an ancestor (KB relations) of a candidate of "Portland".
     overwrite_ents (bool): Replace the doc's entities; False keeps them and adds
         only the matches that do not overlap them.
     annotate_ents (bool): Write the matches to ``doc.ents``.
@@ -144,6 +150,7 @@ def make_kb_spotter(
         skip_lowercase=skip_lowercase,
         skip_stop_words=skip_stop_words,
         exclude=exclude,
+        containers=containers,
         overwrite_ents=overwrite_ents,
         annotate_ents=annotate_ents,
         spans_key=spans_key,
@@ -179,6 +186,7 @@ class KBSpotter(Pipe):
         skip_lowercase: bool = True,
         skip_stop_words: bool = True,
         exclude: Sequence[str] = (),
+        containers: bool = False,
         overwrite_ents: bool = False,
         annotate_ents: bool = True,
         spans_key: Optional[str] = None,
@@ -218,6 +226,7 @@ class KBSpotter(Pipe):
             "skip_lowercase": skip_lowercase,
             "skip_stop_words": skip_stop_words,
             "exclude": list(exclude),
+            "containers": bool(containers),
             "overwrite_ents": overwrite_ents,
             "annotate_ents": annotate_ents,
             "spans_key": spans_key,
@@ -390,7 +399,13 @@ class KBSpotter(Pipe):
         if self.cfg["min_freq"] > 0:
             freqs = numpy.zeros(len(keep), dtype=numpy.float32)
             freqs[keep] = kb.entity_freqs[entity_rows[keep]]
-            keep &= freqs >= self.cfg["min_freq"]
+            frequent = freqs >= self.cfg["min_freq"]
+            if self.cfg["containers"] and getattr(kb, "has_relations", False):
+                rare = numpy.flatnonzero(keep & ~frequent)
+                frequent[rare] = self._name_containers(kb, docs, owners[rare], starts[rare],
+                                                       [texts[i] for i in rare],
+                                                       char_lengths[rare])
+            keep &= frequent
         # Excluded matches still claim their tokens, so "New York" is not split into "York".
         shown = numpy.ones(len(texts), dtype=bool)
         if self.cfg["exclude"]:
@@ -434,14 +449,51 @@ class KBSpotter(Pipe):
         return (token_starts, token_ends, char_starts[token_starts],
                 char_ends[token_ends - 1])
 
-    def _best_candidates(self, kb: InMemoryLookupKB, texts: List[str],
-                         char_lengths: numpy.ndarray) -> Tuple[numpy.ndarray, numpy.ndarray]:
-        """The best prior and its entity row (-1: not an alias) of each text."""
+    def _name_containers(self, kb: InMemoryLookupKB, docs: Sequence[Doc], owners, starts,
+                         texts: List[str], char_lengths: numpy.ndarray) -> numpy.ndarray:
+        """Which n-grams name a container of the entity right before them: the
+        n-gram follows "<entity>," or "<entity> (" and one of its candidates is
+        an ancestor of one of the entity's candidates ("Portland, Maine")."""
+        out = numpy.zeros(len(texts), dtype=bool)
+        ent_by_end = [{ent.end: ent.text for ent in doc.ents} for doc in docs]
+        pairs = []  # (n-gram position, text of the entity before it)
+        for i, (owner, start) in enumerate(zip(owners.tolist(), starts.tolist())):
+            doc = docs[owner]
+            if start >= 2 and doc[start - 1].text in (",", "("):
+                before = ent_by_end[owner].get(start - 1)
+                if before is not None:
+                    pairs.append((i, before))
+        if not pairs:
+            return out
+        befores = [text for _, text in pairs]
+        before_rows = self._candidate_rows(
+            kb, befores, numpy.array([len(text) for text in befores]))
+        flat = numpy.concatenate(before_rows) if before_rows else numpy.zeros(0, numpy.int64)
+        offsets, ancestors = kb.ancestor_rows(flat)
+        own_rows = self._candidate_rows(kb, [texts[i] for i, _ in pairs],
+                                        char_lengths[[i for i, _ in pairs]])
+        position = 0
+        for (i, _), rows_before, rows_here in zip(pairs, before_rows, own_rows):
+            end = position + len(rows_before)
+            above = ancestors[int(offsets[position]) : int(offsets[end])]
+            position = end
+            out[i] = bool(len(numpy.intersect1d(above, rows_here)))
+        return out
+
+    def _candidate_rows(self, kb: InMemoryLookupKB, texts: List[str],
+                        char_lengths: numpy.ndarray) -> List[numpy.ndarray]:
+        """Every candidate entity row of each text (as the spotter matches it)."""
+        out: List[numpy.ndarray] = [numpy.zeros(0, dtype=numpy.int64)] * len(texts)
+        for positions, (offsets, rows, _) in self._lookups(kb, texts, char_lengths):
+            for j, i in enumerate(positions.tolist()):
+                out[i] = numpy.asarray(rows[int(offsets[j]) : int(offsets[j + 1])],
+                                       dtype=numpy.int64)
+        return out
+
+    def _lookups(self, kb: InMemoryLookupKB, texts: List[str], char_lengths: numpy.ndarray):
+        """(positions, (offsets, rows, priors)) per lookup: exact for short texts
+        (and all texts unless ``normalized``), normalised for the others."""
         n = len(texts)
-        priors = numpy.zeros(n, dtype=numpy.float32)
-        entity_rows = numpy.full(n, -1, dtype=numpy.int64)
-        if not n:
-            return priors, entity_rows
         if self.cfg["normalized"]:
             # Short mentions must equal an alias, case included ("US", not "us").
             exact = numpy.flatnonzero(char_lengths <= self.cfg["case_sensitive_below"])
@@ -450,12 +502,23 @@ class KBSpotter(Pipe):
             exact = numpy.arange(n)
             loose = numpy.zeros(0, dtype=numpy.int64)
         if len(exact):
-            offsets, rows, slot_priors = kb.lookup_aliases([texts[i] for i in exact])
-            priors[exact], entity_rows[exact] = _best_per_segment(offsets, rows, slot_priors)
+            yield exact, kb.lookup_aliases([texts[i] for i in exact])
         if len(loose):
             index = alias_index(kb)
             offsets, rows, slot_priors, _ = index.gather(index.key_rows([texts[i] for i in loose]))
-            priors[loose], entity_rows[loose] = _best_per_segment(offsets, rows, slot_priors)
+            yield loose, (offsets, rows, slot_priors)
+
+    def _best_candidates(self, kb: InMemoryLookupKB, texts: List[str],
+                         char_lengths: numpy.ndarray) -> Tuple[numpy.ndarray, numpy.ndarray]:
+        """The best prior and its entity row (-1: not an alias) of each text."""
+        n = len(texts)
+        priors = numpy.zeros(n, dtype=numpy.float32)
+        entity_rows = numpy.full(n, -1, dtype=numpy.int64)
+        if not n:
+            return priors, entity_rows
+        for positions, (offsets, rows, slot_priors) in self._lookups(kb, texts, char_lengths):
+            priors[positions], entity_rows[positions] = _best_per_segment(offsets, rows,
+                                                                          slot_priors)
         return priors, entity_rows
 
     def _excluded(self, kb: InMemoryLookupKB, texts: List[str]) -> numpy.ndarray:

@@ -149,27 +149,30 @@ def select_weight(nlp: Language, dev: List[Doc], setting: str, grid, metadata) -
     print(f"{setting} set to {best:g}", flush=True)
 
 
-def select_spotter(nlp: Language, dev: List[Doc], grid) -> None:
+def select_spotter(nlp: Language, dev: List[Doc], grid, containers=(False,)) -> None:
     """Add a kb_spotter after the NER, which adds the KB's aliases of places of
-    at least ``min_freq`` people where the NER found nothing, when a grid value
-    gives a better dev end-to-end link F than the NER alone."""
+    at least ``min_freq`` people where the NER found nothing (and, with
+    ``containers``, the places that contain the entity right before them:
+    "Portland, Maine"), when a grid value gives a better dev end-to-end link F
+    than the NER alone."""
     if "ner" not in nlp.pipe_names or not grid:
         return
     best, best_f = None, evaluate_end_to_end(nlp, dev)["link_f"]
     print(f"spotter off: dev link F {best_f:.3f}", flush=True)
     for min_freq in grid:
-        nlp.add_pipe("kb_spotter", name="spotter", after="ner",
-                     config={"label": LABEL, "min_freq": min_freq})
-        scores = evaluate_end_to_end(nlp, dev)
-        nlp.remove_pipe("spotter")
-        print(f"spotter min_freq {min_freq:g}: dev span P/R {scores['span_p']:.3f}/"
-              f"{scores['span_r']:.3f}, link F {scores['link_f']:.3f}", flush=True)
-        if scores["link_f"] > best_f:
-            best, best_f = min_freq, scores["link_f"]
+        for with_containers in containers:
+            config = {"label": LABEL, "min_freq": min_freq, "containers": with_containers}
+            nlp.add_pipe("kb_spotter", name="spotter", after="ner", config=config)
+            scores = evaluate_end_to_end(nlp, dev)
+            nlp.remove_pipe("spotter")
+            print(f"spotter min_freq {min_freq:g}, containers {with_containers}: dev span "
+                  f"P/R {scores['span_p']:.3f}/{scores['span_r']:.3f}, link F "
+                  f"{scores['link_f']:.3f}", flush=True)
+            if scores["link_f"] > best_f:
+                best, best_f = config, scores["link_f"]
     if best is not None:
-        nlp.add_pipe("kb_spotter", name="spotter", after="ner",
-                     config={"label": LABEL, "min_freq": best})
-    print(f"spotter: {'off' if best is None else f'min_freq {best:g}'}", flush=True)
+        nlp.add_pipe("kb_spotter", name="spotter", after="ner", config=best)
+    print(f"spotter: {best or 'off'}", flush=True)
 
 
 def select_threshold(nlp: Language, dev: List[Doc], metadata, nil_grid=(None,)) -> None:
@@ -212,6 +215,9 @@ def main() -> None:
     parser.add_argument("--spotter-grid", type=float, nargs="*", default=[],
                         help="min_freq values of a kb_spotter that fills the NER's gaps, "
                              "tried on the dev split (none: no spotter)")
+    parser.add_argument("--spotter-containers", action="store_true",
+                        help="also try each spotter min_freq with containers (the place "
+                             "right after an entity that contains it: \"Portland, Maine\")")
     parser.add_argument("--select-threshold", action="store_true",
                         help="set the nel's threshold to the one with the best dev micro F")
     parser.add_argument("--nil-grid", type=float, nargs="*", default=[],
@@ -247,7 +253,8 @@ def main() -> None:
     if args.select_threshold:
         select_threshold(nlp, dev_docs, metadata, [None, *args.nil_grid])
     if not args.skip_ner:
-        select_spotter(nlp, dev_docs, args.spotter_grid)
+        select_spotter(nlp, dev_docs, args.spotter_grid,
+                       (False, True) if args.spotter_containers else (False,))
     results: Dict[str, Optional[dict]] = {"config": vars(args) | {"data": str(args.data)}}
     if test_docs is not None:
         results["linking"] = evaluate_linking(nlp, test_docs, metadata)
@@ -255,6 +262,14 @@ def main() -> None:
         if not args.skip_ner:
             results["end_to_end"] = evaluate_end_to_end(nlp, test_docs)
             print("end to end:", json.dumps(results["end_to_end"], indent=1))
+            if args.spotter_containers and "spotter" in nlp.pipe_names:
+                # The same pipeline with containers flipped: the paired comparison.
+                spotter = nlp.get_pipe("spotter")
+                spotter.cfg["containers"] = not spotter.cfg["containers"]
+                flipped = evaluate_end_to_end(nlp, test_docs)
+                spotter.cfg["containers"] = not spotter.cfg["containers"]
+                results["end_to_end_containers_flipped"] = flipped
+                print("end to end, containers flipped:", json.dumps(flipped, indent=1))
     if args.output is not None:
         _save(nlp, args.output)
         print(f"Saved the pipeline to {args.output}")
