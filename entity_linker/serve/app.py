@@ -1,0 +1,315 @@
+"""The linking service's routes (``entity-linker serve``).
+
+Built on Starlette and served by uvicorn: an ASGI toolkit small enough to read
+(routing, requests, responses, lifespan) and well kept. FastAPI would add
+pydantic models and OpenAPI generation on top of Starlette, but the formats
+here are not ours to model: REL's arrays and NIF's Turtle are read by hand
+anyway, and the errors must name the exact field at fault in our own words,
+so FastAPI would be a second validation layer to work around, and a heavy
+dependency for a spaCy package.
+
+One process serves with one pipeline, loaded once (its KB memory-mapped);
+``--workers N`` starts N such processes on one port. Within a process, the
+requests are linked together in batches (batcher.py) on one linking thread,
+so the event loop stays free to read and answer other requests.
+"""
+
+import asyncio
+import json
+import os
+import sys
+import time
+from typing import Any, Dict, Optional
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Match, Route
+
+from .batcher import Batcher
+from .errors import Limits, RequestError
+from .formats import (
+    link_record,
+    nif_annotate,
+    nif_job_texts,
+    parse_json,
+    read_link_request,
+    read_nif,
+    read_rel_request,
+    rel_record,
+    write_nif,
+)
+from .linking import Job, LinkService
+from .metrics import Metrics
+
+CONFIG_ENV = "ENTITY_LINKER_SERVE_CONFIG"
+CLIENT_GONE = 499  # nginx's status for a client that closed the connection first
+
+
+def json_response(content: Any, status: int = 200) -> Response:
+    body = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return Response(body.encode("utf-8"), status_code=status, media_type="application/json")
+
+
+def error_response(err: RequestError) -> Response:
+    headers = {"Retry-After": "1"} if err.status == 503 else None
+    response = json_response(err.to_dict(), err.status)
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+class Service:
+    """What the routes share: the pipeline, the limits, the batcher, the metrics."""
+
+    def __init__(self, links: LinkService, limits: Limits, max_batch: int = 64,
+                 max_wait: float = 0.005):
+        self.links = links
+        self.limits = limits
+        self.metrics = Metrics()
+        self.batcher = Batcher(links.run, max_docs=max_batch, max_wait=max_wait,
+                               max_queue_docs=limits.max_queue_docs,
+                               on_batch=self.metrics.batch)
+        self.closing = False
+
+    # ------------------------------------------------------------------ helpers
+
+    async def read_body(self, request: Request) -> bytes:
+        limit = self.limits.max_body_bytes
+        length = request.headers.get("content-length")
+        if length is not None:
+            if not length.strip().isdigit():
+                raise RequestError(400, "Content-Length", f"Content-Length: {length!r} is "
+                                   "not a byte count.")
+            if int(length) > limit:
+                raise RequestError(413, "body", f"body: {int(length):,} bytes; at most "
+                                   f"{limit:,}.")
+
+        async def read() -> bytes:
+            chunks, size = [], 0
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise RequestError(413, "body", f"body: more than {limit:,} bytes.")
+                chunks.append(chunk)
+            return b"".join(chunks)
+
+        try:
+            return await asyncio.wait_for(read(), self.limits.body_timeout)
+        except asyncio.TimeoutError:
+            raise RequestError(408, "body", "body: not received within "
+                               f"{self.limits.body_timeout:g} s.") from None
+
+    async def link(self, request: Request, job: Job) -> Any:
+        """Queue a job, and wait for it, for the client to leave, or for the timeout."""
+        future = self.batcher.enqueue(job)
+        gone = asyncio.ensure_future(_client_gone(request))
+        try:
+            done, _ = await asyncio.wait({future, gone}, timeout=self.limits.request_timeout,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+        if future.done():
+            return future.result()  # the results, or raises the job's RequestError
+        job.abandoned = True
+        future.cancel()
+        if gone in done:
+            raise ClientGone()
+        raise RequestError(503, "service", "Linking took longer than the request timeout "
+                           f"({self.limits.request_timeout:g} s).", kind="timeout")
+
+    # ------------------------------------------------------------------- routes
+
+    async def link_route(self, request: Request) -> Response:
+        """POST /link: the service's own JSON."""
+        payload = parse_json(await self.read_body(request))
+        texts, mentions, single = read_link_request(payload, self.limits)
+        links = self.links
+        job = Job(texts, mentions, render=lambda doc, i: link_record(links, doc))
+        records = await self.link(request, job)
+        return json_response(records[0] if single else {"docs": records})
+
+    async def rel_route(self, request: Request) -> Response:
+        """POST /: REL's API."""
+        payload = parse_json(await self.read_body(request))
+        text, mentions = read_rel_request(payload, self.limits)
+        given = mentions is not None
+        links = self.links
+        job = Job([text], [mentions], alignment="expand",
+                  render=lambda doc, i: rel_record(links, doc, given))
+        rows = await self.link(request, job)
+        return json_response(rows[0])
+
+    async def nif_route(self, request: Request) -> Response:
+        """POST /nif: NIF 2.1 Turtle in and out (GERBIL's A2KB and D2KB)."""
+        from starlette.concurrency import run_in_threadpool
+
+        body = await self.read_body(request)
+        document = await run_in_threadpool(read_nif, body, self.limits)
+        texts, mentions = nif_job_texts(document)
+        links = self.links
+        job = Job(texts, mentions, alignment="expand",
+                  render=lambda doc, i: nif_annotate(links, document, i, doc))
+        await self.link(request, job)
+        turtle = await run_in_threadpool(write_nif, document)
+        return Response(turtle, media_type="text/turtle; charset=utf-8")
+
+    async def entity_route(self, request: Request) -> Response:
+        """GET /kb/entity/{id}."""
+        kb_id = request.path_params["id"]
+        answer = self.links.describe_entity(kb_id)
+        if answer is None:
+            raise RequestError(404, "id", f"id: no entity {kb_id!r} in the KB.",
+                               kind="not_found")
+        return json_response(answer)
+
+    async def alias_route(self, request: Request) -> Response:
+        """GET /kb/alias/{text}."""
+        text = request.path_params["text"]
+        if len(text) > self.limits.max_text_chars:
+            raise RequestError(413, "text", "text: too long for an alias.")
+        return json_response(self.links.describe_alias(text))
+
+    async def health_route(self, request: Request) -> Response:
+        kb = self.links.kb
+        answer: Dict[str, Any] = {
+            "status": "shutting down" if self.closing else "ok",
+            "pipeline": self.links.name, "pid": os.getpid(),
+            "finds_mentions": self.links.finds_mentions,
+            "kb": {"entities": _call(kb, "get_size_entities"),
+                   "aliases": _call(kb, "get_size_aliases")},
+            "queued_docs": self.batcher.queued_docs, "batches": self.batcher.batches,
+            "docs": self.batcher.docs, "limits": self.limits.to_dict(),
+        }
+        return json_response(answer, 503 if self.closing else 200)
+
+    async def metrics_route(self, request: Request) -> Response:
+        return PlainTextResponse(self.metrics.render(self.batcher.queued_docs),
+                                 media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def startup(self) -> None:
+        await self.batcher.start()
+
+    async def shutdown(self) -> None:
+        """After uvicorn has finished the in-flight requests: link what still waits."""
+        self.closing = True
+        await self.batcher.close()
+        print(f"entity-linker serve (pid {os.getpid()}): stopped; {self.batcher.docs:,} docs "
+              f"linked in {self.batcher.batches:,} batches.", file=sys.stderr, flush=True)
+
+
+class ClientGone(Exception):
+    """The client closed the connection before its answer was ready."""
+
+
+async def _client_gone(request: Request) -> None:
+    """Returns when the client disconnects (the body has been read by then)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+def _call(obj, method: str) -> Optional[int]:
+    function = getattr(obj, method, None)
+    return int(function()) if function is not None else None
+
+
+class MetricsMiddleware:
+    """Counts and times every request, by route template and status."""
+
+    def __init__(self, app, service: Service, routes):
+        self.app = app
+        self.service = service
+        self.routes = routes
+
+    def endpoint(self, scope) -> str:
+        for route in self.routes:
+            match, _ = route.matches(scope)
+            if match == Match.FULL:
+                return route.path_format  # "/kb/entity/{id}"
+        return "other"
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        metrics = self.service.metrics
+        start = time.perf_counter()
+        status = {"code": 500, "sent": False}
+
+        async def send_status(message):
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                status["sent"] = True
+            await send(message)
+
+        metrics.in_flight += 1
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            metrics.in_flight -= 1
+            metrics.request(self.endpoint(scope), scope.get("method", ""), status["code"],
+                            time.perf_counter() - start)
+
+
+def create_app(links: LinkService, limits: Optional[Limits] = None, *, max_batch: int = 64,
+               max_wait: float = 0.005) -> Any:
+    """The ASGI app serving a loaded pipeline."""
+    service = Service(links, limits or Limits(), max_batch=max_batch, max_wait=max_wait)
+
+    async def request_error(request: Request, err: RequestError) -> Response:
+        service.metrics.error(err.kind)
+        return error_response(err)
+
+    async def http_error(request: Request, err: HTTPException) -> Response:
+        service.metrics.error("not_found" if err.status_code == 404 else "bad_request")
+        return json_response({"error": f"{request.method} {request.url.path}: {err.detail}",
+                              "field": "path"}, err.status_code)
+
+    async def client_gone(request: Request, err: ClientGone) -> Response:
+        service.metrics.error("client_gone")
+        return Response(b"", status_code=CLIENT_GONE)  # nobody will read it
+
+    async def internal_error(request: Request, err: Exception) -> Response:
+        service.metrics.error("internal")
+        return json_response({"error": f"Internal error: {type(err).__name__}: {err}",
+                              "field": "service"}, 500)
+
+    routes = [
+        Route("/link", service.link_route, methods=["POST"]),
+        Route("/", service.rel_route, methods=["POST"]),
+        Route("/nif", service.nif_route, methods=["POST"]),
+        Route("/kb/entity/{id:path}", service.entity_route, methods=["GET"]),
+        Route("/kb/alias/{text:path}", service.alias_route, methods=["GET"]),
+        Route("/health", service.health_route, methods=["GET"]),
+        Route("/metrics", service.metrics_route, methods=["GET"]),
+    ]
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def lifespan(app):
+        await service.startup()
+        try:
+            yield
+        finally:
+            await service.shutdown()
+
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    exception_handlers={RequestError: request_error, HTTPException: http_error,
+                                        ClientGone: client_gone, Exception: internal_error})
+    app.state.service = service
+    return MetricsMiddleware(app, service, routes)
+
+
+def app_from_env():
+    """uvicorn's app factory: the settings come from the CLI through the environment
+    (so that each of --workers N processes builds the same app)."""
+    config = json.loads(os.environ.get(CONFIG_ENV) or "{}")
+    links = LinkService.load(config.get("pipeline"))
+    limits = Limits(**config.get("limits", {}))
+    return create_app(links, limits, max_batch=config.get("max_batch", 64),
+                      max_wait=config.get("max_wait", 0.005))

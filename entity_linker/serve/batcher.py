@@ -1,0 +1,163 @@
+"""Dynamic batching: the requests that arrive together are linked together.
+
+Each worker process has one Batcher: handlers ``submit`` jobs (a request's
+texts) to a queue; one background task takes the first waiting job, waits up
+to ``max_wait`` seconds for more (or until ``max_docs`` docs are waiting),
+then links them all in one call of the link function (``nlp.pipe`` batches)
+on a single-thread executor, so the event loop keeps accepting, reading and
+answering requests meanwhile; then it resolves the jobs' futures. While a
+batch runs, the next one fills up, so under load batches grow by themselves
+and with one client a request waits at most ``max_wait`` for company.
+
+Jobs whose client has gone or whose timeout has passed before their batch
+starts are skipped. ``close`` stops taking jobs and links the ones waiting
+before it returns (graceful shutdown: nothing accepted is dropped).
+"""
+
+import asyncio
+import collections
+import concurrent.futures
+from typing import Any, Callable, Deque, List, Optional, Sequence, Tuple
+
+from .errors import RequestError
+
+
+class Batcher:
+    """Collects jobs into batches and runs them on one linking thread.
+
+    run (Callable): Takes a list of jobs, returns [(job, result or RequestError)].
+    max_docs (int): Link at most this many docs at once (a single larger job
+        is linked alone).
+    max_wait (float): Seconds to wait for more jobs after the first one.
+    max_queue_docs (int): Refuse jobs (503) while this many docs are waiting.
+    on_batch (Callable): Called with each batch's doc count (metrics).
+    """
+
+    def __init__(self, run: Callable[[List[Any]], List[Tuple[Any, Any]]], *,
+                 max_docs: int = 64, max_wait: float = 0.005, max_queue_docs: int = 4096,
+                 on_batch: Optional[Callable[[int], None]] = None):
+        if max_docs < 1:
+            raise ValueError(f"max_docs must be >= 1, got {max_docs}.")
+        self.run = run
+        self.max_docs = max_docs
+        self.max_wait = max(0.0, max_wait)
+        self.max_queue_docs = max_queue_docs
+        self.on_batch = on_batch
+        self._pending: Deque[Any] = collections.deque()
+        self._queued_docs = 0
+        self._wakeup: Optional[asyncio.Event] = None
+        self._task: Optional[asyncio.Task] = None
+        self._executor: Optional[concurrent.futures.ThreadPoolExecutor] = None
+        self._closing = False
+        self.batches = 0
+        self.docs = 0
+
+    @property
+    def queued_docs(self) -> int:
+        """Docs waiting for a batch."""
+        return self._queued_docs
+
+    async def start(self) -> None:
+        self._wakeup = asyncio.Event()
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="entity-linker-batch")
+        self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def submit(self, job) -> Any:
+        """Queue a job and wait for its result (raises its RequestError)."""
+        return await self.enqueue(job)
+
+    def enqueue(self, job) -> "asyncio.Future[Any]":
+        """Queue a job; its future resolves to its result."""
+        if self._closing or self._task is None:
+            raise RequestError(503, "service", "The service is shutting down.",
+                               kind="shutting_down")
+        if self._queued_docs and self._queued_docs + job.n_docs > self.max_queue_docs:
+            raise RequestError(503, "service", f"The service is busy ({self._queued_docs:,} "
+                               "docs waiting); retry later.", kind="overloaded")
+        job.future = asyncio.get_running_loop().create_future()
+        self._pending.append(job)
+        self._queued_docs += job.n_docs
+        self._wakeup.set()
+        return job.future
+
+    async def close(self) -> None:
+        """Stop taking jobs; link the waiting ones; stop the background task."""
+        self._closing = True
+        if self._task is None:
+            return
+        self._wakeup.set()
+        await self._task
+        self._task = None
+        self._executor.shutdown(wait=True)
+
+    # ------------------------------------------------------------------ internals
+
+    def _waiting_docs(self) -> int:
+        n = 0
+        for job in self._pending:
+            n += job.n_docs
+            if n >= self.max_docs:
+                break
+        return n
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            while not self._pending:
+                if self._closing:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            if self.max_wait > 0 and not self._closing:
+                deadline = loop.time() + self.max_wait
+                while self._waiting_docs() < self.max_docs and not self._closing:
+                    remaining = deadline - loop.time()
+                    if remaining <= 0:
+                        break
+                    self._wakeup.clear()
+                    try:
+                        await asyncio.wait_for(self._wakeup.wait(), remaining)
+                    except asyncio.TimeoutError:
+                        break
+            batch = self._take()
+            if not batch:
+                continue
+            n_docs = sum(job.n_docs for job in batch)
+            try:
+                outcome = await loop.run_in_executor(self._executor, self.run, batch)
+            except Exception as err:  # a bug in linking: every job of the batch fails
+                outcome = [(job, err) for job in batch]
+            self.batches += 1
+            self.docs += n_docs
+            if self.on_batch is not None:
+                self.on_batch(n_docs)
+            for job, result in outcome:
+                if job.future.done():
+                    continue
+                if isinstance(result, BaseException):
+                    job.future.set_exception(result)
+                else:
+                    job.future.set_result(result)
+
+    def _take(self) -> List[Any]:
+        """The next batch: waiting jobs up to max_docs docs (at least one job)."""
+        batch: List[Any] = []
+        n = 0
+        while self._pending:
+            job = self._pending[0]
+            if batch and n + job.n_docs > self.max_docs:
+                break
+            self._pending.popleft()
+            self._queued_docs -= job.n_docs
+            if job.abandoned or job.future.done():
+                continue
+            batch.append(job)
+            n += job.n_docs
+        return batch
+
+
+def abandon(jobs: Sequence[Any]) -> None:
+    """Mark jobs as no longer wanted (their batch skips them if not started)."""
+    for job in jobs:
+        job.abandoned = True
