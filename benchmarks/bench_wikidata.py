@@ -1,0 +1,223 @@
+"""Benchmark ``kb build --wikidata --wikipedia`` on generated dumps.
+
+Writes a Wikidata JSON dump (.json.gz) and a Wikipedia pages-articles dump
+(.xml.bz2) with N entities having an enwiki article (and as many items
+without one, skipped by the byte filter), realistic shapes (labels in several
+languages, claims, sitelinks) and Zipfian link counts (each article has
+~``--links`` links whose targets follow a Zipf law over the entities, shown
+by the title or one of the entity's aliases). Then it times the build and
+reports throughput against the decompressors' own speed on this machine and
+the peak memory (RSS of this process and all its children).
+
+    python -m benchmarks.bench_wikidata --sizes 100000 1000000
+"""
+
+import argparse
+import bz2
+import gzip
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy
+import psutil
+
+from entity_linker.wikidata import WikiKBConfig, build_wikidata_kb
+
+LANGS = ("en", "fr", "de", "es", "it", "nl", "pl", "ru")
+
+
+def _item(qid, title, n_sitelinks, classes, located, rng):
+    labels = {lang: {"language": lang, "value": f"{title} {lang}" if lang != "en" else title}
+              for lang in LANGS}
+    descriptions = {lang: {"language": lang, "value": f"description of {title} in {lang}"}
+                    for lang in LANGS[:4]}
+    aliases = {"en": [{"language": "en", "value": f"{title} alias {k}"}
+                      for k in range(rng.randint(0, 3))]}
+
+    def claim(prop, target):
+        return {"mainsnak": {"snaktype": "value", "property": prop, "datatype": "wikibase-item",
+                             "datavalue": {"value": {"entity-type": "item",
+                                                     "numeric-id": int(target[1:]),
+                                                     "id": target},
+                                           "type": "wikibase-entityid"}},
+                "type": "statement", "id": f"{qid}$abc", "rank": "normal"}
+
+    claims = {"P31": [claim("P31", c) for c in classes]}
+    if located:
+        claims["P131"] = [claim("P131", located)]
+    claims["P1082"] = [{"mainsnak": {"snaktype": "value", "property": "P1082",
+                                     "datavalue": {"value": {"amount": "+123456", "unit": "1"},
+                                                   "type": "quantity"}},
+                        "type": "statement", "rank": "normal"}]
+    sitelinks = {}
+    if title is not None:
+        sitelinks["enwiki"] = {"site": "enwiki", "title": title, "badges": []}
+    for lang in LANGS[1:n_sitelinks]:
+        sitelinks[f"{lang}wiki"] = {"site": f"{lang}wiki", "title": title or qid, "badges": []}
+    return {"type": "item", "id": qid, "labels": labels, "descriptions": descriptions,
+            "aliases": aliases, "claims": claims, "sitelinks": sitelinks}
+
+
+def write_dumps(folder: Path, n: int, links: int, seed: int = 0):
+    rng = random.Random(seed)
+    titles = [f"Entity {i} ({rng.choice(('city', 'person', 'band', 'film'))})"
+              for i in range(n)]
+    wd = folder / f"wikidata-{n}.json.gz"
+    with gzip.open(wd, "wt", encoding="utf8", compresslevel=6) as out:
+        out.write("[\n")
+        for i in range(2 * n):
+            if i % 2 == 0:
+                k = i // 2
+                entity = _item(f"Q{k + 1}", titles[k], rng.randint(1, 8),
+                               [f"Q{rng.randint(1, 50)}"], f"Q{rng.randint(1, n)}", rng)
+            else:
+                entity = _item(f"Q{n + i + 1}", None, rng.randint(0, 3), ["Q13442814"],
+                               None, rng)
+            out.write(json.dumps(entity, ensure_ascii=False))
+            out.write(",\n" if i < 2 * n - 1 else "\n")
+        out.write("]\n")
+    # Zipf over entity ranks (a = 1.1), clipped to n
+    np_rng = numpy.random.default_rng(seed)
+    wp = folder / f"wikipedia-{n}.xml.bz2"
+    # prose of random words (a 20k-word vocabulary), so the dump compresses about as
+    # well as real wikitext does with bzip2 (~4x)
+    vocab = numpy.array(["".join(rng.choice("abcdefghijklmnopqrstuvwxyz")
+                                 for _ in range(rng.randint(2, 10))) for _ in range(20000)])
+    with bz2.open(wp, "wt", encoding="utf8", compresslevel=9) as out:
+        out.write('<mediawiki xmlns="http://www.mediawiki.org/xml/export-0.11/">\n')
+        for k in range(n):
+            targets = numpy.minimum(np_rng.zipf(1.1, links), n) - 1
+            parts = []
+            for t in targets.tolist():
+                roll = rng.random()
+                if roll < 0.6:
+                    parts.append(f"[[{titles[t]}]]")
+                elif roll < 0.9:
+                    parts.append(f"[[{titles[t]}|{titles[t].split(' (')[0]}]]")
+                else:
+                    parts.append(f"[[{titles[t]}|{titles[t]} alias 0]]")
+                parts.append(" " + " ".join(vocab[np_rng.integers(0, len(vocab), 12)]) + ". ")
+            parts.append("{{cite web|title=Source|url=http://example.org}}")
+            text = "".join(parts).replace("&", "&amp;").replace("<", "&lt;")
+            out.write(f"  <page>\n    <title>{titles[k]}</title>\n    <ns>0</ns>\n"
+                      f"    <id>{k + 1}</id>\n    <revision>\n      <text xml:space=\"preserve\">"
+                      f"{text}</text>\n    </revision>\n  </page>\n")
+            if k % 10 == 0:
+                out.write(f"  <page>\n    <title>Redirect {k}</title>\n    <ns>0</ns>\n"
+                          f"    <redirect title=\"{titles[k]}\" />\n    <revision>\n"
+                          f"      <text>#REDIRECT [[{titles[k]}]]</text>\n    </revision>\n"
+                          "  </page>\n")
+        out.write("</mediawiki>\n")
+    return wd, wp
+
+
+def decompress_seconds(path: Path) -> float:
+    tool = "gzip" if path.suffix == ".gz" else "bzip2"
+    started = time.perf_counter()
+    subprocess.run(f"{tool} -dc {path} | wc -c > /dev/null", shell=True, check=True)
+    return time.perf_counter() - started
+
+
+class PeakRSS:
+    """Sample the RSS of this process and all its children (the pool workers)."""
+
+    def __init__(self, interval: float = 0.05) -> None:
+        self.peak = 0
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            try:
+                procs = [me] + me.children(recursive=True)
+                for proc in procs:
+                    try:
+                        total += proc.memory_info().rss
+                    except psutil.Error:
+                        pass
+            except psutil.Error:
+                pass
+            self.peak = max(self.peak, total)
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def run(n: int, links: int, folder: Path, memory_limit: int, workers: int) -> dict:
+    started = time.perf_counter()
+    wd, wp = write_dumps(folder, n, links)
+    generate = time.perf_counter() - started
+    wd_mb, wp_mb = wd.stat().st_size / 1e6, wp.stat().st_size / 1e6
+    gz_s, bz_s = decompress_seconds(wd), decompress_seconds(wp)
+    out = folder / f"kb-{n}"
+    build_start = time.time()
+    with PeakRSS() as rss:
+        report = build_wikidata_kb(WikiKBConfig(
+            wikidata=wd, wikipedia=wp, output=out, work_dir=folder / f"work-{n}",
+            memory_limit=memory_limit, workers=workers, progress=False))
+    times = {s: json.loads((folder / f"work-{n}" / f"{s}.done.json").read_text())
+             for s in ("wikidata", "wikipedia", "aliases", "kb")}
+    stage_s = {}
+    previous = build_start
+    for stage in ("wikidata", "wikipedia", "aliases", "kb"):
+        stamp = time.mktime(time.strptime(times[stage]["finished"], "%Y-%m-%dT%H:%M:%S"))
+        stage_s[stage] = round(max(stamp - previous, 0.0))
+        previous = stamp
+    kb_size = (out / "kb.bin").stat().st_size
+    row = {
+        "entities": report["kb"]["entities"], "aliases": report["kb"]["aliases"],
+        "candidates": report["kb"]["candidates"], "links": report["wikipedia"]["links"],
+        "wikidata_gz_mb": round(wd_mb, 1), "wikipedia_bz2_mb": round(wp_mb, 1),
+        "gzip_dc_mb_s": round(wd_mb / gz_s, 1), "bzip2_dc_mb_s": round(wp_mb / bz_s, 1),
+        "seconds": round(report["seconds"], 1),
+        "stage_seconds_approx": stage_s,
+        "peak_rss_mb": round(rss.peak / 1e6), "kb_mb": round(kb_size / 1e6, 1),
+        "spills": report["wikipedia"]["spills"], "generate_s": round(generate, 1),
+        "cores": os.cpu_count(),
+    }
+    print(json.dumps(row), file=sys.stderr, flush=True)
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--links", type=int, default=25, help="links per article")
+    parser.add_argument("--memory-limit", type=int, default=2 << 30)
+    parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--folder", type=Path, default=None)
+    parser.add_argument("--output", type=Path, default=None, help="JSON results file")
+    args = parser.parse_args()
+    folder = args.folder or Path(tempfile.mkdtemp(prefix="bench_wikidata."))
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    try:
+        for n in args.sizes:
+            rows.append(run(n, args.links, folder, args.memory_limit, args.workers))
+    finally:
+        if args.folder is None:
+            shutil.rmtree(folder, ignore_errors=True)
+    if args.output:
+        args.output.write_text(json.dumps(rows, indent=2) + "\n")
+    print(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
