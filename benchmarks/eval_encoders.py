@@ -46,7 +46,7 @@ Data sets:
   corpora's mention texts (exact ``kb.lookup_aliases``, which is also what nel
   uses, so each mention keeps exactly its full-KB candidates and priors), the
   same restriction for every encoder. Descriptions: the builder's own strings
-  (``geonames._collect``: "<name> <country> city", US cities "<name> <state>
+  (``geonames.builder._collect``: "<name> <country> city", US cities "<name> <state>
   <AP abbr.> <code> United States city", ...), checked row by row against the
   KB's ids and, for hashing-64, against the KB's stored vectors. Training
   mentions whose gold id is NIL or not in the KB keep their span without a kb
@@ -152,12 +152,9 @@ def load_geo_task(nlp: Language, args) -> Optional[Task]:
     if missing:
         print(f"SKIP geo: {folder} lacks {', '.join(missing)}; run with --geo-dir PATH.")
         return None
-    from entity_linker.geonames import (
-        _collect,
-        _read_package,
-        load_geonames_kb,
-        load_geonames_metadata,
-    )
+    from entity_linker.geonames import load_geonames_kb, load_geonames_metadata
+    from entity_linker.geonames.builder import _collect
+    from entity_linker.geonames.sources import _read_package
 
     start = time.perf_counter()
     geonames_kb = load_geonames_kb(nlp.vocab)
@@ -194,7 +191,8 @@ def load_geo_task(nlp: Language, args) -> Optional[Task]:
     start = time.perf_counter()
     builder = _collect(*_read_package())
     if builder.ids != all_ids:
-        raise AssertionError("geonames._collect's entity order differs from the cached KB's")
+        raise AssertionError("geonames.builder._collect's entity order differs from the "
+                             "cached KB's")
     descriptions = [builder.descriptions[int(r)] for r in entities]
     check = get_encoder("hashing", 64)(descriptions)
     if not numpy.allclose(check, kb_vectors, atol=1e-6):
@@ -221,7 +219,7 @@ def load_geo_task(nlp: Language, args) -> Optional[Task]:
         notes=(f"LGL {len(docs['lgl'])} docs, TR-News {len(docs['trnews'])} docs from {folder}; "
                f"KB = GeoNames KB restricted to the candidates of the {len(texts):,} distinct "
                f"mention texts ({len(kept):,} with candidates): {len(entity_ids):,} entities, "
-               f"{len(spec.candidates):,} candidates; descriptions = geonames._collect's, "
+               f"{len(spec.candidates):,} candidates; descriptions = geonames.builder._collect's, "
                "hashing-64 of them == the KB's stored vectors"),
         metadata=metadata,
         info={"mention_texts": len(texts), "aliases": len(kept), "ambiguous_aliases": n_ambiguous,

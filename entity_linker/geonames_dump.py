@@ -77,7 +77,7 @@ class GeoNamesDump:
 
     def divisions(self):
         """The divisions as ``geonames.Division`` tuples."""
-        from .geonames import Division
+        from .geonames.sources import Division
 
         return [Division(geonameid, name, level, country, admin1, code, "", aliases)
                 for level, geonameid, name, country, admin1, code, aliases

@@ -95,8 +95,8 @@ def fake_package(monkeypatch):
         reads.append(1)
         return FAKE_CITIES, FAKE_COUNTRIES, FAKE_STATES, FAKE_CONTINENTS
 
-    monkeypatch.setattr(geonames, "_read_package", read)
-    monkeypatch.setattr(geonames, "_read_divisions",
+    monkeypatch.setattr(geonames.builder, "_read_package", read)
+    monkeypatch.setattr(geonames.builder, "_read_divisions",
                         lambda: (FAKE_DIVISIONS, FAKE_CITY_DIVISIONS))
     return reads
 
@@ -124,7 +124,7 @@ def test_builds_do_not_depend_on_the_hash_seed(tmp_path):
     # Two processes with different string hash seeds build the same bytes.
     script = (
         "import sys, test_geonames as t; from entity_linker import geonames;"
-        "geonames._read_package = lambda: (t.FAKE_CITIES, t.FAKE_COUNTRIES, t.FAKE_STATES,"
+        "geonames.builder._read_package = lambda: (t.FAKE_CITIES, t.FAKE_COUNTRIES, t.FAKE_STATES,"
         " {**t.FAKE_CONTINENTS, 'NA': {'geonameId': 6255149, 'name': 'North America',"
         " 'lat': '46', 'lng': '-100', 'alternateNames': [{'name': n, 'lang': 'xx'}"
         " for n in ('Nordamerika', 'Amerique du Nord', 'America del Norte', 'NAm')]}});"
@@ -269,7 +269,7 @@ def test_check_geonames_metadata_detects_a_foreign_sidecar(fake_kb_dir, tmp_path
     assert check_geonames_metadata(fake_kb_dir) == len(GeoNamesMetadata(fake_kb_dir))
     smaller = dict(FAKE_CITIES)
     del smaller["1275339"]
-    monkeypatch.setattr(geonames, "_read_package",
+    monkeypatch.setattr(geonames.builder, "_read_package",
                         lambda: (smaller, FAKE_COUNTRIES, FAKE_STATES, FAKE_CONTINENTS))
     other = tmp_path / "other"
     build_geonames_kb(other, vector_length=16)
@@ -398,7 +398,7 @@ def test_real_sidecar_matches_the_kb(real_geonames):
 
 def test_an_unreadable_cache_is_rebuilt_with_a_warning(tmp_path, monkeypatch):
     built = []
-    monkeypatch.setattr(geonames, "build_geonames_kb",
+    monkeypatch.setattr(geonames.cache, "build_geonames_kb",
                         lambda path, **kwargs: built.append(path))
     folder = geonames_kb_dir(16, tmp_path)
     folder.mkdir(parents=True)

@@ -87,8 +87,8 @@ def test_truncated_or_foreign_files_raise_clear_errors(dump_files, tmp_path):
 def empty_package(monkeypatch):
     countries = {"US": {"geonameid": 6252001, "name": "United States", "iso": "US",
                         "iso3": "USA", "population": 327167434, "continentcode": "NA"}}
-    monkeypatch.setattr(geonames, "_read_package", lambda: ({}, countries, {}, {}))
-    monkeypatch.setattr(geonames, "_read_divisions", lambda: ([], {}))
+    monkeypatch.setattr(geonames.builder, "_read_package", lambda: ({}, countries, {}, {}))
+    monkeypatch.setattr(geonames.builder, "_read_divisions", lambda: ([], {}))
 
 
 def test_a_kb_from_dumps_has_features_with_their_parents(dump_files, empty_package, tmp_path):

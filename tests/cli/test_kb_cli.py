@@ -291,8 +291,9 @@ def tiny_geonames(monkeypatch):
     countries = {"FR": {"geonameid": 3017382, "name": "France", "iso": "FR", "iso3": "FRA",
                         "population": 66987244, "continentcode": "EU"}}
     states = {"TX": {"code": "TX", "name": "Texas", "geonameid": 4736286}}
-    monkeypatch.setattr(geonames_module, "_read_package", lambda: (cities, countries, states, {}))
-    monkeypatch.setattr(geonames_module, "_read_divisions", lambda: ([], {}))
+    monkeypatch.setattr(geonames_module.builder, "_read_package",
+                        lambda: (cities, countries, states, {}))
+    monkeypatch.setattr(geonames_module.builder, "_read_divisions", lambda: ([], {}))
 
 
 def test_build_geonames_to_a_folder(tiny_geonames, tmp_path):
