@@ -4,9 +4,13 @@ A drop-in for spaCy's ``entity_linker`` (same settings, methods and outputs)
 that works on whole batches: one encoder pass over the docs, one candidate
 lookup for all mentions, one vectorised cosine-similarity step. See
 docs/ARCHITECTURE.md for the data flow.
+
+This module holds the ``EntityLinker`` class; the ``nel`` factory is in
+``nel_factory``, the outputs (``LinkPredictions``, ``explain_choices``) in
+``predictions``, the doc-level evidence in ``doc_evidence``. Their public
+names are re-exported here.
 """
 
-import re
 from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
@@ -19,12 +23,11 @@ from spacy.attrs import ORTH, SPACY
 from spacy.language import Language
 from spacy.pipeline.pipe import deserialize_config
 from spacy.pipeline.trainable_pipe import TrainablePipe
-from spacy.scorer import Scorer
 from spacy.tokens import Doc, Span
 from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.util import SimpleFrozenList, registry
 from spacy.vocab import Vocab
-from thinc.api import Config, Model, Optimizer, set_dropout_rate
+from thinc.api import Model, Optimizer, set_dropout_rate
 from thinc.types import Floats2d
 
 from .candidates import (
@@ -34,161 +37,30 @@ from .candidates import (
     get_candidates_batch,
     lookup_candidates,
 )
+from .doc_evidence import container_mentions, doc_evidence
 from .encoders import get_encoder
 from .kb import KnowledgeBase, hash_string
 from .ml.models import build_entity_correction, doc_windows, set_correction_gain
+from .nel_factory import DEFAULT_NEL_MODEL, default_model_config, make_entity_linker
+from .predictions import NIL, LinkPredictions, entity_linker_score, explain_choices
 from .scoring import (
     SCORINGS,
     CandidateScorer,
     blend_similarity,
     build_ranker,
-    coherence,
-    containment,
-    coreference,
     cosine,
     cosine_loss,
     cosine_with_grads,
     load_ranker,
-    name_evidence,
     reset_ranker,
 )
 
-NIL = "NIL"
+# Re-exported: where users, tests and the `nel` entry point import them from.
+__all__ = ["DEFAULT_NEL_MODEL", "NIL", "EntityLinker", "LinkPredictions", "container_mentions",
+           "default_model_config", "entity_linker_score", "explain_choices",
+           "make_entity_linker"]
+
 _WORDS = [ORTH, SPACY]
-
-default_model_config = """
-[model]
-@architectures = "entity_linker.EntityLinker.v2"
-pools = ["window", "doc"]
-residual = true
-
-[model.tok2vec]
-@architectures = "spacy.HashEmbedCNN.v2"
-pretrained_vectors = null
-width = 96
-depth = 2
-embed_size = 2000
-window_size = 1
-maxout_pieces = 3
-subword_features = true
-"""
-DEFAULT_NEL_MODEL = Config().from_str(default_model_config)["model"]
-
-# Span extensions with what the linker saw (see README, "Scores").
-if not Span.has_extension("kb_score"):
-    Span.set_extension("kb_score", default=None)
-if not Span.has_extension("kb_candidates"):
-    Span.set_extension("kb_candidates", default=None)
-if not Span.has_extension("kb_evidence"):
-    Span.set_extension("kb_evidence", default=None)
-
-
-def entity_linker_score(examples: Iterable[Example], **kwargs) -> Dict[str, Any]:
-    """Micro P/R/F of kb ids, as spaCy's ``spacy.entity_linker_scorer.v1``."""
-    return Scorer.score_links(examples, negative_labels=[NIL], **kwargs)
-
-
-class LinkPredictions(list):
-    """The kb ids ``predict`` returns (a list of str, one per mention, as spaCy's),
-    with the score and top-k candidates of each mention attached."""
-
-    def __init__(self, kb_ids: Sequence[str], scores: Sequence[Optional[float]],
-                 candidates: Sequence[Optional[list]],
-                 evidence: Optional[Sequence[Optional[dict]]] = None):
-        super().__init__(kb_ids)
-        self.scores = list(scores)
-        self.candidates = list(candidates)
-        # With nel.explain: per mention, what each piece of evidence gave the winner.
-        self.evidence = None if evidence is None else list(evidence)
-
-
-@Language.factory(
-    "nel",
-    requires=["doc.ents", "token.ent_iob", "token.ent_type"],
-    assigns=["token.ent_kb_id"],
-    default_config={
-        "model": DEFAULT_NEL_MODEL,
-        "labels_discard": [],
-        "n_sents": 0,
-        "incl_prior": True,
-        "incl_context": True,
-        "entity_vector_length": 64,
-        "get_candidates": {"@misc": "entity_linker.CandidateGenerator.v1"},
-        "get_candidates_batch": {"@misc": "entity_linker.CandidateBatchGenerator.v1"},
-        "generate_empty_kb": {"@misc": "entity_linker.EmptyKB.v2"},
-        "overwrite": True,
-        "scorer": {"@scorers": "spacy.entity_linker_scorer.v1"},
-        "use_gold_ents": True,
-        "candidates_batch_size": 1,
-        "threshold": None,
-        "top_k": 3,
-        "candidate_loss_weight": 0.0,
-        "scoring": "spacy",
-        "context_encoder": None,
-        "context_encoder_weight": 1.0,
-        "coherence": 0.0,
-        "containment": 0.0,
-        "nil_logit": None,
-        "entity_correction_rows": 0,
-    },
-    default_score_weights={"nel_micro_f": 1.0, "nel_micro_r": None, "nel_micro_p": None},
-)
-def make_entity_linker(
-    nlp: Language,
-    name: str,
-    model: Model,
-    *,
-    labels_discard: Iterable[str],
-    n_sents: int,
-    incl_prior: bool,
-    incl_context: bool,
-    entity_vector_length: int,
-    get_candidates: Callable,
-    get_candidates_batch: Callable,
-    generate_empty_kb: Callable[[Vocab, int], KnowledgeBase],
-    overwrite: bool,
-    scorer: Optional[Callable],
-    use_gold_ents: bool,
-    candidates_batch_size: int,
-    threshold: Optional[float] = None,
-    top_k: int = 3,
-    candidate_loss_weight: float = 0.0,
-    scoring: str = "spacy",
-    context_encoder: Optional[str] = None,
-    context_encoder_weight: float = 1.0,
-    coherence: float = 0.0,
-    containment: float = 0.0,
-    nil_logit: Optional[float] = None,
-    entity_correction_rows: int = 0,
-) -> "EntityLinker":
-    """Create an EntityLinker (factory ``nel``); settings as spaCy's ``entity_linker``."""
-    return EntityLinker(
-        nlp.vocab,
-        model,
-        name,
-        labels_discard=labels_discard,
-        n_sents=n_sents,
-        incl_prior=incl_prior,
-        incl_context=incl_context,
-        entity_vector_length=entity_vector_length,
-        get_candidates=get_candidates,
-        get_candidates_batch=get_candidates_batch,
-        generate_empty_kb=generate_empty_kb,
-        overwrite=overwrite,
-        scorer=scorer,
-        use_gold_ents=use_gold_ents,
-        candidates_batch_size=candidates_batch_size,
-        threshold=threshold,
-        top_k=top_k,
-        candidate_loss_weight=candidate_loss_weight,
-        scoring=scoring,
-        context_encoder=context_encoder,
-        context_encoder_weight=context_encoder_weight,
-        coherence=coherence,
-        containment=containment,
-        nil_logit=nil_logit,
-        entity_correction_rows=entity_correction_rows,
-    )
 
 
 class EntityLinker(TrainablePipe):
@@ -205,6 +77,14 @@ class EntityLinker(TrainablePipe):
     defines every score). The winner's id goes to
     ``Token.ent_kb_id_`` (so ``Span.kb_id_``), its score to ``span._.kb_score``
     and the top-k candidates with scores to ``span._.kb_candidates``.
+
+    One class, and so one file of over 600 lines: it is spaCy's TrainablePipe
+    API (settings, predict/set_annotations, update/get_loss, to/from
+    bytes/disk), whose methods share the pipe's state and must stay on one
+    class for spaCy to drive it. What is not the class lives elsewhere: the
+    factory (``nel_factory``), the outputs and their explanation
+    (``predictions``), the doc-level evidence (``doc_evidence``), the scores
+    (``scoring``) and the candidate lookup (``candidates``).
     """
 
     NIL = NIL
@@ -578,36 +458,9 @@ class EntityLinker(TrainablePipe):
 
     def _doc_evidence(self, docs: Sequence[Doc], mentions: List[Span], table: CandidateTable,
                       discard, scorer: CandidateScorer):
-        """What the doc's other mentions say of each candidate, where the scorer
-        reads it: coherence (``scoring.coherence``), containment
-        (``scoring.containment``, when the KB has relations) and, with
-        "learned", coreference (``scoring.coreference``) and what the candidates'
-        names say (``scoring.name_evidence``, when the KB has names); None for
-        what is not read. RETURNS (coherence, coreference, containment, names)."""
-        fit = coref = contained = named = None
-        if not table.n_candidates or not (scorer.uses_coherence or scorer.uses_containment):
-            return fit, coref, contained, named
-        doc_of = {id(doc): i for i, doc in enumerate(docs)}
-        groups: Dict[tuple, int] = {}
-        doc_index = [doc_of[id(m.doc)] for m in mentions]
-        group_index = [groups.setdefault((d, m.text.lower()), len(groups))
-                       for d, m in zip(doc_index, mentions)]
-        if scorer.uses_coherence:
-            fit = coherence(table.offsets, table.priors, table.vectors, doc_index,
-                            group_index, ~discard)
-        if scorer.scoring == "learned":
-            coref = coreference(table.offsets, table.keys, table.priors, doc_index,
-                                [m.text for m in mentions])
-            if getattr(self.kb, "has_names", False):
-                named = name_evidence(table.offsets, self.kb.names_of_rows(table.entity_rows()),
-                                      doc_index, group_index, [m.text for m in mentions],
-                                      [doc.text for doc in docs])
-        if scorer.uses_containment and getattr(self.kb, "has_relations", False):
-            rows = table.entity_rows()
-            contained = containment(table.offsets, rows, table.priors,
-                                    self.kb.ancestor_rows(rows), doc_index, group_index,
-                                    container_mentions(mentions), ~discard)
-        return fit, coref, contained, named
+        """What the doc's other mentions say of each candidate (``doc_evidence``).
+        RETURNS (coherence, coreference, containment, names)."""
+        return doc_evidence(self.kb, docs, mentions, table, discard, scorer)
 
     def _choose(self, table: CandidateTable, scores, order, discard) -> LinkPredictions:
         """The kb id, score and top-k candidates of each mention, from the
@@ -914,56 +767,7 @@ class EntityLinker(TrainablePipe):
         raise NotImplementedError("The entity linker has no labels; add entities to the KB.")
 
 
-# What may stand between a place and the place that contains it, when the
-# second is named as the first's container: "Springfield, Illinois",
-# "Paris (Texas)", "Cambridge in England", "Victoria, B.C.".
-_CONTAINER_GAP = re.compile(r"\s*(?:,|\(|\bin\b|,\s*in\b)\s*")
 
-
-def container_mentions(mentions: Sequence[Span]) -> List[int]:
-    """For each mention, the next mention of its doc when the text between them
-    names it as a container (", ", " (", " in "), else -1."""
-    out = [-1] * len(mentions)
-    for i in range(len(mentions) - 1):
-        here, after = mentions[i], mentions[i + 1]
-        if here.doc is not after.doc or after.start_char < here.end_char:
-            continue
-        gap = here.doc.text[here.end_char : after.start_char]
-        if len(gap) <= 8 and _CONTAINER_GAP.fullmatch(gap):
-            out[i] = i + 1
-    return out
-
-
-def explain_choices(table: CandidateTable, order, components: Dict[str, numpy.ndarray]
-                    ) -> List[Optional[dict]]:
-    """Per mention: what each piece of evidence gave its best candidate, the
-    margin of each over the rival, and the one that decided (the largest
-    positive margin; "only candidate" when there was no other). The rival is
-    the candidate with the highest prior when the best is not it (what
-    overturned the prior?), else the runner-up. order: the candidates ranked
-    best first (``table.ranked(scores)``)."""
-    out: List[Optional[dict]] = []
-    for i in range(len(table.offsets) - 1):
-        start, end = int(table.offsets[i]), int(table.offsets[i + 1])
-        if start == end:
-            out.append(None)
-            continue
-        best = int(order[start])
-        values = {name: round(float(value[best]), 4) for name, value in components.items()}
-        if end - start == 1:
-            out.append({"evidence": values, "margins": {}, "decided_by": "only candidate"})
-            continue
-        top_prior = start + int(numpy.argmax(table.priors[start:end]))
-        second = top_prior if table.priors[top_prior] > table.priors[best] else int(
-            order[start + 1])
-        margins = {name: round(float(value[best] - value[second]), 4)
-                   for name, value in components.items()}
-        decided = max(margins, key=margins.get) if margins else "tie"
-        if margins and margins[decided] <= 0:
-            decided = "tie"
-        out.append({"evidence": values, "margins": margins, "decided_by": decided,
-                    "rival": table.entity_id(second)})
-    return out
 
 
 def _same_tokens(eg: Example) -> bool:

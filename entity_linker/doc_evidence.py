@@ -1,0 +1,69 @@
+"""What the other mentions of a doc say of each candidate, for ``nel``'s scorer.
+
+``doc_evidence`` gathers the doc-level evidence that ``scoring.CandidateScorer``
+reads (coherence, coreference, containment, name evidence), and
+``container_mentions`` finds the mention that names another's container
+("Springfield, Illinois").
+"""
+
+import re
+from typing import Dict, List, Sequence
+
+from spacy.tokens import Doc, Span
+
+from .candidates import CandidateTable
+from .scoring import CandidateScorer, coherence, containment, coreference, name_evidence
+
+
+def doc_evidence(kb, docs: Sequence[Doc], mentions: List[Span], table: CandidateTable,
+                 discard, scorer: CandidateScorer):
+    """What the doc's other mentions say of each candidate, where the scorer
+    reads it: coherence (``scoring.coherence``), containment
+    (``scoring.containment``, when the KB has relations) and, with
+    "learned", coreference (``scoring.coreference``) and what the candidates'
+    names say (``scoring.name_evidence``, when the KB has names); None for
+    what is not read. RETURNS (coherence, coreference, containment, names)."""
+    fit = coref = contained = named = None
+    if not table.n_candidates or not (scorer.uses_coherence or scorer.uses_containment):
+        return fit, coref, contained, named
+    doc_of = {id(doc): i for i, doc in enumerate(docs)}
+    groups: Dict[tuple, int] = {}
+    doc_index = [doc_of[id(m.doc)] for m in mentions]
+    group_index = [groups.setdefault((d, m.text.lower()), len(groups))
+                   for d, m in zip(doc_index, mentions)]
+    if scorer.uses_coherence:
+        fit = coherence(table.offsets, table.priors, table.vectors, doc_index,
+                        group_index, ~discard)
+    if scorer.scoring == "learned":
+        coref = coreference(table.offsets, table.keys, table.priors, doc_index,
+                            [m.text for m in mentions])
+        if getattr(kb, "has_names", False):
+            named = name_evidence(table.offsets, kb.names_of_rows(table.entity_rows()),
+                                  doc_index, group_index, [m.text for m in mentions],
+                                  [doc.text for doc in docs])
+    if scorer.uses_containment and getattr(kb, "has_relations", False):
+        rows = table.entity_rows()
+        contained = containment(table.offsets, rows, table.priors,
+                                kb.ancestor_rows(rows), doc_index, group_index,
+                                container_mentions(mentions), ~discard)
+    return fit, coref, contained, named
+
+
+# What may stand between a place and the place that contains it, when the
+# second is named as the first's container: "Springfield, Illinois",
+# "Paris (Texas)", "Cambridge in England", "Victoria, B.C.".
+_CONTAINER_GAP = re.compile(r"\s*(?:,|\(|\bin\b|,\s*in\b)\s*")
+
+
+def container_mentions(mentions: Sequence[Span]) -> List[int]:
+    """For each mention, the next mention of its doc when the text between them
+    names it as a container (", ", " (", " in "), else -1."""
+    out = [-1] * len(mentions)
+    for i in range(len(mentions) - 1):
+        here, after = mentions[i], mentions[i + 1]
+        if here.doc is not after.doc or after.start_char < here.end_char:
+            continue
+        gap = here.doc.text[here.end_char : after.start_char]
+        if len(gap) <= 8 and _CONTAINER_GAP.fullmatch(gap):
+            out[i] = i + 1
+    return out
