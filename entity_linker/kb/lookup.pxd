@@ -8,7 +8,7 @@ Every index read from the arrays is checked before use: a kernel returns -1
 from libc.stdint cimport int64_t, uint32_t, uint64_t, uintptr_t
 from preshed.maps cimport MapStruct, map_get
 
-from .alias_index cimport IndexData
+from .alias_structs cimport IndexData
 from .structs cimport KBData
 from .tables cimport CORRUPT, NOT_FOUND, find_slot
 

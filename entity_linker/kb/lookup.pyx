@@ -2,7 +2,7 @@
 hash -> row probes ``entity_row_of`` / ``alias_row_of``).
 
 Each kernel reads a ``KBData`` (structs.pxd) and, for the normalised lookup,
-an ``IndexData`` (alias_index.pxd); it writes into arrays the caller owns
+an ``IndexData`` (alias_structs.pxd); it writes into arrays the caller owns
 (numpy buffers) and returns 0, or -1 when an index read from the tables is
 out of range (a corrupt file): the caller raises ``KBFormatError``.
 """

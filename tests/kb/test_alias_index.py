@@ -6,13 +6,9 @@ import unicodedata
 
 import numpy
 import pytest
-from entity_linker.kb.alias_index import (
-    _dense_ids,
-    _normalize_many,
-    counting_sort,
-    trigram_keys,
-)
 from entity_linker.kb.hashing import hash_string
+from entity_linker.kb.text_fold import _normalize_many
+from entity_linker.kb.trigrams import _dense_ids, counting_sort, trigram_keys
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
