@@ -55,6 +55,9 @@ SKIPPED_COMMANDS: List[Tuple[str, str]] = [
      "rebuilds the 287k-place GeoNames KB (~15 s) into the cache; the real_geonames session "
      "fixture builds the same KB with the same build_geonames_kb, and tests/cli/test_kb_cli.py "
      "runs `kb build --geonames` on a small stand-in"),
+    (r"--wikidata latest-all|--wikipedia enwiki-latest",
+     "needs the Wikidata and Wikipedia dumps (hundreds of GB); tests/wikidata builds a KB and "
+     "a corpus from small dumps in the same formats"),
     (r"^entity-linker train\b", "needs .spacy training data and trains for the config's "
                                 "epochs; tests/cli/test_train_evaluate_cli.py trains a pipeline"),
     (r"^entity-linker evaluate training/", "evaluates the model of the skipped train command"),
