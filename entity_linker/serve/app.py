@@ -44,7 +44,10 @@ from .linking import Job, LinkService
 from .metrics import Metrics
 
 CONFIG_ENV = "ENTITY_LINKER_SERVE_CONFIG"
+SWITCH_INTERVAL = 0.0005  # seconds; Python's default is 0.005
 CLIENT_GONE = 499  # nginx's status for a client that closed the connection first
+LINK_PATHS = ("/link", "/", "/nif")
+ARRIVING = "entity_linker.arriving"  # scope key: a linking request not yet queued
 
 
 def json_response(content: Any, status: int = 200) -> Response:
@@ -68,9 +71,10 @@ class Service:
         self.links = links
         self.limits = limits
         self.metrics = Metrics()
+        self.arriving = 0  # linking requests begun and not yet queued (batcher.py)
         self.batcher = Batcher(links.run, max_docs=max_batch, max_wait=max_wait,
                                max_queue_docs=limits.max_queue_docs,
-                               on_batch=self.metrics.batch)
+                               on_batch=self.metrics.batch, arriving=lambda: self.arriving)
         self.closing = False
 
     # ------------------------------------------------------------------ helpers
@@ -103,6 +107,7 @@ class Service:
 
     async def link(self, request: Request, job: Job) -> Any:
         """Queue a job, and wait for it, for the client to leave, or for the timeout."""
+        self.arrived(request.scope)
         future = self.batcher.enqueue(job)
         gone = asyncio.ensure_future(_client_gone(request))
         try:
@@ -118,6 +123,11 @@ class Service:
             raise ClientGone()
         raise RequestError(503, "service", "Linking took longer than the request timeout "
                            f"({self.limits.request_timeout:g} s).", kind="timeout")
+
+    def arrived(self, scope) -> None:
+        """A linking request is queued (or refused): no longer arriving."""
+        if scope.pop(ARRIVING, False):
+            self.arriving -= 1
 
     # ------------------------------------------------------------------- routes
 
@@ -225,8 +235,11 @@ class MetricsMiddleware:
         self.app = app
         self.service = service
         self.routes = routes
+        self.static = {route.path for route in routes if "{" not in route.path}
 
     def endpoint(self, scope) -> str:
+        if scope["path"] in self.static:
+            return scope["path"]
         for route in self.routes:
             match, _ = route.matches(scope)
             if match == Match.FULL:
@@ -248,9 +261,13 @@ class MetricsMiddleware:
             await send(message)
 
         metrics.in_flight += 1
+        if scope["method"] == "POST" and scope["path"] in LINK_PATHS:
+            scope[ARRIVING] = True
+            self.service.arriving += 1
         try:
             await self.app(scope, receive, send_status)
         finally:
+            self.service.arrived(scope)
             metrics.in_flight -= 1
             metrics.request(self.endpoint(scope), scope.get("method", ""), status["code"],
                             time.perf_counter() - start)
@@ -309,6 +326,11 @@ def app_from_env():
     """uvicorn's app factory: the settings come from the CLI through the environment
     (so that each of --workers N processes builds the same app)."""
     config = json.loads(os.environ.get(CONFIG_ENV) or "{}")
+    # The linking thread holds the GIL for most of a batch; the event loop, which
+    # gives it up at every socket call, would wait up to the 5 ms switch interval
+    # to get it back each time. A shorter interval keeps the loop responsive
+    # while a batch runs (reading, answering, and queueing the next batch).
+    sys.setswitchinterval(config.get("switch_interval", SWITCH_INTERVAL))
     links = LinkService.load(config.get("pipeline"))
     limits = Limits(**config.get("limits", {}))
     return create_app(links, limits, max_batch=config.get("max_batch", 64),

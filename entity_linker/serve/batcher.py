@@ -21,6 +21,8 @@ from typing import Any, Callable, Deque, List, Optional, Sequence, Tuple
 
 from .errors import RequestError
 
+FRUITLESS_WAITS = 3  # waits in a row without company before waiting stops paying
+
 
 class Batcher:
     """Collects jobs into batches and runs them on one linking thread.
@@ -30,12 +32,19 @@ class Batcher:
         is linked alone).
     max_wait (float): Seconds to wait for more jobs after the first one.
     max_queue_docs (int): Refuse jobs (503) while this many docs are waiting.
-    on_batch (Callable): Called with each batch's doc count (metrics).
+    on_batch (Callable): Called with each batch's doc count and linking seconds
+        (metrics).
+    arriving (Callable): How many requests are being read that will be queued
+        soon. When the last few waits found no company (one client alone), the
+        batcher waits only while some are being read, and only until they have
+        all come; a wait that finds company, or jobs that queued up during a
+        batch, turn waiting back on.
     """
 
     def __init__(self, run: Callable[[List[Any]], List[Tuple[Any, Any]]], *,
                  max_docs: int = 64, max_wait: float = 0.005, max_queue_docs: int = 4096,
-                 on_batch: Optional[Callable[[int], None]] = None):
+                 on_batch: Optional[Callable[[int, float], None]] = None,
+                 arriving: Optional[Callable[[], int]] = None):
         if max_docs < 1:
             raise ValueError(f"max_docs must be >= 1, got {max_docs}.")
         self.run = run
@@ -43,12 +52,16 @@ class Batcher:
         self.max_wait = max(0.0, max_wait)
         self.max_queue_docs = max_queue_docs
         self.on_batch = on_batch
+        self.arriving = arriving
         self._pending: Deque[Any] = collections.deque()
         self._queued_docs = 0
         self._wakeup: Optional[asyncio.Event] = None
         self._task: Optional[asyncio.Task] = None
         self._executor: Optional[concurrent.futures.ThreadPoolExecutor] = None
         self._closing = False
+        self._collecting = False  # waiting for company: wake only when max_docs wait
+        self._waits_pay = True  # recent waits found company
+        self._fruitless = 0  # waits in a row that found none
         self.batches = 0
         self.docs = 0
 
@@ -78,7 +91,9 @@ class Batcher:
         job.future = asyncio.get_running_loop().create_future()
         self._pending.append(job)
         self._queued_docs += job.n_docs
-        self._wakeup.set()
+        if (not self._collecting or self._queued_docs >= self.max_docs
+                or (not self._waits_pay and not self._more_coming())):
+            self._wakeup.set()
         return job.future
 
     async def close(self) -> None:
@@ -86,12 +101,15 @@ class Batcher:
         self._closing = True
         if self._task is None:
             return
-        self._wakeup.set()
+        self._wakeup.set()  # also ends a wait for company: the waiting jobs go now
         await self._task
         self._task = None
         self._executor.shutdown(wait=True)
 
     # ------------------------------------------------------------------ internals
+
+    def _more_coming(self) -> bool:
+        return self.arriving is None or self.arriving() > 0
 
     def _waiting_docs(self) -> int:
         n = 0
@@ -109,21 +127,32 @@ class Batcher:
                     return
                 self._wakeup.clear()
                 await self._wakeup.wait()
-            if self.max_wait > 0 and not self._closing:
-                deadline = loop.time() + self.max_wait
-                while self._waiting_docs() < self.max_docs and not self._closing:
-                    remaining = deadline - loop.time()
-                    if remaining <= 0:
-                        break
-                    self._wakeup.clear()
-                    try:
-                        await asyncio.wait_for(self._wakeup.wait(), remaining)
-                    except asyncio.TimeoutError:
-                        break
+            if (self.max_wait > 0 and not self._closing
+                    and (self._waits_pay or self._more_coming())
+                    and self._waiting_docs() < self.max_docs):
+                # Wait for company: until max_wait has passed or max_docs docs wait
+                # (enqueue wakes us only then, not at every arrival).
+                before = len(self._pending)
+                self._collecting = True
+                self._wakeup.clear()
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), self.max_wait)
+                except asyncio.TimeoutError:
+                    pass
+                finally:
+                    self._collecting = False
+                if len(self._pending) > before:
+                    self._waits_pay, self._fruitless = True, 0
+                else:
+                    self._fruitless += 1
+                    self._waits_pay = self._fruitless < FRUITLESS_WAITS
+            elif len(self._pending) > 1:  # jobs queued up during the last batch
+                self._waits_pay, self._fruitless = True, 0
             batch = self._take()
             if not batch:
                 continue
             n_docs = sum(job.n_docs for job in batch)
+            started = loop.time()
             try:
                 outcome = await loop.run_in_executor(self._executor, self.run, batch)
             except Exception as err:  # a bug in linking: every job of the batch fails
@@ -131,7 +160,7 @@ class Batcher:
             self.batches += 1
             self.docs += n_docs
             if self.on_batch is not None:
-                self.on_batch(n_docs)
+                self.on_batch(n_docs, loop.time() - started)
             for job, result in outcome:
                 if job.future.done():
                     continue

@@ -57,6 +57,7 @@ class Metrics:
         self.requests: Dict[Tuple[str, str, int], int] = defaultdict(int)
         self.latency: Dict[str, Histogram] = {}
         self.batch_docs = Histogram(BATCH_BUCKETS)
+        self.batch_seconds = Histogram(LATENCY_BUCKETS)
         self.errors: Dict[str, int] = defaultdict(int)
         self.in_flight = 0
         self.docs = 0
@@ -68,8 +69,9 @@ class Metrics:
             histogram = self.latency[endpoint] = Histogram(LATENCY_BUCKETS)
         histogram.observe(seconds)
 
-    def batch(self, n_docs: int) -> None:
+    def batch(self, n_docs: int, seconds: float = 0.0) -> None:
         self.batch_docs.observe(n_docs)
+        self.batch_seconds.observe(seconds)
         self.docs += n_docs
 
     def error(self, kind: str) -> None:
@@ -94,6 +96,9 @@ class Metrics:
         lines += ["# HELP entity_linker_batch_docs Docs linked together in one nlp.pipe "
                   "batch.", "# TYPE entity_linker_batch_docs histogram"]
         lines += self.batch_docs.lines("entity_linker_batch_docs", pid)
+        lines += ["# HELP entity_linker_batch_seconds Time to link (and render) one batch.",
+                  "# TYPE entity_linker_batch_seconds histogram"]
+        lines += self.batch_seconds.lines("entity_linker_batch_seconds", pid)
         lines += ["# HELP entity_linker_errors_total Requests refused or failed, by kind.",
                   "# TYPE entity_linker_errors_total counter"]
         for kind, n in sorted(self.errors.items()):

@@ -176,3 +176,31 @@ def test_one_client_waits_at_most_max_wait():
         return elapsed
 
     assert run(main()) < 0.05
+
+
+def test_a_lone_client_stops_waiting_and_company_turns_waiting_back_on():
+    recorder = Recorder()
+    arriving = {"n": 0}
+
+    async def main():
+        batcher = Batcher(recorder, max_wait=0.05, arriving=lambda: arriving["n"])
+        await batcher.start()
+        started = time.perf_counter()
+        for _ in range(3):  # three waits without company ...
+            await batcher.submit(job("x"))
+        assert time.perf_counter() - started >= 0.15
+        started = time.perf_counter()
+        for _ in range(10):  # ... then no more waiting
+            await batcher.submit(job("x"))
+        assert time.perf_counter() - started < 0.1
+        # Others being read: the batcher waits for them, until they have come.
+        arriving["n"] = 1
+        first = batcher.enqueue(job("a"))
+        await asyncio.sleep(0.01)
+        arriving["n"] = 0
+        second = batcher.enqueue(job("b"))
+        assert await first == ["A"] and await second == ["B"]
+        await batcher.close()
+
+    run(main())
+    assert recorder.batches[-1] == 2
