@@ -48,7 +48,7 @@ def _worker_name() -> str:
 
 def default_pipeline_path() -> Path:
     """The embedded geographic pipeline (the default of ``entity-linker link``)."""
-    return Path(__file__).parent / "data" / "geo_pipeline"
+    return Path(__file__).parent.parent / "data" / "geo_pipeline"
 
 
 def _resolve_pipeline(pipeline: Optional[PathLike]) -> Path:
