@@ -15,8 +15,17 @@ the mutations. The rest is in its own module:
 - lookup.pyx/.pxd: the nogil hash probes and batch lookup kernels;
 - builders.pyx: validation and preparation of bulk builds (from_arrays ...);
 - serialize.pyx: to_disk/from_disk/to_bytes/from_bytes and pickling;
-- alias_index.pyx, relations.py, names.py: the normalised/fuzzy alias index,
-  the entities' parents and their display names.
+- alias_index.pyx (with trigrams.pyx, text_fold.pyx), relations.py, names.py:
+  the normalised/fuzzy alias index, the entities' parents and their display
+  names.
+
+Why this file is over 600 lines: spaCy's KnowledgeBase API is one class
+(``InMemoryLookupKB`` subclasses it, and spaCy calls its methods on the one
+object), and a cdef class's methods cannot live in another module. What is
+left here is that API (add_entity, add_alias, set_entities, get_candidates,
+get_vector, ...), its storage (the tables, their growth) and the mutations
+that must keep those tables consistent; every part that is not a method of
+the class has already moved out (the list above).
 
 The KB keeps its own string table (entity ids and alias texts, UTF-8), so it
 resolves its strings without the pipeline's vocab. As in spaCy, ``add_entity``

@@ -1,10 +1,11 @@
 #!/usr/bin/env python
 """Coverage-guided fuzzer (atheris / libFuzzer) for the KB file reader.
 
-Usage::
+Usage (it needs ``pip install atheris``; run it by path, from anywhere; it is
+not a pytest module, so the test suite does not collect it)::
 
-    python -m tools.fuzz_kb_format --seconds 600 [--corpus DIR] [--mode mixed]
-    python -m tools.fuzz_kb_format --reproduce FILE [FILE ...]
+    python tests/fuzz/fuzz_kb_format.py --seconds 600 [--corpus DIR] [--mode mixed]
+    python tests/fuzz/fuzz_kb_format.py --reproduce FILE [FILE ...]
 
 What is fuzzed: ``InMemoryLookupKB(vocab, 0).from_bytes(data)`` on arbitrary
 bytes (KB format version 3; version 2 files, which have no entity relations,
