@@ -126,8 +126,9 @@ def make_kb_spotter(
         normalised form when ``normalized``, else exactly).
     containers (bool): Also keep a match that ``min_freq`` would drop when it
         names a place that contains the entity right before it: "Maine" in
-        "Portland, Maine" or "Portland (Maine)", where a candidate of "Maine"
-        is an ancestor (KB relations) of a candidate of "Portland".
+        "Portland, Maine", "Portland (Maine)" or "Portland in Maine", where a
+        candidate of "Maine" is an ancestor (KB relations) of a candidate of
+        "Portland".
     overwrite_ents (bool): Replace the doc's entities; False keeps them and adds
         only the matches that do not overlap them.
     annotate_ents (bool): Write the matches to ``doc.ents``.
@@ -452,14 +453,15 @@ class KBSpotter(Pipe):
     def _name_containers(self, kb: InMemoryLookupKB, docs: Sequence[Doc], owners, starts,
                          texts: List[str], char_lengths: numpy.ndarray) -> numpy.ndarray:
         """Which n-grams name a container of the entity right before them: the
-        n-gram follows "<entity>," or "<entity> (" and one of its candidates is
-        an ancestor of one of the entity's candidates ("Portland, Maine")."""
+        n-gram follows "<entity>,", "<entity> (" or "<entity> in" and one of its
+        candidates is an ancestor of one of the entity's candidates ("Portland,
+        Maine")."""
         out = numpy.zeros(len(texts), dtype=bool)
         ent_by_end = [{ent.end: ent.text for ent in doc.ents} for doc in docs]
         pairs = []  # (n-gram position, text of the entity before it)
         for i, (owner, start) in enumerate(zip(owners.tolist(), starts.tolist())):
             doc = docs[owner]
-            if start >= 2 and doc[start - 1].text in (",", "("):
+            if start >= 2 and doc[start - 1].text in (",", "(", "in"):
                 before = ent_by_end[owner].get(start - 1)
                 if before is not None:
                     pairs.append((i, before))

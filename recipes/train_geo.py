@@ -4,7 +4,7 @@ Reproduces the pipeline shipped in entity_linker/data/geo_pipeline from the
 toponym corpora in ../shared/data/geo (LGL and TR-News):
 
     python -m recipes.train_geo --train lgl trnews --ner-from entity_linker/data/geo_pipeline \
-        --select-threshold --spotter-grid 100000 1000000 10000000 \
+        --select-threshold --spotter-grid 100000 1000000 10000000 --spotter-containers \
         --output entity_linker/data/geo_pipeline
 
 (the NER was trained by the same script without ``--ner-from``). With
@@ -254,7 +254,9 @@ def main() -> None:
         select_threshold(nlp, dev_docs, metadata, [None, *args.nil_grid])
     if not args.skip_ner:
         select_spotter(nlp, dev_docs, args.spotter_grid,
-                       (False, True) if args.spotter_containers else (False,))
+                       # containers first: a tie keeps it (it adds only places the
+                       # KB says contain their neighbour, rare in these corpora)
+                       (True, False) if args.spotter_containers else (False,))
     results: Dict[str, Optional[dict]] = {"config": vars(args) | {"data": str(args.data)}}
     if test_docs is not None:
         results["linking"] = evaluate_linking(nlp, test_docs, metadata)

@@ -36,7 +36,8 @@ def spotted(text: str, first: str, containers: bool = True, relations: bool = Tr
 
 
 @pytest.mark.parametrize("text", ["She flew from Portland, Maine today.",
-                                  "She flew from Portland (Maine) today."])
+                                  "She flew from Portland (Maine) today.",
+                                  "She stayed in Portland in Maine."])
 def test_a_container_right_after_an_entity_is_spotted(text):
     assert spotted(text, "Portland") == ["Portland", "Maine"]
     assert spotted(text, "Portland", containers=False) == ["Portland"]
@@ -49,7 +50,7 @@ def test_any_candidates_container_counts_not_only_the_best_ones():
 def test_a_place_that_contains_no_candidate_is_not_spotted():
     # Boston is in no state in this KB.
     assert spotted("From Boston, Maine is a drive.", "Boston") == ["Boston"]
-    assert spotted("Portland and Maine.", "Portland") == ["Portland"]  # not ", " or " ("
+    assert spotted("Portland and Maine.", "Portland") == ["Portland"]  # not ",", "(" or "in"
     assert spotted("Maine, Portland.", "Portland") == ["Portland"]  # before, not after
 
 

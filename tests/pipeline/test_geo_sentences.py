@@ -83,6 +83,9 @@ END_TO_END = {
         "Georgia": ("country", "GE"), "Tbilisi": ("city", "Tbilisi")},
     "The storm hit Georgia and Florida.": {
         "Georgia": ("state", "US"), "Florida": ("state", "US")},
+    # The NER misses Maine; the spotter's containers setting finds it beside Portland.
+    "She flew from Portland, Maine to Boston.": {
+        "Portland": ("city", "Maine"), "Maine": ("state", "US")},
     "London, Ontario had a snowstorm.": {
         "London": ("city", "Ontario"), "Ontario": ("state", "CA")},
     "She flew from Portland, Oregon to Athens, Georgia.": {
