@@ -23,9 +23,9 @@ from entity_linker.candidates import CandidateTable
 from entity_linker.kb import hash_string
 from entity_linker.scoring import (
     FEATURES,
+    LOGIT_SCALE,
     NAME_FEATURES,
     NAME_WEIGHTS,
-    LOGIT_SCALE,
     RANKER_GAIN,
     CandidateScorer,
     blend_similarity,
