@@ -153,5 +153,4 @@ def main() -> None:
 # Command modules register themselves on `app` when imported (keep these last).
 from . import evaluate, kb, link, link_corpus, serve, train, wiki  # noqa: E402, F401
 
-__all__ = ["StreamPrinter", "app", "check_output_file", "decode_line", "main", "msg", "out",
-           "sets_ents", "text_problem"]
+__all__ = ["StreamPrinter", "app", "check_output_file", "main", "msg", "out", "sets_ents"]
