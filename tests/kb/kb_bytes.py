@@ -52,3 +52,21 @@ def section_values(data, name) -> numpy.ndarray:
     dtype = _dtype(header, name)
     return numpy.frombuffer(data, dtype=dtype, count=length // dtype.itemsize,
                             offset=offset).copy()
+
+
+def downgraded(data, version: int) -> bytes:
+    """The image of an older format version: the same sections up to that
+    version's count (the later ones must be empty), its version number and
+    section count in the header, the header CRC recomputed."""
+    header = kb_format.read_header(data, "test")
+    n_keep = len(kb_format.VERSION_SECTIONS[version])
+    for name, _ in kb_format.SECTIONS[n_keep:]:
+        assert not header.sections[name][1], f"{name} is not empty"
+    out = bytearray(data)
+    struct.pack_into("<I", out, 8, version)  # format_version
+    struct.pack_into("<I", out, 72, n_keep)  # n_sections
+    first_dropped = kb_format._HEAD.size + n_keep * kb_format._SECTION.size
+    n_dropped = len(kb_format.SECTIONS) - n_keep
+    out[first_dropped : first_dropped + n_dropped * kb_format._SECTION.size] = bytes(
+        n_dropped * kb_format._SECTION.size)
+    return fix_header_crc(out)

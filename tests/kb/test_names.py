@@ -3,11 +3,9 @@ memory-mapped reads, version 3 files, and corrupt names."""
 
 import io
 import pickle
-import struct
-import zlib
 
 import pytest
-from kb_bytes import section_values, with_section
+from kb_bytes import downgraded, section_values, with_section
 
 from entity_linker import InMemoryLookupKB
 from entity_linker.errors import (
@@ -34,22 +32,6 @@ def build(vocab, names=True):
 
 def load(vocab, data):
     return InMemoryLookupKB(vocab, 0).from_bytes(data)
-
-
-def to_version3(data):
-    """The version 3 image of a version 4 image without names: the same
-    sections but the last two, 27 table entries, the header CRC recomputed."""
-    header = kb_format.read_header(data, "test")
-    assert not header.sections["name_offsets"][1] and not header.sections["name_strings"][1]
-    out = bytearray(data)
-    struct.pack_into("<I", out, 8, 3)  # format_version
-    struct.pack_into("<I", out, 72, 27)  # n_sections
-    first_dropped = kb_format._HEAD.size + 27 * kb_format._SECTION.size
-    out[first_dropped : first_dropped + 2 * kb_format._SECTION.size] = bytes(
-        2 * kb_format._SECTION.size)
-    crc = zlib.crc32(bytes(out[: kb_format._CRC_OFFSET]))
-    struct.pack_into("<I", out, kb_format._CRC_OFFSET, crc)
-    return bytes(out)
 
 
 def test_names_are_read_by_id_and_by_row(vocab):
@@ -112,7 +94,7 @@ def test_bad_names_raise_clear_errors_and_change_nothing(vocab, call, error):
 
 def test_a_kb_without_names_reads_version_3_files(vocab):
     data = build(vocab, names=False).to_bytes()
-    v3 = to_version3(data)
+    v3 = downgraded(data, 3)
     header = kb_format.validate_buffer(v3, "v3", deep=True)
     assert header.format_version == 3 and "name_offsets" not in header.sections
     loaded = load(vocab, v3)

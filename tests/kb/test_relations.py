@@ -2,12 +2,10 @@
 round trips, memory-mapped reads, version 2 files, and corrupt relations."""
 
 import pickle
-import struct
-import zlib
 
 import numpy
 import pytest
-from kb_bytes import section_values, with_section
+from kb_bytes import downgraded, section_values, with_section
 
 from entity_linker import InMemoryLookupKB
 from entity_linker.errors import (
@@ -36,22 +34,6 @@ def build(vocab, relations=True):
 
 def load(vocab, data):
     return InMemoryLookupKB(vocab, 0).from_bytes(data)
-
-
-def to_version2(data):
-    """The version 2 image of a version 3 image without relations: the same
-    sections but the last two, 25 table entries, the header CRC recomputed."""
-    header = kb_format.read_header(data, "test")
-    assert not header.sections["parent_offsets"][1] and not header.sections["parent_rows"][1]
-    out = bytearray(data)
-    struct.pack_into("<I", out, 8, 2)  # format_version
-    struct.pack_into("<I", out, 72, 25)  # n_sections
-    first_dropped = kb_format._HEAD.size + 25 * kb_format._SECTION.size
-    out[first_dropped : first_dropped + 2 * kb_format._SECTION.size] = bytes(
-        2 * kb_format._SECTION.size)
-    crc = zlib.crc32(bytes(out[: kb_format._CRC_OFFSET]))
-    struct.pack_into("<I", out, kb_format._CRC_OFFSET, crc)
-    return bytes(out)
 
 
 def test_parents_and_ancestors(vocab):
@@ -128,7 +110,7 @@ def test_kb_without_relations_writes_empty_sections_and_reads_version_2(vocab):
     data = build(vocab, relations=False).to_bytes()
     header = kb_format.read_header(data, "test")
     assert header.sections["parent_offsets"][1] == 0
-    v2 = to_version2(data)
+    v2 = downgraded(data, 2)
     header = kb_format.validate_buffer(v2, "v2", deep=True)
     assert header.format_version == 2 and "parent_offsets" not in header.sections
     loaded = load(vocab, v2)
