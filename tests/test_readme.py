@@ -58,6 +58,10 @@ SKIPPED_COMMANDS: List[Tuple[str, str]] = [
     (r"--wikidata latest-all|--wikipedia enwiki-latest",
      "needs the Wikidata and Wikipedia dumps (hundreds of GB); tests/wikidata builds a KB and "
      "a corpus from small dumps in the same formats"),
+    (r"^entity-linker serve\b", "starts a server that runs until stopped; tests/serve starts "
+                                "one and queries every endpoint with a real HTTP client"),
+    (r"^curl .*localhost:8080", "queries the server of the skipped serve command (tests/serve "
+                                "sends the same request)"),
     (r"^entity-linker train\b", "needs .spacy training data and trains for the config's "
                                 "epochs; tests/cli/test_train_evaluate_cli.py trains a pipeline"),
     (r"^entity-linker evaluate training/", "evaluates the model of the skipped train command"),
