@@ -1,20 +1,6 @@
-"""The ``kb_spotter`` pipeline component: find KB aliases in raw text.
-
-A dictionary NER: every token n-gram of up to ``max_words`` tokens is looked
-up among the KB's aliases (normalised, or exact) in one batched call per
-batch of docs, and the matches become entities (or a span group) for the
-``nel`` component to link, so a pipeline can link without a trained NER:
-
-    nlp = spacy.blank("en")
-    nlp.add_pipe("sentencizer")
-    nlp.add_pipe("kb_spotter", config={"min_freq": 1000})
-    nel = nlp.add_pipe("nel")   # the spotter shares nel's KB
-    ...
-
-The n-grams are enumerated with numpy per doc; the filters that need only
-token attributes (length, case, stop words) run before any string is built,
-so most n-grams of ordinary text never reach the KB.
-"""
+"""The ``kb_spotter`` factory and the ``KBSpotter`` component: settings, the
+KB (set, loaded or shared with ``nel``), ``predict``/``set_annotations`` and
+serialization. The n-grams are in ``ngrams``, the KB lookups in ``lookup``."""
 
 import weakref
 from pathlib import Path
@@ -23,46 +9,19 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 import numpy
 import srsly
 from spacy import util
-from spacy.attrs import (
-    IDX,
-    IS_PUNCT,
-    IS_SPACE,
-    IS_STOP,
-    IS_UPPER,
-    LENGTH,
-    LOWER,
-    ORTH,
-    SENT_START,
-    SPACY,
-)
 from spacy.language import Language
 from spacy.pipeline import Pipe
 from spacy.pipeline.pipe import deserialize_config
-from spacy.scorer import Scorer
 from spacy.tokens import Doc, Span
 from spacy.training import Example
 from spacy.util import SimpleFrozenList, registry
 from spacy.vocab import Vocab
 
-from .candidates import alias_index
-from .kb import InMemoryLookupKB, KnowledgeBase
-
-_TOKEN_ATTRS = [IDX, LENGTH, IS_PUNCT, IS_SPACE, IS_STOP, IS_UPPER, ORTH, LOWER, SENT_START, SPACY]
-(_IDX, _LENGTH, _PUNCT, _SPACE, _STOP, _UPPER, _ORTH, _LOWER, _SENT, _SPACY) = range(
-    len(_TOKEN_ATTRS))
-
-
-@registry.scorers("entity_linker.spotter_scorer.v1")
-def make_spotter_scorer() -> Callable[..., Dict[str, Any]]:
-    """Span P/R/F of ``doc.ents``, ignoring labels, as ``spotter_p/r/f``."""
-    return spotter_score
-
-
-def spotter_score(examples: Iterable[Example], **kwargs) -> Dict[str, Any]:
-    """Unlabelled span P/R/F of the predicted entities against the gold ones."""
-    scores = Scorer.score_spans(examples, "ents", labeled=False, **kwargs)
-    return {f"spotter_{key[len('ents_'):]}": value for key, value in scores.items()
-            if key in ("ents_p", "ents_r", "ents_f")}
+from ..candidates import alias_index
+from ..kb import InMemoryLookupKB, KnowledgeBase
+from .lookup import best_candidates, name_containers
+from .ngrams import TOKEN_ATTRS, doc_text, enumerate_ngrams, resolve_matches
+from .scorer import spotter_score
 
 
 @Language.factory(
@@ -297,7 +256,7 @@ class KBSpotter(Pipe):
     def _share_linker_kb(self) -> bool:
         """Use the KB of the pipeline's nel component (read at every call, so it
         follows nel's set_kb); False when there is none."""
-        from .pipeline import EntityLinker
+        from ..pipeline import EntityLinker
 
         nlp = self._nlp() if self._nlp is not None else None
         if nlp is None:
@@ -383,17 +342,17 @@ class KBSpotter(Pipe):
         ngrams = []
         texts: List[str] = []
         for doc in docs:
-            attrs = doc.to_array(_TOKEN_ATTRS)
-            ngrams.append(self._ngrams(doc, attrs.view(numpy.int64)))
+            attrs = doc.to_array(TOKEN_ATTRS)
+            ngrams.append(enumerate_ngrams(doc, attrs.view(numpy.int64), self.cfg))
             _, _, char_starts, char_ends = ngrams[-1]
             if len(char_starts):
-                text = _doc_text(doc, attrs)
+                text = doc_text(doc, attrs)
                 texts += [text[a:b] for a, b in zip(char_starts.tolist(), char_ends.tolist())]
         owners = numpy.repeat(numpy.arange(len(docs)), [len(item[0]) for item in ngrams])
         starts = numpy.concatenate([item[0] for item in ngrams])
         ends = numpy.concatenate([item[1] for item in ngrams])
         char_lengths = numpy.concatenate([item[3] - item[2] for item in ngrams])
-        priors, entity_rows = self._best_candidates(kb, texts, char_lengths)
+        priors, entity_rows = best_candidates(kb, texts, char_lengths, self.cfg)
         keep = entity_rows >= 0
         if self.cfg["min_prior"] > 0:
             keep &= priors >= self.cfg["min_prior"]
@@ -403,125 +362,17 @@ class KBSpotter(Pipe):
             frequent = freqs >= self.cfg["min_freq"]
             if self.cfg["containers"] and getattr(kb, "has_relations", False):
                 rare = numpy.flatnonzero(keep & ~frequent)
-                frequent[rare] = self._name_containers(kb, docs, owners[rare], starts[rare],
-                                                       [texts[i] for i in rare],
-                                                       char_lengths[rare])
+                frequent[rare] = name_containers(kb, docs, owners[rare], starts[rare],
+                                                 [texts[i] for i in rare],
+                                                 char_lengths[rare], self.cfg)
             keep &= frequent
         # Excluded matches still claim their tokens, so "New York" is not split into "York".
         shown = numpy.ones(len(texts), dtype=bool)
         if self.cfg["exclude"]:
             matched = numpy.flatnonzero(keep)
             shown[matched] = self._excluded(kb, [texts[i] for i in matched]) == 0
-        return _resolve(docs, owners[keep], starts[keep], ends[keep], priors[keep], shown[keep])
-
-    def _ngrams(self, doc: Doc, attrs: numpy.ndarray):
-        """(token starts, token ends, char starts, char ends) of the doc's n-grams
-        that pass the token-level filters, longest first (attrs: _TOKEN_ATTRS)."""
-        empty = numpy.zeros(0, dtype=numpy.int64)
-        n = len(doc)
-        if n == 0:
-            return empty, empty, empty, empty
-        char_starts = attrs[:, _IDX]
-        char_ends = char_starts + attrs[:, _LENGTH]
-        can_edge = (attrs[:, _PUNCT] == 0) & (attrs[:, _SPACE] == 0)
-        # A mention never spans whitespace tokens ("\n\n") or sentence starts.
-        breaks = attrs[:, _SPACE] != 0
-        if doc.has_annotation("SENT_START"):
-            breaks |= attrs[:, _SENT] == 1
-        block = numpy.cumsum(breaks)
-        uppers = numpy.zeros(n + 1, dtype=numpy.int64)
-        numpy.cumsum(attrs[:, _ORTH] != attrs[:, _LOWER], out=uppers[1:])
-        stops = numpy.zeros(n + 1, dtype=numpy.int64)
-        numpy.cumsum((attrs[:, _STOP] != 0) & (attrs[:, _UPPER] == 0), out=stops[1:])
-        parts = []
-        for width in range(min(self.cfg["max_words"], n), 0, -1):
-            first = numpy.arange(n - width + 1)
-            last = first + width - 1
-            ok = can_edge[first] & can_edge[last] & (block[first] == block[last])
-            ok &= char_ends[last] - char_starts[first] >= self.cfg["min_length"]
-            if self.cfg["skip_lowercase"]:
-                ok &= uppers[last + 1] > uppers[first]
-            if self.cfg["skip_stop_words"]:
-                ok &= stops[last + 1] - stops[first] < width
-            first = first[ok]
-            parts.append((first, first + width))
-        token_starts = numpy.concatenate([part[0] for part in parts])
-        token_ends = numpy.concatenate([part[1] for part in parts])
-        return (token_starts, token_ends, char_starts[token_starts],
-                char_ends[token_ends - 1])
-
-    def _name_containers(self, kb: InMemoryLookupKB, docs: Sequence[Doc], owners, starts,
-                         texts: List[str], char_lengths: numpy.ndarray) -> numpy.ndarray:
-        """Which n-grams name a container of the entity right before them: the
-        n-gram follows "<entity>,", "<entity> (" or "<entity> in" and one of its
-        candidates is an ancestor of one of the entity's candidates ("Portland,
-        Maine")."""
-        out = numpy.zeros(len(texts), dtype=bool)
-        ent_by_end = [{ent.end: ent.text for ent in doc.ents} for doc in docs]
-        pairs = []  # (n-gram position, text of the entity before it)
-        for i, (owner, start) in enumerate(zip(owners.tolist(), starts.tolist())):
-            doc = docs[owner]
-            if start >= 2 and doc[start - 1].text in (",", "(", "in"):
-                before = ent_by_end[owner].get(start - 1)
-                if before is not None:
-                    pairs.append((i, before))
-        if not pairs:
-            return out
-        befores = [text for _, text in pairs]
-        before_rows = self._candidate_rows(
-            kb, befores, numpy.array([len(text) for text in befores]))
-        flat = numpy.concatenate(before_rows) if before_rows else numpy.zeros(0, numpy.int64)
-        offsets, ancestors = kb.ancestor_rows(flat)
-        own_rows = self._candidate_rows(kb, [texts[i] for i, _ in pairs],
-                                        char_lengths[[i for i, _ in pairs]])
-        position = 0
-        for (i, _), rows_before, rows_here in zip(pairs, before_rows, own_rows):
-            end = position + len(rows_before)
-            above = ancestors[int(offsets[position]) : int(offsets[end])]
-            position = end
-            out[i] = bool(len(numpy.intersect1d(above, rows_here)))
-        return out
-
-    def _candidate_rows(self, kb: InMemoryLookupKB, texts: List[str],
-                        char_lengths: numpy.ndarray) -> List[numpy.ndarray]:
-        """Every candidate entity row of each text (as the spotter matches it)."""
-        out: List[numpy.ndarray] = [numpy.zeros(0, dtype=numpy.int64)] * len(texts)
-        for positions, (offsets, rows, _) in self._lookups(kb, texts, char_lengths):
-            for j, i in enumerate(positions.tolist()):
-                out[i] = numpy.asarray(rows[int(offsets[j]) : int(offsets[j + 1])],
-                                       dtype=numpy.int64)
-        return out
-
-    def _lookups(self, kb: InMemoryLookupKB, texts: List[str], char_lengths: numpy.ndarray):
-        """(positions, (offsets, rows, priors)) per lookup: exact for short texts
-        (and all texts unless ``normalized``), normalised for the others."""
-        n = len(texts)
-        if self.cfg["normalized"]:
-            # Short mentions must equal an alias, case included ("US", not "us").
-            exact = numpy.flatnonzero(char_lengths <= self.cfg["case_sensitive_below"])
-            loose = numpy.flatnonzero(char_lengths > self.cfg["case_sensitive_below"])
-        else:
-            exact = numpy.arange(n)
-            loose = numpy.zeros(0, dtype=numpy.int64)
-        if len(exact):
-            yield exact, kb.lookup_aliases([texts[i] for i in exact])
-        if len(loose):
-            index = alias_index(kb)
-            offsets, rows, slot_priors, _ = index.gather(index.key_rows([texts[i] for i in loose]))
-            yield loose, (offsets, rows, slot_priors)
-
-    def _best_candidates(self, kb: InMemoryLookupKB, texts: List[str],
-                         char_lengths: numpy.ndarray) -> Tuple[numpy.ndarray, numpy.ndarray]:
-        """The best prior and its entity row (-1: not an alias) of each text."""
-        n = len(texts)
-        priors = numpy.zeros(n, dtype=numpy.float32)
-        entity_rows = numpy.full(n, -1, dtype=numpy.int64)
-        if not n:
-            return priors, entity_rows
-        for positions, (offsets, rows, slot_priors) in self._lookups(kb, texts, char_lengths):
-            priors[positions], entity_rows[positions] = _best_per_segment(offsets, rows,
-                                                                          slot_priors)
-        return priors, entity_rows
+        return resolve_matches(docs, owners[keep], starts[keep], ends[keep], priors[keep],
+                               shown[keep])
 
     def _excluded(self, kb: InMemoryLookupKB, texts: List[str]) -> numpy.ndarray:
         """1 where a text is in ``exclude`` (normalised forms if ``normalized``)."""
@@ -621,56 +472,3 @@ class KBSpotter(Pipe):
             loader = registry.resolve({"kb_loader": self.cfg["kb_loader"]})["kb_loader"]
             self._kb_loader = loader
         # Otherwise: the factory's kb_loader, or the nel component's KB, on first use.
-
-
-def _doc_text(doc: Doc, attrs: numpy.ndarray) -> str:
-    """doc.text, from the distinct token strings (doc.text makes a Token object
-    per token, which costs more than the whole spotter)."""
-    orths, inverse = numpy.unique(attrs[:, _ORTH], return_inverse=True)
-    strings = doc.vocab.strings
-    words = [strings[orth] for orth in orths.tolist()]
-    pieces = words + [word + " " for word in words]
-    choice = inverse.reshape(-1) + len(words) * (attrs[:, _SPACY] != 0)
-    return "".join([pieces[i] for i in choice.tolist()])
-
-
-def _best_per_segment(offsets: numpy.ndarray, entity_rows: numpy.ndarray,
-                      priors: numpy.ndarray) -> Tuple[numpy.ndarray, numpy.ndarray]:
-    """The highest prior of each CSR segment and its entity row (-1 if empty);
-    ties go to the earlier slot."""
-    n = len(offsets) - 1
-    counts = numpy.diff(offsets)
-    best_priors = numpy.zeros(n, dtype=numpy.float32)
-    best_rows = numpy.full(n, -1, dtype=numpy.int64)
-    filled = numpy.flatnonzero(counts > 0)
-    if not len(filled):
-        return best_priors, best_rows
-    segment = numpy.repeat(numpy.arange(n), counts)
-    order = numpy.lexsort((numpy.arange(len(priors)), -priors, segment))
-    best = order[offsets[filled]]
-    best_priors[filled] = priors[best]
-    best_rows[filled] = entity_rows[best]
-    return best_priors, best_rows
-
-
-def _resolve(docs: Sequence[Doc], owners: numpy.ndarray, starts: numpy.ndarray,
-             ends: numpy.ndarray, priors: numpy.ndarray,
-             shown: numpy.ndarray) -> List[List[Tuple[int, int]]]:
-    """Greedy non-overlapping matches per doc: more tokens, then higher prior,
-    then leftmost first; a chosen match that is not ``shown`` only blocks others."""
-    order = numpy.lexsort((starts, -priors, starts - ends, owners))
-    results: List[List[Tuple[int, int]]] = [[] for _ in docs]
-    taken: Dict[int, bytearray] = {}
-    for owner, start, end, show in zip(owners[order].tolist(), starts[order].tolist(),
-                                       ends[order].tolist(), shown[order].tolist()):
-        used = taken.get(owner)
-        if used is None:
-            used = taken[owner] = bytearray(len(docs[owner]))
-        if any(used[start:end]):
-            continue
-        used[start:end] = b"\x01" * (end - start)
-        if show:
-            results[owner].append((start, end))
-    for matches in results:
-        matches.sort()
-    return results
