@@ -63,7 +63,7 @@ tables). ``mixed`` (the default) alternates both. Header offsets follow the
 version field: a version 1 mutant keeps its 512-byte header and 13 sections.
 
 Coverage: ``atheris.instrument_imports`` instruments the pure-Python modules
-of entity_linker (``kb/format.py`` with the header checks and the deep
+of entity_linker (``kb/format/`` with the header checks and the deep
 validation, ``errors.py``, ...) and this harness's read driver, so each new
 outcome (which check rejected, which read step raised) is new coverage. The
 Cython extensions (``in_memory``, ``candidate``, ``hashing``) are compiled
