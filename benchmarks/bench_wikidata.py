@@ -10,6 +10,12 @@ reports throughput against the decompressors' own speed on this machine and
 the peak memory (RSS of this process and all its children).
 
     python -m benchmarks.bench_wikidata --sizes 100000 1000000
+
+``--kb-stage WORK_DIR`` reruns only stage 4 (``kb``) from a work folder whose
+stages 1-3 are done (e.g. ``--folder F`` leaves ``F/work-N``) and reports its
+peak RSS over the process's RSS before it (imports excluded):
+
+    python -m benchmarks.bench_wikidata --kb-stage F/work-100000
 """
 
 import argparse
@@ -196,6 +202,32 @@ def run(n: int, links: int, folder: Path, memory_limit: int, workers: int) -> di
     return row
 
 
+def kb_stage_peak(work: Path) -> dict:
+    """Peak RSS of stage 4 alone (this process only: the stage forks no worker)."""
+    import resource
+
+    from spacy.vocab import Vocab  # noqa: F401  (imports before the baseline)
+
+    import entity_linker.encoders  # noqa: F401
+    import entity_linker.kb_sources  # noqa: F401
+    from entity_linker.wikidata.kb_stage import stage_kb
+
+    out = Path(tempfile.mkdtemp(prefix="bench_kb_stage.")) / "kb"
+    base = psutil.Process().memory_info().rss
+    started = time.perf_counter()
+    try:
+        stats = stage_kb(WikiKBConfig(wikidata=work, output=out, work_dir=work,
+                                      progress=False), work, {"kind": "wikidata"})
+        kb_size = (out / "kb.bin").stat().st_size
+    finally:
+        shutil.rmtree(out.parent, ignore_errors=True)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {"entities": stats["entities"], "aliases": stats["aliases"],
+            "seconds": round(time.perf_counter() - started, 1),
+            "base_rss_mb": round(base / 1e6), "peak_rss_mb": round(peak / 1e6),
+            "stage_peak_mb": round((peak - base) / 1e6), "kb_mb": round(kb_size / 1e6, 1)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
@@ -204,7 +236,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--folder", type=Path, default=None)
     parser.add_argument("--output", type=Path, default=None, help="JSON results file")
+    parser.add_argument("--kb-stage", type=Path, default=None, metavar="WORK_DIR",
+                        help="only rerun stage 4 from this work folder; report its peak RSS")
     args = parser.parse_args()
+    if args.kb_stage is not None:
+        print(json.dumps(kb_stage_peak(args.kb_stage)))
+        return
     folder = args.folder or Path(tempfile.mkdtemp(prefix="bench_wikidata."))
     folder.mkdir(parents=True, exist_ok=True)
     rows = []

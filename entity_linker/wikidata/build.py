@@ -18,7 +18,9 @@ inputs did not change and a crash loses only the stage it was in:
    ``aliases.txt`` + ``aliases.npz``; ``titles.tsv`` maps titles to QIDs.
 4. ``kb``: entity vectors (encoder over name + description), names,
    relations (P31, P279, P17, P131 between entities of the KB), the alias
-   index, and the KB folder (kb.bin, meta.json, wikipedia_titles.tsv).
+   index, and the KB folder (kb.bin, meta.json, wikipedia_titles.tsv); in
+   ``kb_stage``, which streams the entities into arrays and blobs (no Python
+   object per entity or alias outside the KB itself).
 
 Memory is bounded by the output KB (entity and alias tables, title hashes)
 plus ``memory_limit`` for the pair table, not by the dumps.
@@ -478,87 +480,6 @@ def _write_titles(work: Path, index: EntityIndex, redirects: IntMap, wiki: bool)
     os.replace(work / "titles.tmp", work / "titles.tsv")
 
 
-# ------------------------------------------------------------------ stage 4
-
-
-def _stage_kb(config: WikiKBConfig, work: Path, meta: Dict[str, Any]) -> Dict[str, Any]:
-    from spacy.vocab import Vocab
-
-    from ..encoders import get_encoder
-    from ..kb import InMemoryLookupKB
-    from ..kb_sources import write_kb_directory
-
-    arrays = numpy.load(work / "aliases.npz")
-    keep = arrays["keep"]
-    n = int(keep.sum())
-    encoder = get_encoder(config.encoder, config.vector_length, **config.encoder_options)
-    vectors = numpy.zeros((n, encoder.dim), dtype=numpy.float32)
-    ids: List[str] = []
-    names: List[str] = []
-    parents: List[Tuple[int, str]] = []
-    texts: List[str] = []
-    bar = None
-    if config.progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=n, desc="Encoding entities", unit=" entities", file=sys.stderr,
-                   disable=None)
-
-    def encode() -> None:
-        start = len(ids) - len(texts)
-        vectors[start:len(ids)] = encoder(texts)
-        if bar is not None:
-            bar.update(len(texts))
-        texts.clear()
-
-    for record, kept in zip(iter_entity_records(work), keep.tolist()):
-        if not kept:
-            continue
-        row = len(ids)
-        ids.append(record["id"])
-        names.append(record.get("name") or "")
-        texts.append(" ".join(t for t in (record.get("name"), record.get("description"))
-                              if t) or record["id"])
-        parents.extend((row, parent) for parent in record.get("parents") or ())
-        if len(texts) >= _ENCODE_BATCH:
-            encode()
-    if texts:
-        encode()
-    if bar is not None:
-        bar.close()
-    with open(work / "aliases.txt", encoding="utf8", newline="\n") as file:
-        alias_texts = [line.rstrip("\n") for line in file]
-    kb = InMemoryLookupKB.from_arrays(
-        Vocab(), ids, arrays["freqs"], vectors, alias_texts, arrays["offsets"],
-        arrays["rows"], arrays["priors"])
-    if any(names):
-        kb.set_names(ids, names)
-    in_kb = set(ids)
-    children = [ids[row] for row, parent in parents if parent in in_kb]
-    parent_ids = [parent for _, parent in parents if parent in in_kb]
-    if children:
-        kb.set_relations(children, parent_ids)
-    if config.index:
-        _say(config, "Building the alias index (normalised and fuzzy lookup)")
-        kb.build_alias_index()
-    meta = dict(meta)
-    meta["encoder"] = encoder.to_config()
-    counts = numpy.diff(arrays["offsets"])
-    stats = {
-        "entities": n,
-        "aliases": len(alias_texts),
-        "candidates": int(len(arrays["rows"])),
-        "ambiguous_aliases": int((counts > 1).sum()),
-        "max_candidates": int(counts.max()) if len(counts) else 0,
-        "relations": len(children),
-        "vector_length": encoder.dim,
-    }
-    meta["stats"] = stats
-    write_kb_directory(kb, config.output, meta, extra_files={
-        TITLES_FILE: lambda target: shutil.copyfile(work / "titles.tsv", target)})
-    return stats
-
-
 # ------------------------------------------------------------------ driver
 
 
@@ -624,7 +545,9 @@ def build_wikidata_kb(config: WikiKBConfig) -> Dict[str, Any]:
                             if k in ("all_items", "min_sitelinks", "include_classes",
                                      "exclude_classes", "min_count", "top_k")},
                 "skipped_rows": report["wikidata"]["bad_lines"]["count"]}
-        marker = stages.finish("kb", key4, _stage_kb(config, work, meta))
+        from .kb_stage import stage_kb  # here: kb_stage imports this module
+
+        marker = stages.finish("kb", key4, stage_kb(config, work, meta))
     else:
         report["skipped_stages"].append("kb")
     report["kb"] = marker["stats"]

@@ -121,3 +121,28 @@ def test_cli_build_and_rerun(tmp_path, dumps):
     assert result.exit_code == 0
     assert "Reused the finished stages" in result.output and "wikidata, aliases, kb" in \
         result.output
+
+
+def test_kb_stage_arrays():
+    """Stage 4's blobs and relation arrays: ids by QID number, other ids by string."""
+    from array import array
+
+    import numpy
+
+    from entity_linker.wikidata.kb_stage import StringBlob, _id_key, _relation_rows
+
+    assert [_id_key(q) for q in ("Q42", "Q0", "Q042", "Qx", "P31", "Q", "Q٤")] == \
+        [42, 0, -1, -1, -1, -1, -1]
+    blob = StringBlob()
+    for text in ("Q1", "", "Zürich", "Q042"):
+        blob.append(text)
+    assert len(blob) == 4 and blob.strings() == ["Q1", "", "Zürich", "Q042"]
+    assert blob.strings([3, 0]) == ["Q042", "Q1"]
+    keys = numpy.array([1, -1, 7, -1], dtype=numpy.int64)
+    exotic = {"Zürich": 1, "Q042": 3}
+    # parents of rows 0, 0, 2, 2, 3: Q7, Q99 (not in the KB), Q042, Q42, Q1
+    children = array("q", [0, 0, 2, 2, 3])
+    parent_keys = array("q", [7, 99, -1, 42, 1])
+    child_rows, parent_rows = _relation_rows(keys, exotic, children, parent_keys,
+                                             {2: "Q042"})
+    assert child_rows.tolist() == [0, 2, 3] and parent_rows.tolist() == [2, 3, 0]

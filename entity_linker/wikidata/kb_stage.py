@@ -1,0 +1,182 @@
+"""Stage 4 of ``build_wikidata_kb``: the KB folder from the stage-3 outputs.
+
+One pass over ``entities.jsonl`` keeps no per-entity Python object: ids and
+names go to UTF-8 blobs with offsets, relations to two int arrays (child row,
+parent key), and the encoder's input texts to batches encoded straight into
+the preallocated float32 vector matrix. The id and alias strings that
+``InMemoryLookupKB.from_arrays`` needs are decoded from the blob and the alias
+file for that call (the id strings are then reused by the names, given in
+chunks, and the relations), and every intermediate is freed before the alias
+index (the stage's largest transient) is built.
+"""
+
+import gc
+import shutil
+import sys
+from array import array
+from pathlib import Path
+from typing import Any, Dict, List, Tuple
+
+import numpy
+
+from .build import _ENCODE_BATCH, TITLES_FILE, IntMap, WikiKBConfig, _say, iter_entity_records
+
+# Entities named per set_names call.
+_NAMES_CHUNK = 1 << 16
+
+
+class StringBlob:
+    """Strings as one UTF-8 byte blob plus int64 offsets (no object per string)."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.offsets = array("q", [0])
+
+    def append(self, text: str) -> None:
+        self.data += text.encode("utf8")
+        self.offsets.append(len(self.data))
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def strings(self, rows=None) -> List[str]:
+        """The strings of ``rows`` (all by default), decoded."""
+        data, offsets = self.data, self.offsets
+        if rows is None:
+            rows = range(len(self))
+        return [data[offsets[i]:offsets[i + 1]].decode("utf8") for i in rows]
+
+
+def _id_key(qid: str) -> int:
+    """The number of a canonical QID ("Q42" -> 42); -1 for any other string."""
+    digits = qid[1:]
+    if qid.startswith("Q") and digits.isdigit() and digits.isascii() \
+            and (digits == "0" or not digits.startswith("0")):
+        return int(digits)
+    return -1
+
+
+def _relation_rows(keys: numpy.ndarray, exotic: Dict[str, int], children: array,
+                   parent_keys: array, exotic_parents: Dict[int, str]
+                   ) -> Tuple[numpy.ndarray, numpy.ndarray]:
+    """(child rows, parent rows) of the relations whose parent is in the KB, in
+    their order of appearance (the parent given by QID number, or by string for
+    the rare ids that are not canonical QIDs)."""
+    by_key = IntMap(keys[keys >= 0], numpy.flatnonzero(keys >= 0))
+    child_rows = numpy.frombuffer(children, dtype=numpy.int64)
+    parent_rows = by_key.lookup(numpy.frombuffer(parent_keys, dtype=numpy.int64))
+    parent_rows[numpy.frombuffer(parent_keys, dtype=numpy.int64) < 0] = -1
+    for position, parent in exotic_parents.items():
+        parent_rows[position] = exotic.get(parent, -1)
+    found = parent_rows >= 0
+    return child_rows[found], parent_rows[found]
+
+
+def _read_entities(config: WikiKBConfig, work: Path, keep: numpy.ndarray, encoder):
+    """One pass over the kept entities: (ids, names, vectors, (child rows,
+    parent rows) of the relations)."""
+    n = int(keep.sum())
+    vectors = numpy.zeros((n, encoder.dim), dtype=numpy.float32)
+    ids, names = StringBlob(), StringBlob()
+    keys = numpy.full(n, -1, dtype=numpy.int64)
+    exotic: Dict[str, int] = {}  # ids that are not canonical QIDs -> row
+    children, parent_keys = array("q"), array("q")
+    exotic_parents: Dict[int, str] = {}  # position in children -> parent id
+    texts: List[str] = []
+    bar = None
+    if config.progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=n, desc="Encoding entities", unit=" entities", file=sys.stderr,
+                   disable=None)
+
+    def encode() -> None:
+        start = len(ids) - len(texts)
+        vectors[start:len(ids)] = encoder(texts)
+        if bar is not None:
+            bar.update(len(texts))
+        texts.clear()
+
+    for record, kept in zip(iter_entity_records(work), keep.tolist()):
+        if not kept:
+            continue
+        row = len(ids)
+        qid = record["id"]
+        ids.append(qid)
+        keys[row] = key = _id_key(qid)
+        if key < 0:
+            exotic[qid] = row
+        names.append(record.get("name") or "")
+        texts.append(" ".join(t for t in (record.get("name"), record.get("description"))
+                              if t) or qid)
+        for parent in record.get("parents") or ():
+            key = _id_key(parent)
+            if key < 0:
+                exotic_parents[len(children)] = parent
+            children.append(row)
+            parent_keys.append(key)
+        if len(texts) >= _ENCODE_BATCH:
+            encode()
+    if texts:
+        encode()
+    if bar is not None:
+        bar.close()
+    relations = _relation_rows(keys, exotic, children, parent_keys, exotic_parents)
+    return ids, names, vectors, relations
+
+
+def stage_kb(config: WikiKBConfig, work: Path, meta: Dict[str, Any]) -> Dict[str, Any]:
+    from spacy.vocab import Vocab
+
+    from ..encoders import get_encoder
+    from ..kb import InMemoryLookupKB
+    from ..kb_sources import write_kb_directory
+
+    arrays = numpy.load(work / "aliases.npz")
+    keep = arrays["keep"]
+    n = int(keep.sum())
+    encoder = get_encoder(config.encoder, config.vector_length, **config.encoder_options)
+    ids, names, vectors, (child_rows, parent_rows) = _read_entities(config, work, keep,
+                                                                    encoder)
+    offsets, rows = arrays["offsets"], arrays["rows"]
+    n_candidates = len(rows)
+    counts = numpy.diff(offsets)
+    id_strings = ids.strings()  # freed, with the names, before the alias index
+    del ids
+    with open(work / "aliases.txt", encoding="utf8", newline="\n") as file:
+        # the alias strings exist only during this call
+        kb = InMemoryLookupKB.from_arrays(
+            Vocab(), id_strings, arrays["freqs"], vectors,
+            [line.rstrip("\n") for line in file], offsets, rows, arrays["priors"])
+    n_aliases = len(offsets) - 1
+    del arrays, offsets, rows, vectors
+    gc.collect()
+    if len(names.data):  # some entity has a name
+        for start in range(0, n, _NAMES_CHUNK):
+            chunk = range(start, min(start + _NAMES_CHUNK, n))
+            kb.set_names(id_strings[chunk.start:chunk.stop], names.strings(chunk))
+    del names
+    if len(child_rows):  # (lists of references to the id strings)
+        kb.set_relations([id_strings[row] for row in child_rows.tolist()],
+                         [id_strings[row] for row in parent_rows.tolist()])
+    n_relations = len(child_rows)
+    del id_strings, child_rows, parent_rows
+    gc.collect()
+    if config.index:
+        _say(config, "Building the alias index (normalised and fuzzy lookup)")
+        kb.build_alias_index()
+    meta = dict(meta)
+    meta["encoder"] = encoder.to_config()
+    stats = {
+        "entities": n,
+        "aliases": n_aliases,
+        "candidates": int(n_candidates),
+        "ambiguous_aliases": int((counts > 1).sum()),
+        "max_candidates": int(counts.max()) if len(counts) else 0,
+        "relations": n_relations,
+        "vector_length": encoder.dim,
+    }
+    meta["stats"] = stats
+    write_kb_directory(kb, config.output, meta, extra_files={
+        TITLES_FILE: lambda target: shutil.copyfile(work / "titles.tsv", target)})
+    return stats
