@@ -34,15 +34,16 @@ def doc_evidence(kb, docs: Sequence[Doc], mentions: List[Span], table: Candidate
     if scorer.uses_coherence:
         fit = coherence(table.offsets, table.priors, table.vectors, doc_index,
                         group_index, ~discard)
+    rows = None
     if scorer.scoring == "learned":
-        coref = coreference(table.offsets, table.keys, table.priors, doc_index,
-                            [m.text for m in mentions])
+        texts = [m.text for m in mentions]
+        coref = coreference(table.offsets, table.keys, table.priors, doc_index, texts)
         if getattr(kb, "has_names", False):
-            named = name_evidence(table.offsets, kb.names_of_rows(table.entity_rows()),
-                                  doc_index, group_index, [m.text for m in mentions],
-                                  [doc.text for doc in docs])
+            rows = table.entity_rows()
+            named = name_evidence(table.offsets, kb.names_of_rows(rows), doc_index,
+                                  group_index, texts, [doc.text for doc in docs])
     if scorer.uses_containment and getattr(kb, "has_relations", False):
-        rows = table.entity_rows()
+        rows = table.entity_rows() if rows is None else rows
         contained = containment(table.offsets, rows, table.priors,
                                 kb.ancestor_rows(rows), doc_index, group_index,
                                 container_mentions(mentions), ~discard)

@@ -102,11 +102,18 @@ STEM = 5
 _WORD = re.compile(r"[^\W_]+")
 
 
+def _words(text: str) -> Tuple[str, ...]:
+    """The distinct lower-cased words of a text, stopwords left out."""
+    return tuple(dict.fromkeys(w for w in _WORD.findall(text.lower()) if w not in NAME_STOPWORDS))
+
+
 @lru_cache(maxsize=1 << 16)
 def name_words(text: str) -> Tuple[str, ...]:
     """The distinct lower-cased words of a name or mention, stopwords left out
-    ("Italy national rugby union team" -> ("italy", "national", "rugby", ...))."""
-    return tuple(dict.fromkeys(w for w in _WORD.findall(text.lower()) if w not in NAME_STOPWORDS))
+    ("Italy national rugby union team" -> ("italy", "national", "rugby", ...)).
+    Cached: names and mentions repeat across batches. Whole docs do not (they
+    go through ``_words``), and caching them would keep doc texts alive."""
+    return _words(text)
 
 
 def name_evidence(offsets: numpy.ndarray, names: Sequence[str], docs: Sequence[int],
@@ -135,7 +142,7 @@ def name_evidence(offsets: numpy.ndarray, names: Sequence[str], docs: Sequence[i
         return out
     doc_words: Dict[int, Tuple[set, set]] = {}
     for doc in set(int(d) for d in docs):
-        words = set(name_words(doc_texts[doc]))
+        words = set(_words(doc_texts[doc]))
         doc_words[doc] = (words, {w[:STEM] for w in words if len(w) >= STEM})
     # Each candidate's words beyond its mention, and each group's union of them.
     own: List[Tuple[str, ...]] = []
