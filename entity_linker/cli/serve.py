@@ -16,7 +16,7 @@ def serve_command(
         None, "--pipeline", "-p", help="Pipeline folder with a nel (default: the embedded "
         "GeoNames linker).", show_default=False),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
-    port: int = typer.Option(8080, "--port", help="Port to listen on."),
+    port: int = typer.Option(8080, "--port", min=1, max=65535, help="Port to listen on."),
     workers: int = typer.Option(1, "--workers", help="Worker processes, each with the "
                                 "pipeline loaded once (its KB memory-mapped)."),
     max_batch: int = typer.Option(64, "--max-batch", help="Link at most this many docs in "
