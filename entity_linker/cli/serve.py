@@ -36,6 +36,12 @@ def serve_command(
                                        "request body (408 after)."),
     max_queue: int = typer.Option(4_096, "--max-queue", help="Docs waiting to be linked "
                                   "before requests are refused with 503."),
+    linker_process: bool = typer.Option(
+        True, "--linker-process/--no-linker-process", help="Link in a child process of "
+        "each worker (the worker's event loop then only handles HTTP, and HTTP and linking "
+        "use two cores instead of sharing one GIL; the pipeline is loaded in both). "
+        "--no-linker-process links on a thread of the worker: one process and less "
+        "memory per worker."),
     max_connections: int = typer.Option(1_024, "--max-connections", help="Open connections "
                                         "per worker before uvicorn answers 503."),
     log_level: str = typer.Option("warning", "--log-level", help="uvicorn's log level."),
@@ -65,6 +71,7 @@ def serve_command(
     config = {
         "pipeline": str(pipeline.resolve()) if pipeline is not None else None,
         "max_batch": max_batch, "max_wait": max(0.0, max_wait_ms) / 1000,
+        "linker_process": linker_process,
         "limits": {"max_body_bytes": max_body_bytes, "max_text_chars": max_text_chars,
                    "max_texts": max_texts, "max_spans": max_spans,
                    "request_timeout": timeout, "body_timeout": body_timeout,

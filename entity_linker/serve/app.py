@@ -10,8 +10,11 @@ dependency for a spaCy package.
 
 One process serves with one pipeline, loaded once (its KB memory-mapped);
 ``--workers N`` starts N such processes on one port. Within a process, the
-requests are linked together in batches (batcher.py) on one linking thread,
-so the event loop stays free to read and answer other requests.
+requests are linked together in batches (batcher.py), either in a linking
+child process of the worker (``--linker-process``: HTTP and linking run on
+two cores instead of sharing one GIL) or on one linking thread of the worker
+(backends.py); either way the event loop stays free to read and answer other
+requests, and the answers come back rendered (JSON bytes) from the linking side.
 """
 
 import asyncio
@@ -27,17 +30,17 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Match, Route
 
+from .backends import ProcessBackend, ThreadBackend
 from .batcher import Batcher
 from .errors import Limits, RequestError
 from .formats import (
-    link_record,
+    dump_json,
     nif_annotate,
     nif_job_texts,
     parse_json,
     read_link_request,
     read_nif,
     read_rel_request,
-    rel_record,
     write_nif,
 )
 from .linking import Job, LinkService
@@ -51,8 +54,13 @@ ARRIVING = "entity_linker.arriving"  # scope key: a linking request not yet queu
 
 
 def json_response(content: Any, status: int = 200) -> Response:
-    body = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    return Response(body.encode("utf-8"), status_code=status, media_type="application/json")
+    """A JSON answer (compact, UTF-8)."""
+    return json_bytes_response(dump_json(content), status)
+
+
+def json_bytes_response(body: bytes, status: int = 200) -> Response:
+    """An answer already rendered as JSON (by the linking thread or process)."""
+    return Response(body, status_code=status, media_type="application/json")
 
 
 def error_response(err: RequestError) -> Response:
@@ -64,15 +72,17 @@ def error_response(err: RequestError) -> Response:
 
 
 class Service:
-    """What the routes share: the pipeline, the limits, the batcher, the metrics."""
+    """What the routes share: the pipeline (for KB lookups), where batches are
+    linked (backends.py), the limits, the batcher, the metrics."""
 
     def __init__(self, links: LinkService, limits: Limits, max_batch: int = 64,
-                 max_wait: float = 0.005):
+                 max_wait: float = 0.005, backend: Any = None):
         self.links = links
         self.limits = limits
+        self.backend = backend if backend is not None else ThreadBackend(links)
         self.metrics = Metrics()
         self.arriving = 0  # linking requests begun and not yet queued (batcher.py)
-        self.batcher = Batcher(links.run, max_docs=max_batch, max_wait=max_wait,
+        self.batcher = Batcher(self.backend.run, max_docs=max_batch, max_wait=max_wait,
                                max_queue_docs=limits.max_queue_docs,
                                on_batch=self.metrics.batch, arriving=lambda: self.arriving)
         self.closing = False
@@ -135,21 +145,17 @@ class Service:
         """POST /link: the service's own JSON."""
         payload = parse_json(await self.read_body(request))
         texts, mentions, single = read_link_request(payload, self.limits)
-        links = self.links
-        job = Job(texts, mentions, render=lambda doc, i: link_record(links, doc))
-        records = await self.link(request, job)
-        return json_response(records[0] if single else {"docs": records})
+        records = await self.link(request, Job(texts, mentions, fmt="link"))
+        # The records come as JSON bytes: the answer is only joined here.
+        return json_bytes_response(records[0] if single else
+                                   b'{"docs":[' + b",".join(records) + b"]}")
 
     async def rel_route(self, request: Request) -> Response:
         """POST /: REL's API."""
         payload = parse_json(await self.read_body(request))
         text, mentions = read_rel_request(payload, self.limits)
-        given = mentions is not None
-        links = self.links
-        job = Job([text], [mentions], alignment="expand",
-                  render=lambda doc, i: rel_record(links, doc, given))
-        rows = await self.link(request, job)
-        return json_response(rows[0])
+        rows = await self.link(request, Job([text], [mentions], fmt="rel", alignment="expand"))
+        return json_bytes_response(rows[0])
 
     async def nif_route(self, request: Request) -> Response:
         """POST /nif: NIF 2.1 Turtle in and out (GERBIL's A2KB and D2KB)."""
@@ -158,11 +164,15 @@ class Service:
         body = await self.read_body(request)
         document = await run_in_threadpool(read_nif, body, self.limits)
         texts, mentions = nif_job_texts(document)
+        found = await self.link(request, Job(texts, mentions, fmt="nif", alignment="expand"))
         links = self.links
-        job = Job(texts, mentions, alignment="expand",
-                  render=lambda doc, i: nif_annotate(links, document, i, doc))
-        await self.link(request, job)
-        turtle = await run_in_threadpool(write_nif, document)
+
+        def annotate_and_write() -> bytes:
+            for i, context_links in enumerate(found):
+                nif_annotate(links, document, i, context_links)
+            return write_nif(document)
+
+        turtle = await run_in_threadpool(annotate_and_write)
         return Response(turtle, media_type="text/turtle; charset=utf-8")
 
     async def entity_route(self, request: Request) -> Response:
@@ -191,22 +201,28 @@ class Service:
                    "aliases": _call(kb, "get_size_aliases")},
             "queued_docs": self.batcher.queued_docs, "batches": self.batcher.batches,
             "docs": self.batcher.docs, "limits": self.limits.to_dict(),
+            "linker": self.backend.info(),
         }
         return json_response(answer, 503 if self.closing else 200)
 
     async def metrics_route(self, request: Request) -> Response:
-        return PlainTextResponse(self.metrics.render(self.batcher.queued_docs),
+        restarts = getattr(self.backend, "restarts", 0)
+        return PlainTextResponse(self.metrics.render(self.batcher.queued_docs, restarts),
                                  media_type="text/plain; version=0.0.4; charset=utf-8")
 
     # ---------------------------------------------------------------- lifecycle
 
     async def startup(self) -> None:
+        # Off the loop: a linking process takes seconds to load its pipeline.
+        await asyncio.get_running_loop().run_in_executor(None, self.backend.start)
         await self.batcher.start()
 
     async def shutdown(self) -> None:
-        """After uvicorn has finished the in-flight requests: link what still waits."""
+        """After uvicorn has finished the in-flight requests: link what still waits,
+        then stop the linking process (if any)."""
         self.closing = True
         await self.batcher.close()
+        await asyncio.get_running_loop().run_in_executor(None, self.backend.close)
         print(f"entity-linker serve (pid {os.getpid()}): stopped; {self.batcher.docs:,} docs "
               f"linked in {self.batcher.batches:,} batches.", file=sys.stderr, flush=True)
 
@@ -274,9 +290,11 @@ class MetricsMiddleware:
 
 
 def create_app(links: LinkService, limits: Optional[Limits] = None, *, max_batch: int = 64,
-               max_wait: float = 0.005) -> Any:
-    """The ASGI app serving a loaded pipeline."""
-    service = Service(links, limits or Limits(), max_batch=max_batch, max_wait=max_wait)
+               max_wait: float = 0.005, backend: Any = None) -> Any:
+    """The ASGI app serving a loaded pipeline; ``backend`` links its batches
+    (backends.py; default: a thread of this process)."""
+    service = Service(links, limits or Limits(), max_batch=max_batch, max_wait=max_wait,
+                      backend=backend)
 
     async def request_error(request: Request, err: RequestError) -> Response:
         service.metrics.error(err.kind)
@@ -333,5 +351,11 @@ def app_from_env():
     sys.setswitchinterval(config.get("switch_interval", SWITCH_INTERVAL))
     links = LinkService.load(config.get("pipeline"))
     limits = Limits(**config.get("limits", {}))
+    backend = None
+    if config.get("linker_process", False):
+        # A batch may run past its requests' timeout (they get 503 then); one
+        # that runs far past it means a hung child, which is stopped.
+        backend = ProcessBackend(config.get("pipeline"),
+                                 batch_timeout=2 * limits.request_timeout + 10)
     return create_app(links, limits, max_batch=config.get("max_batch", 64),
-                      max_wait=config.get("max_wait", 0.005))
+                      max_wait=config.get("max_wait", 0.005), backend=backend)

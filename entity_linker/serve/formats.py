@@ -213,6 +213,29 @@ def mention_offsets(doc) -> List[Tuple[int, int]]:
     return [(ent.start_char, ent.end_char) for ent in doc.ents]
 
 
+# ------------------------------------------------------------------ rendering
+
+
+def dump_json(content: Any) -> bytes:
+    """Compact UTF-8 JSON (no NaN: scores went through finite())."""
+    return json.dumps(content, ensure_ascii=False, allow_nan=False,
+                      separators=(",", ":")).encode("utf-8")
+
+
+def render_doc(service: LinkService, fmt: str, doc) -> Any:
+    """A linked doc as its answer needs it, made where the doc is (the linking
+    thread or process): /link's record and REL's rows as JSON bytes; for NIF the
+    links [(start, end, kb_id)] that nif_annotate adds to the request's graph."""
+    if fmt == "link":
+        return dump_json(link_record(service, doc))
+    if fmt == "rel":
+        return dump_json(rel_record(service, doc, "mention_offsets" in doc.user_data))
+    if fmt == "nif":
+        return [(start, end, ent.kb_id_)
+                for ent, (start, end) in zip(doc.ents, mention_offsets(doc))]
+    raise ValueError(f"unknown answer format {fmt!r}")
+
+
 # ------------------------------------------------------------------------ NIF
 
 NIF = "http://persistence.uni-leipzig.org/nlp2rdf/ontologies/nif-core#"
@@ -281,32 +304,32 @@ def read_nif(body: bytes, limits: Limits) -> NifDocument:
     return NifDocument(graph, parsed)
 
 
-def nif_annotate(service: LinkService, document: NifDocument, index: int, doc) -> int:
-    """Add the links of a context's doc to the graph: itsrdf:taIdentRef on each
-    given mention (D2KB), or new nif:Phrase mentions (A2KB). NIL mentions get
-    no taIdentRef. Returns how many links were added."""
+def nif_annotate(service: LinkService, document: NifDocument, index: int,
+                 links: List[Tuple[int, int, str]]) -> int:
+    """Add a context's links (render_doc's [(start, end, kb_id)]) to the graph:
+    itsrdf:taIdentRef on each given mention (D2KB), or new nif:Phrase mentions
+    (A2KB). NIL mentions get no taIdentRef. Returns how many links were added."""
     from rdflib import RDF, XSD, Literal, Namespace, URIRef
 
     nif, itsrdf = Namespace(NIF), Namespace(ITSRDF)
     graph = document.graph
-    context, _, mentions, nodes = document.contexts[index]
+    context, text, mentions, nodes = document.contexts[index]
     base = str(context).split("#", 1)[0]
     added = 0
-    for ent, key in zip(doc.ents, mention_offsets(doc)):
-        node = nodes.get(key)
+    for start, end, kb_id in links:
+        node = nodes.get((start, end))
         if node is None:
             if mentions is not None:
                 continue
-            node = URIRef(f"{base}#char={key[0]},{key[1]}")
+            node = URIRef(f"{base}#char={start},{end}")
             for kind in (nif.String, nif.RFC5147String, nif.Phrase):
                 graph.add((node, RDF.type, kind))
-            graph.add((node, nif.anchorOf, Literal(doc.text[key[0]:key[1]],
-                                                   datatype=XSD.string)))
-            graph.add((node, nif.beginIndex, Literal(key[0], datatype=XSD.nonNegativeInteger)))
-            graph.add((node, nif.endIndex, Literal(key[1], datatype=XSD.nonNegativeInteger)))
+            graph.add((node, nif.anchorOf, Literal(text[start:end], datatype=XSD.string)))
+            graph.add((node, nif.beginIndex, Literal(start, datatype=XSD.nonNegativeInteger)))
+            graph.add((node, nif.endIndex, Literal(end, datatype=XSD.nonNegativeInteger)))
             graph.add((node, nif.referenceContext, context))
-        if ent.kb_id_:
-            graph.add((node, itsrdf.taIdentRef, URIRef(service.entity_iri(ent.kb_id_))))
+        if kb_id:
+            graph.add((node, itsrdf.taIdentRef, URIRef(service.entity_iri(kb_id))))
             added += 1
     return added
 
@@ -323,5 +346,6 @@ def write_nif(document: NifDocument) -> bytes:
     return graph.serialize(format="turtle", encoding="utf-8")
 
 
-__all__ = ["Job", "decode_body", "link_record", "nif_annotate", "parse_json",
-           "read_link_request", "read_nif", "read_rel_request", "rel_record", "write_nif"]
+__all__ = ["Job", "decode_body", "dump_json", "link_record", "nif_annotate", "parse_json",
+           "read_link_request", "read_nif", "read_rel_request", "rel_record", "render_doc",
+           "write_nif"]

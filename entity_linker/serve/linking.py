@@ -10,10 +10,10 @@ linked.
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 from urllib.parse import quote
 
 from .errors import RequestError
@@ -26,20 +26,28 @@ DEFAULT_LABEL = "ENT"  # the label of a given mention without one
 Mention = Tuple[int, int, str, str]
 
 
+# The answer formats a job's docs are rendered in (formats.render_doc): "link"
+# and "rel" give each doc's JSON (bytes, compact), "nif" its links as
+# [(start, end, kb_id)] for the request's graph (which stays with the handler).
+FORMATS = ("link", "rel", "nif")
+
+# What a linking child is sent per job: (format, texts, mentions, alignment).
+JobSpec = Tuple[str, List[str], List[Optional[List[Mention]]], str]
+
+
 @dataclass(eq=False)
 class Job:
     """One request's texts, linked together and answered together.
 
     ``mentions[i]`` is None to find the mentions of ``texts[i]`` with the
-    pipeline, or the mentions to link. ``render(doc, i)`` turns a linked doc into
-    the answer's part for text i; it runs in the linking thread. ``where[i]``
-    names text i in error messages.
+    pipeline, or the mentions to link. ``fmt`` names how each linked doc is
+    rendered (FORMATS); rendering happens where the docs are, in the linking
+    thread or the linking process, so the HTTP side only joins bytes.
     """
 
     texts: List[str]
     mentions: List[Optional[List[Mention]]]
-    render: Callable[[Any, int], Any]
-    where: List[str] = field(default_factory=list)
+    fmt: str = "link"
     # How given mentions meet token boundaries: "strict" refuses a span that is
     # not on them (422); "expand" links the tokens covering it (REL, NIF: their
     # gold mentions need not follow spaCy's tokens), the doc's
@@ -51,6 +59,10 @@ class Job:
     @property
     def n_docs(self) -> int:
         return len(self.texts)
+
+    def spec(self) -> JobSpec:
+        """What the linking needs of the job (picklable: no future)."""
+        return (self.fmt, self.texts, self.mentions, self.alignment)
 
 
 class LinkService:
@@ -104,34 +116,42 @@ class LinkService:
     # ----------------------------------------------------------------- linking
 
     def run(self, jobs: Sequence[Job]) -> List[Tuple[Job, Any]]:
+        """Link jobs in this thread: per job its rendered results (one per text), or
+        the RequestError that refused it."""
+        return list(zip(jobs, self.link([job.spec() for job in jobs])))
+
+    def link(self, specs: Sequence[JobSpec]) -> List[Any]:
         """Link the jobs' texts in (at most) two ``nlp.pipe`` passes; per job its
         rendered results, or the RequestError that refused it."""
+        from .formats import render_doc
+
         outcome: Dict[int, Any] = {}
         detect: List[Tuple[int, int, str]] = []  # (job index, text index, text)
         given: List[Tuple[int, int, Any]] = []  # (job index, text index, doc)
-        for j, job in enumerate(jobs):
+        for j, (_, texts, mentions_of, alignment) in enumerate(specs):
             try:
-                for i, (text, mentions) in enumerate(zip(job.texts, job.mentions)):
+                for i, (text, mentions) in enumerate(zip(texts, mentions_of)):
                     if mentions is None:
                         detect.append((j, i, text))
                     else:
                         given.append((j, i, self._doc_with_mentions(text, mentions,
-                                                                    job.alignment)))
+                                                                    alignment)))
             except RequestError as err:
                 outcome[j] = err
-        results: Dict[int, List[Any]] = {j: [None] * job.n_docs for j, job in enumerate(jobs)}
+        results: Dict[int, List[Any]] = {j: [None] * len(spec[1])
+                                         for j, spec in enumerate(specs)}
         live_detect = [d for d in detect if d[0] not in outcome]
         live_given = [g for g in given if g[0] not in outcome]
         if live_detect:
             docs = self.nlp.pipe([t for _, _, t in live_detect], batch_size=len(live_detect))
             for (j, i, _), doc in zip(live_detect, docs):
-                results[j][i] = jobs[j].render(doc, i)
+                results[j][i] = render_doc(self, specs[j][0], doc)
         if live_given:
             docs = self.nlp.pipe([d for _, _, d in live_given], batch_size=len(live_given),
                                  disable=self.ent_setters)
             for (j, i, _), doc in zip(live_given, docs):
-                results[j][i] = jobs[j].render(doc, i)
-        return [(job, outcome.get(j, results[j])) for j, job in enumerate(jobs)]
+                results[j][i] = render_doc(self, specs[j][0], doc)
+        return [outcome.get(j, results[j]) for j in range(len(specs))]
 
     def _doc_with_mentions(self, text: str, mentions: List[Mention], alignment: str):
         doc = self.nlp.make_doc(text)

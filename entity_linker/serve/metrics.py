@@ -77,7 +77,7 @@ class Metrics:
     def error(self, kind: str) -> None:
         self.errors[kind] += 1
 
-    def render(self, queued_docs: int = 0) -> str:
+    def render(self, queued_docs: int = 0, linker_restarts: int = 0) -> str:
         pid = f'pid="{self.pid}"'
         lines = [
             "# HELP entity_linker_requests_total HTTP requests answered, by endpoint, "
@@ -110,6 +110,10 @@ class Metrics:
             "# HELP entity_linker_queued_docs Docs waiting for a batch.",
             "# TYPE entity_linker_queued_docs gauge",
             f"entity_linker_queued_docs{{{pid}}} {queued_docs}",
+            "# HELP entity_linker_linker_restarts_total Linking processes started again "
+            "after one died.",
+            "# TYPE entity_linker_linker_restarts_total counter",
+            f"entity_linker_linker_restarts_total{{{pid}}} {linker_restarts}",
             "# HELP entity_linker_in_flight_requests Requests being answered.",
             "# TYPE entity_linker_in_flight_requests gauge",
             f"entity_linker_in_flight_requests{{{pid}}} {self.in_flight}",

@@ -25,7 +25,8 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, *options: str, startup_timeout: float = 120.0):
+    def __init__(self, *options: str, startup_timeout: float = 120.0,
+                 new_session: bool = False):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = Path(tempfile.mkdtemp(prefix="el-serve-")) / "server.log"
@@ -35,6 +36,9 @@ class Server:
              *options],
             cwd=tempfile.gettempdir(), stdout=self._log_file, stderr=subprocess.STDOUT,
             env={**os.environ, "NO_COLOR": "1"},
+            # Its own process group, for a test to send it Ctrl-C's SIGINT (the whole
+            # group gets it, the linking child too) without reaching pytest.
+            start_new_session=new_session,
         )
         deadline = time.monotonic() + startup_timeout
         while True:
@@ -83,11 +87,12 @@ def start_server():
     return Server
 
 
-@pytest.fixture(scope="module")
-def server():
-    """One server per test module, stopped (SIGTERM) at the end; it must shut down
-    cleanly (its lifespan shutdown, which drains the batcher, says "stopped")."""
-    running = Server(*TEST_OPTIONS)
+@pytest.fixture(scope="module", params=["--linker-process", "--no-linker-process"])
+def server(request):
+    """One server per test module and linking mode (a linking child process, or a
+    thread of the worker), stopped (SIGTERM) at the end; it must shut down cleanly
+    (its lifespan shutdown, which drains the batcher, says "stopped")."""
+    running = Server(*TEST_OPTIONS, request.param)
     yield running
     code = running.stop()
     # uvicorn re-raises SIGTERM once it has shut down: the exit status is -15.

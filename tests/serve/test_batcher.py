@@ -13,7 +13,7 @@ from entity_linker.serve.linking import Job
 
 
 def job(*texts, fail=None):
-    return Job(list(texts), [None] * len(texts), render=lambda doc, i: doc)
+    return Job(list(texts), [None] * len(texts))
 
 
 class Recorder:
