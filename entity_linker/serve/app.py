@@ -19,6 +19,7 @@ requests, and the answers come back rendered (JSON bytes) from the linking side.
 
 import asyncio
 import json
+import logging
 import os
 import sys
 import time
@@ -89,9 +90,10 @@ class Service:
 
     # ------------------------------------------------------------------ helpers
 
-    async def read_body(self, request: Request) -> bytes:
+    async def read_body(self, scope, receive) -> bytes:
+        """The request's body, within the size limit (413) and the body timeout (408)."""
         limit = self.limits.max_body_bytes
-        length = request.headers.get("content-length")
+        length = _header(scope, b"content-length")
         if length is not None:
             if not length.strip().isdigit():
                 raise RequestError(400, "Content-Length", f"Content-Length: {length!r} is "
@@ -99,40 +101,99 @@ class Service:
             if int(length) > limit:
                 raise RequestError(413, "body", f"body: {int(length):,} bytes; at most "
                                    f"{limit:,}.")
+        # The timeout cancels this task (as asyncio.timeout does), instead of
+        # running the read in a task of its own under wait_for: a task per request
+        # is a good part of the event loop's time under load.
+        task = asyncio.current_task()
+        expired = []
 
-        async def read() -> bytes:
-            chunks, size = [], 0
-            async for chunk in request.stream():
+        def expire() -> None:
+            expired.append(True)
+            task.cancel()
+
+        timer = asyncio.get_running_loop().call_later(self.limits.body_timeout, expire)
+        chunks, size = [], 0
+        try:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientGone()
+                chunk = message.get("body", b"")
                 size += len(chunk)
                 if size > limit:
                     raise RequestError(413, "body", f"body: more than {limit:,} bytes.")
                 chunks.append(chunk)
-            return b"".join(chunks)
-
-        try:
-            return await asyncio.wait_for(read(), self.limits.body_timeout)
-        except asyncio.TimeoutError:
+                if not message.get("more_body", False):
+                    return b"".join(chunks)
+        except asyncio.CancelledError:
+            if not expired:
+                raise
+            if hasattr(task, "uncancel"):  # Python 3.11+: this cancellation is handled
+                task.uncancel()
             raise RequestError(408, "body", "body: not received within "
                                f"{self.limits.body_timeout:g} s.") from None
-
-    async def link(self, request: Request, job: Job) -> Any:
-        """Queue a job, and wait for it, for the client to leave, or for the timeout."""
-        self.arrived(request.scope)
-        future = self.batcher.enqueue(job)
-        gone = asyncio.ensure_future(_client_gone(request))
-        try:
-            done, _ = await asyncio.wait({future, gone}, timeout=self.limits.request_timeout,
-                                         return_when=asyncio.FIRST_COMPLETED)
         finally:
+            timer.cancel()
+
+    async def link(self, scope, receive, job: Job) -> Any:
+        """Queue a job, and wait for it, for the client to leave, or for the timeout
+        (whichever comes first resolves the job's future; the batcher skips a job
+        whose future is done)."""
+        self.arrived(scope)
+        future = self.batcher.enqueue(job)
+        loop = asyncio.get_running_loop()
+        gone = loop.create_task(_client_gone(receive))
+        gone.add_done_callback(lambda task: _fail(future, _gone_error(task)))
+        timer = loop.call_later(self.limits.request_timeout, _fail, future, RequestError(
+            503, "service", "Linking took longer than the request timeout "
+            f"({self.limits.request_timeout:g} s).", kind="timeout"))
+        try:
+            return await future  # the results, or raises the job's RequestError
+        finally:
+            timer.cancel()
             gone.cancel()
-        if future.done():
-            return future.result()  # the results, or raises the job's RequestError
-        job.abandoned = True
-        future.cancel()
-        if gone in done:
-            raise ClientGone()
-        raise RequestError(503, "service", "Linking took longer than the request timeout "
-                           f"({self.limits.request_timeout:g} s).", kind="timeout")
+            if not future.done() or future.cancelled() or future.exception() is not None:
+                job.abandoned = True
+
+    async def link_json(self, scope, receive) -> bytes:
+        """POST /link: the service's own JSON; the answer's body."""
+        payload = parse_json(await self.read_body(scope, receive))
+        texts, mentions, single = read_link_request(payload, self.limits)
+        records = await self.link(scope, receive, Job(texts, mentions, fmt="link"))
+        # The records come as JSON bytes: the answer is only joined here.
+        return records[0] if single else b'{"docs":[' + b",".join(records) + b"]}"
+
+    async def link_rel(self, scope, receive) -> bytes:
+        """POST /: REL's API; the answer's body."""
+        payload = parse_json(await self.read_body(scope, receive))
+        text, mentions = read_rel_request(payload, self.limits)
+        rows = await self.link(scope, receive,
+                               Job([text], [mentions], fmt="rel", alignment="expand"))
+        return rows[0]
+
+    async def answer_json(self, handler, scope, receive, send) -> None:
+        """Run a JSON linking handler as a bare ASGI app: POST /link and POST / skip
+        Starlette's routing and middleware layers (the hot path), with the same
+        answers and errors as the Starlette routes."""
+        headers = [(b"content-type", b"application/json")]
+        try:
+            body, status = await handler(scope, receive), 200
+        except RequestError as err:
+            self.metrics.error(err.kind)
+            body, status = dump_json(err.to_dict()), err.status
+            if status == 503:
+                headers.append((b"retry-after", b"1"))
+        except ClientGone:
+            self.metrics.error("client_gone")
+            body, status = b"", CLIENT_GONE  # nobody will read it
+        except Exception as err:  # a bug: 500 naming it, and its traceback in the log
+            self.metrics.error("internal")
+            logging.getLogger("uvicorn.error").exception("Exception in %s", scope["path"])
+            body, status = dump_json({"error": f"Internal error: {type(err).__name__}: {err}",
+                                      "field": "service"}), 500
+        headers.append((b"content-length", str(len(body)).encode("latin-1")))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     def arrived(self, scope) -> None:
         """A linking request is queued (or refused): no longer arriving."""
@@ -142,29 +203,22 @@ class Service:
     # ------------------------------------------------------------------- routes
 
     async def link_route(self, request: Request) -> Response:
-        """POST /link: the service's own JSON."""
-        payload = parse_json(await self.read_body(request))
-        texts, mentions, single = read_link_request(payload, self.limits)
-        records = await self.link(request, Job(texts, mentions, fmt="link"))
-        # The records come as JSON bytes: the answer is only joined here.
-        return json_bytes_response(records[0] if single else
-                                   b'{"docs":[' + b",".join(records) + b"]}")
+        """POST /link: the service's own JSON (MetricsMiddleware answers it directly)."""
+        return json_bytes_response(await self.link_json(request.scope, request.receive))
 
     async def rel_route(self, request: Request) -> Response:
-        """POST /: REL's API."""
-        payload = parse_json(await self.read_body(request))
-        text, mentions = read_rel_request(payload, self.limits)
-        rows = await self.link(request, Job([text], [mentions], fmt="rel", alignment="expand"))
-        return json_bytes_response(rows[0])
+        """POST /: REL's API (MetricsMiddleware answers it directly)."""
+        return json_bytes_response(await self.link_rel(request.scope, request.receive))
 
     async def nif_route(self, request: Request) -> Response:
         """POST /nif: NIF 2.1 Turtle in and out (GERBIL's A2KB and D2KB)."""
         from starlette.concurrency import run_in_threadpool
 
-        body = await self.read_body(request)
+        body = await self.read_body(request.scope, request.receive)
         document = await run_in_threadpool(read_nif, body, self.limits)
         texts, mentions = nif_job_texts(document)
-        found = await self.link(request, Job(texts, mentions, fmt="nif", alignment="expand"))
+        found = await self.link(request.scope, request.receive,
+                                Job(texts, mentions, fmt="nif", alignment="expand"))
         links = self.links
 
         def annotate_and_write() -> bytes:
@@ -231,12 +285,33 @@ class ClientGone(Exception):
     """The client closed the connection before its answer was ready."""
 
 
-async def _client_gone(request: Request) -> None:
+async def _client_gone(receive) -> None:
     """Returns when the client disconnects (the body has been read by then)."""
     while True:
-        message = await request.receive()
+        message = await receive()
         if message["type"] == "http.disconnect":
             return
+
+
+def _gone_error(task: "asyncio.Task") -> Optional[Exception]:
+    """ClientGone when the watcher task saw the client leave (None if cancelled)."""
+    if task.cancelled():
+        return None
+    task.exception()  # retrieved: a receive() that failed also means the client is gone
+    return ClientGone()
+
+
+def _fail(future: "asyncio.Future", error: Optional[Exception]) -> None:
+    if error is not None and not future.done():
+        future.set_exception(error)
+
+
+def _header(scope, name: bytes) -> Optional[str]:
+    """A request header's value (the first one), or None."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
 
 
 def _call(obj, method: str) -> Optional[int]:
@@ -252,6 +327,8 @@ class MetricsMiddleware:
         self.service = service
         self.routes = routes
         self.static = {route.path for route in routes if "{" not in route.path}
+        # The JSON linking routes, answered here without Starlette's layers.
+        self.direct = {"/link": service.link_json, "/": service.link_rel}
 
     def endpoint(self, scope) -> str:
         if scope["path"] in self.static:
@@ -277,11 +354,16 @@ class MetricsMiddleware:
             await send(message)
 
         metrics.in_flight += 1
+        direct = None
         if scope["method"] == "POST" and scope["path"] in LINK_PATHS:
             scope[ARRIVING] = True
             self.service.arriving += 1
+            direct = self.direct.get(scope["path"])
         try:
-            await self.app(scope, receive, send_status)
+            if direct is not None:
+                await self.service.answer_json(direct, scope, receive, send_status)
+            else:
+                await self.app(scope, receive, send_status)
         finally:
             self.service.arrived(scope)
             metrics.in_flight -= 1
