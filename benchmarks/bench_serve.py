@@ -5,10 +5,13 @@ run of malformed requests, against in-process ``nlp.pipe`` in the same run.
    one-sentence texts with ``nlp.pipe`` (batch_size 64), one process per
    server worker (--workers) -- docs/s.
 2. The server (``python -m entity_linker serve --workers W``, started from the
-   temporary folder) under a load generator on localhost: C clients (1, 8, 64)
+   temporary folder; with --linker process, thread or both: each worker links
+   in a child process, or on a thread of its own) under a load generator on
+   localhost: C clients (1, 8, 64)
    each send one-sentence POST /link requests back to back over a keep-alive
    connection, for --seconds each. Reported: requests/s, docs/s, p50/p99
-   latency, RSS per worker, the mean nlp.pipe batch (from /metrics), and how
+   latency, RSS per worker (and per linking child), the mean nlp.pipe batch
+   and the share of the time the linker was busy (from /metrics), and how
    many answers were wrong (every answer is checked against the sequential one).
    The load generator is a minimal HTTP/1.1 client on asyncio streams (httpx
    costs more CPU per request than the server spends linking a sentence, and
@@ -27,6 +30,8 @@ same number of processes; p99 of a one-sentence request at 8 clients <= 50 ms;
 Usage (from the repository root):
     python -m benchmarks.bench_serve                   # 10 s per level, 10,000 fuzz
     python -m benchmarks.bench_serve --seconds 5 --fuzz 2000 --json serve.json
+    python -m benchmarks.bench_serve --linker both --fuzz 0   # child process vs thread
+    python -m benchmarks.bench_serve --workers 2
 """
 
 import argparse
@@ -106,13 +111,14 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, workers: int, port: int):
+    def __init__(self, workers: int, port: int, linker: str = "process"):
         self.port = port
         self.log = tempfile.NamedTemporaryFile(prefix="bench-serve-", suffix=".log",
                                                delete=False)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "entity_linker", "serve", "--port", str(port),
-             "--workers", str(workers)],
+             "--workers", str(workers),
+             "--linker-process" if linker == "process" else "--no-linker-process"],
             cwd=tempfile.gettempdir(), stdout=self.log, stderr=subprocess.STDOUT)
         self.workers = workers
 
@@ -133,15 +139,39 @@ class Server:
             time.sleep(0.2)
         raise RuntimeError("server did not start")
 
+    def _processes(self) -> Tuple[List[Any], List[Any]]:
+        """(the worker processes, their linking children)."""
+        import psutil
+
+        def own(children):  # not multiprocessing's resource tracker
+            return [p for p in children if "resource_tracker" not in " ".join(p.cmdline())]
+
+        main = psutil.Process(self.process.pid)
+        workers = own(main.children()) if self.workers > 1 else [main]
+        linkers = [c for w in workers for c in own(w.children())]
+        return workers, linkers
+
     def worker_rss(self) -> List[int]:
         """RSS of each worker process (the server itself with one worker)."""
+        return [p.memory_info().rss for p in self._processes()[0]]
+
+    def linker_rss(self) -> List[int]:
+        """RSS of each worker's linking child (none with --no-linker-process)."""
+        return [p.memory_info().rss for p in self._processes()[1]]
+
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the server and all its processes."""
         import psutil
 
         main = psutil.Process(self.process.pid)
-        procs = [p for p in main.children(recursive=True)
-                 if "multiprocessing" not in " ".join(p.cmdline())] if self.workers > 1 \
-            else [main]
-        return [p.memory_info().rss for p in procs]
+        total = 0.0
+        for proc in [main] + main.children(recursive=True):
+            try:
+                times = proc.cpu_times()
+            except psutil.Error:
+                continue
+            total += times.user + times.system
+        return total
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -270,6 +300,20 @@ async def load_level(port: int, clients: int, seconds: float, texts: List[str],
             "seconds": elapsed, "requests_per_s": len(latencies) / elapsed,
             "docs_per_s": len(latencies) * per_request / elapsed,
             "p50_ms": pct(0.50), "p99_ms": pct(0.99), "wrong": wrong, "errors": errors}
+
+
+def _busy_cpu_seconds() -> float:
+    """CPU time the whole machine has spent busy (all processes)."""
+    import psutil
+
+    times = psutil.cpu_times()
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+
+
+def _own_cpu_seconds() -> float:
+    """CPU time of this process (the load generator) and its children."""
+    times = os.times()
+    return times.user + times.system
 
 
 def metric_sum(text: str, name: str) -> float:
@@ -402,6 +446,10 @@ def main() -> None:
                         help="an extra level: the most clients, each sending this many "
                         "sentences per request (1: no extra level)")
     parser.add_argument("--baseline-docs", type=int, default=3_000)
+    parser.add_argument("--linker", choices=["process", "thread", "both"], default="process",
+                        help="where each worker links: a child process (serve's "
+                        "--linker-process), a thread of the worker (--no-linker-process), "
+                        "or one server of each in turn (the fuzz run on the first)")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
 
@@ -413,29 +461,53 @@ def main() -> None:
     baseline_texts = (texts * (args.baseline_docs // len(texts) + 1))[:args.baseline_docs]
     results["in_process_docs_per_s"] = in_process_docs_per_s(baseline_texts, args.workers)
 
-    server = Server(args.workers, free_port())
+    levels = []
+    modes = ["process", "thread"] if args.linker == "both" else [args.linker]
+    for n, mode in enumerate(modes):
+        run_server(args, mode, texts, baseline_texts, results, levels,
+                   fuzz_requests=args.fuzz if n == 0 else 0)
+    results["load"] = levels
+    print_report(results)
+    if args.json:
+        with open(args.json, "w", encoding="utf8") as file:
+            json.dump(results, file, indent=2)
+
+
+def run_server(args, mode: str, texts: List[str], baseline_texts: List[str],
+               results: Dict[str, Any], levels: List[Dict[str, Any]],
+               fuzz_requests: int) -> None:
+    """Start a server linking in `mode`, run the load levels (and the fuzz run)."""
+    server = Server(args.workers, free_port(), mode)
     try:
         server.wait_ready()
-        print(f"server on port {server.port}", file=sys.stderr)
+        print(f"server ({mode} linking) on port {server.port}", file=sys.stderr)
         expected = {}
         for text in texts:  # the sequential answers, and a warm-up
             status, body = asyncio.run(request_once(server.port, "POST", "/link",
                                                     json.dumps({"text": text}).encode()))
             assert status == 200, body
             expected[text] = links_of(body)
-        levels = []
         plan = [(c, 1) for c in args.clients]
         if args.texts_per_request > 1:
             plan.append((max(args.clients), args.texts_per_request))
         for clients, per_request in plan:
             # This machine may be shared: the in-process rate is measured again right
             # before each level (the server idle), and the level compared with it.
+            load_average = round(os.getloadavg()[0], 2)
             rate = in_process_docs_per_s(baseline_texts, args.workers)
             results.setdefault("in_process_samples", []).append(rate)
             before = asyncio.run(request_once(server.port, "GET", "/metrics"))[1].decode()
+            cpu_before = (_busy_cpu_seconds(), server.cpu_seconds(), _own_cpu_seconds())
             level = asyncio.run(load_level(server.port, clients, args.seconds, texts,
                                            expected, per_request))
+            cpu_after = (_busy_cpu_seconds(), server.cpu_seconds(), _own_cpu_seconds())
             after = asyncio.run(request_once(server.port, "GET", "/metrics"))[1].decode()
+            used = [(a - b) / level["seconds"] for a, b in zip(cpu_after, cpu_before)]
+            # Cores busy during the level: the server's, the load generator's, and
+            # everything else on the machine (other jobs: the level's competition).
+            level["cores_server"] = round(used[1], 2)
+            level["cores_client"] = round(used[2], 2)
+            level["cores_other"] = round(max(0.0, used[0] - used[1] - used[2]), 2)
             batches = (metric_sum(after, "entity_linker_batch_docs_count")
                        - metric_sum(before, "entity_linker_batch_docs_count"))
             docs = (metric_sum(after, "entity_linker_batch_docs_sum")
@@ -445,22 +517,27 @@ def main() -> None:
                     - metric_sum(before, "entity_linker_batch_seconds_sum"))
             level["linking_busy"] = busy / level["seconds"] / args.workers
             level["rss_mb_per_worker"] = [round(r / 2**20) for r in server.worker_rss()]
+            level["rss_mb_per_linker"] = [round(r / 2**20) for r in server.linker_rss()]
+            level["linker"] = mode
+            level["load_average_before"] = load_average
             level["in_process_docs_per_s"] = rate
             level["vs_in_process"] = level["docs_per_s"] / rate
             levels.append(level)
-            print(f"  {clients} clients x {per_request} texts: {level['docs_per_s']:.0f} "
+            print(f"  {mode}: {clients} clients x {per_request} texts: "
+                  f"{level['docs_per_s']:.0f} "
                   f"docs/s, p99 {level['p99_ms']:.1f} ms", file=sys.stderr)
-        results["load"] = levels
-        if args.fuzz:
+        if fuzz_requests:
             # Two rounds of the same kind: memory is flat if the second adds nothing.
-            requests = malformed_requests(args.fuzz)
+            requests = malformed_requests(fuzz_requests)
             half = len(requests) // 2
             rss = [server.worker_rss()]
+            linker_rss = [server.linker_rss()]
             print(f"fuzz: {len(requests):,} malformed requests ...", file=sys.stderr)
             rounds = []
             for part in (requests[:half], requests[half:]):
                 rounds.append(asyncio.run(fuzz(server.port, part, texts, expected)))
                 rss.append(server.worker_rss())
+                linker_rss.append(server.linker_rss())
             report: Dict[str, Any] = {"statuses": {}, "seconds": 0.0}
             for one in rounds:
                 for key, value in one.items():
@@ -473,15 +550,12 @@ def main() -> None:
             status, _ = asyncio.run(request_once(server.port, "GET", "/health"))
             report["health_after"] = status
             report["rss_mb"] = [[round(r / 2**20, 1) for r in sample] for sample in rss]
+            report["linker_rss_mb"] = [[round(r / 2**20, 1) for r in sample]
+                                       for sample in linker_rss]
             results["fuzz"] = report
     finally:
         code = server.stop()
-        results["server_exit"] = code
-
-    print_report(results)
-    if args.json:
-        with open(args.json, "w", encoding="utf8") as file:
-            json.dump(results, file, indent=2)
+        results.setdefault("server_exit", {})[mode] = code
 
 
 def print_report(results: Dict[str, Any]) -> None:
@@ -490,17 +564,22 @@ def print_report(results: Dict[str, Any]) -> None:
     print(f"\nworkers: {results['workers']} (cpus: {results['cpus']}, load average "
           f"{results['load_average']}); in-process nlp.pipe: {base:,.0f} docs/s, again before "
           f"each level: {samples}\n")
-    print("| clients | texts/request | requests | req/s | docs/s | nlp.pipe docs/s "
-          "| vs nlp.pipe | p50 ms | p99 ms | mean batch | linking busy | RSS/worker MB | wrong |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| linker | clients | texts/request | requests | req/s | docs/s | nlp.pipe docs/s "
+          "| vs nlp.pipe | p50 ms | p99 ms | mean batch | linking busy | RSS/worker MB "
+          "| RSS/linker MB | load avg | cores server/client/other | wrong |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for level in results["load"]:
-        print(f"| {level['clients']} | {level['texts_per_request']} | {level['requests']:,} "
+        print(f"| {level['linker']} | {level['clients']} | {level['texts_per_request']} "
+              f"| {level['requests']:,} "
               f"| {level['requests_per_s']:,.0f} "
               f"| {level['docs_per_s']:,.0f} | {level['in_process_docs_per_s']:,.0f} "
               f"| {level['vs_in_process']:.2f}x "
               f"| {level['p50_ms']:.1f} | {level['p99_ms']:.1f} | {level['mean_batch']:.1f} "
               f"| {level['linking_busy']:.0%} "
               f"| {', '.join(map(str, level['rss_mb_per_worker']))} "
+              f"| {', '.join(map(str, level['rss_mb_per_linker'])) or '-'} "
+              f"| {level['load_average_before']} "
+              f"| {level['cores_server']}/{level['cores_client']}/{level['cores_other']} "
               f"| {level['wrong'] + level['errors']} |")
     fuzz_report = results.get("fuzz")
     if fuzz_report:
@@ -513,7 +592,8 @@ def print_report(results: Dict[str, Any]) -> None:
         print(f"well-formed interleaved: {fuzz_report['good']:,}, wrong "
               f"{fuzz_report['good_wrong']}; server alive: {fuzz_report['server_alive']}, "
               f"/health after: {fuzz_report['health_after']}; RSS MB per worker before, "
-              f"after half, after all: {fuzz_report['rss_mb']}")
+              f"after half, after all: {fuzz_report['rss_mb']}; linking children: "
+              f"{fuzz_report.get('linker_rss_mb')}")
     print(f"server exit status: {results['server_exit']}")
 
 
