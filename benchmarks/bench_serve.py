@@ -513,8 +513,8 @@ def run_server(args, mode: str, texts: List[str], baseline_texts: List[str],
             docs = (metric_sum(after, "entity_linker_batch_docs_sum")
                     - metric_sum(before, "entity_linker_batch_docs_sum"))
             level["mean_batch"] = docs / batches if batches else 0.0
-            busy = (metric_sum(after, "entity_linker_batch_seconds_sum")
-                    - metric_sum(before, "entity_linker_batch_seconds_sum"))
+            busy = (metric_sum(after, "entity_linker_linking_seconds_total")
+                    - metric_sum(before, "entity_linker_linking_seconds_total"))
             level["linking_busy"] = busy / level["seconds"] / args.workers
             level["rss_mb_per_worker"] = [round(r / 2**20) for r in server.worker_rss()]
             level["rss_mb_per_linker"] = [round(r / 2**20) for r in server.linker_rss()]

@@ -85,7 +85,8 @@ class Service:
         self.arriving = 0  # linking requests begun and not yet queued (batcher.py)
         self.batcher = Batcher(self.backend.run, max_docs=max_batch, max_wait=max_wait,
                                max_queue_docs=limits.max_queue_docs,
-                               on_batch=self.metrics.batch, arriving=lambda: self.arriving)
+                               on_batch=self.metrics.batch, arriving=lambda: self.arriving,
+                               max_in_flight=getattr(self.backend, "max_in_flight", 1))
         self.closing = False
 
     # ------------------------------------------------------------------ helpers
@@ -260,8 +261,10 @@ class Service:
         return json_response(answer, 503 if self.closing else 200)
 
     async def metrics_route(self, request: Request) -> Response:
-        restarts = getattr(self.backend, "restarts", 0)
-        return PlainTextResponse(self.metrics.render(self.batcher.queued_docs, restarts),
+        backend = self.backend
+        text = self.metrics.render(self.batcher.queued_docs, getattr(backend, "restarts", 0),
+                                   getattr(backend, "linking_seconds", 0.0))
+        return PlainTextResponse(text,
                                  media_type="text/plain; version=0.0.4; charset=utf-8")
 
     # ---------------------------------------------------------------- lifecycle

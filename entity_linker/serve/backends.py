@@ -36,16 +36,23 @@ class ThreadBackend:
     """Links in the calling thread (the batcher's linking thread) of this process."""
 
     mode = "thread"
+    max_in_flight = 1  # a second batch would only contend for the same GIL
 
     def __init__(self, links: LinkService):
         self.links = links
+        self.restarts = 0
+        self.linking_seconds = 0.0  # time spent linking batches
 
     def start(self) -> None:
         """Nothing to start: the pipeline is loaded."""
 
     def run(self, jobs: Sequence[Job]) -> List[Tuple[Job, Any]]:
         """Link a batch; per job its rendered results or its RequestError."""
-        return self.links.run(jobs)
+        started = time.perf_counter()
+        try:
+            return self.links.run(jobs)
+        finally:
+            self.linking_seconds += time.perf_counter() - started
 
     def close(self) -> None:
         """Nothing to stop."""
@@ -56,6 +63,28 @@ class ThreadBackend:
 
 class LinkerDied(Exception):
     """The linking child exited (or was killed) before answering a batch."""
+
+
+class _Child:
+    """One linking child: its process, its end of the pipe, and the order of its
+    answers (it answers the batches in the order they were sent)."""
+
+    def __init__(self, process, conn):
+        self.process = process
+        self.conn = conn
+        self.sent = 0  # batches sent
+        self.answered = 0  # batches whose answer has been read (or lost)
+        self.turn = threading.Condition()
+        self.dead: Optional[str] = None  # why, once it is known to be dead
+
+    def alive(self) -> bool:
+        return self.dead is None and self.process.is_alive()
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join()
+        self.conn.close()
 
 
 class ProcessBackend:
@@ -70,6 +99,10 @@ class ProcessBackend:
     """
 
     mode = "process"
+    # A second batch is handed over while one is linked (batcher.py): it is sent
+    # at once and waits in the pipe, so the child starts it as soon as it has
+    # answered the first.
+    max_in_flight = 2
 
     def __init__(self, pipeline: Optional[str] = None, *, batch_timeout: float = 120.0,
                  on_exit: Optional[Callable[[], None]] = None):
@@ -77,13 +110,15 @@ class ProcessBackend:
         self.batch_timeout = batch_timeout
         self.on_exit = on_exit or _stop_this_worker
         self._context = multiprocessing.get_context("spawn")  # no fork of a threaded loop
-        self._process = None
-        self._conn = None
-        self._lock = threading.Lock()  # start/run/close come from different threads
+        self._child: Optional[_Child] = None
+        # Held to start, replace or stop the child and to send it a batch (start,
+        # run and close come from different threads); not while waiting for answers.
+        self._lock = threading.Lock()
         self._failed_starts = 0
         self._gave_up = False
         self._closed = False
         self.restarts = 0  # children started again after one died
+        self.linking_seconds = 0.0  # the children's own time linking batches
         self.child_info: Dict[str, Any] = {}
 
     # ----------------------------------------------------------------- lifecycle
@@ -101,7 +136,7 @@ class ProcessBackend:
         process.start()
         # Only the child may hold its end: then a dead child reads as EOF here.
         child_end.close()
-        self._process, self._conn = process, parent_end
+        child = _Child(process, parent_end)
         ready = wait([parent_end, process.sentinel], START_TIMEOUT)
         try:
             if parent_end not in ready:
@@ -111,42 +146,29 @@ class ProcessBackend:
             if kind != "ready":
                 raise LinkerDied(f"could not load the pipeline: {payload}")
         except (LinkerDied, EOFError, OSError) as err:
-            self._kill()
+            child.kill()
             self._failed_starts += 1
             reason = err if isinstance(err, LinkerDied) else "exited while loading"
             raise RuntimeError(f"the linking process {reason}") from None
         self._failed_starts = 0
+        self._child = child
         self.child_info = payload
         print(f"entity-linker serve (pid {os.getpid()}): linking process {process.pid} "
               "ready.", file=sys.stderr, flush=True)
 
     def close(self) -> None:
-        """Tell the child to exit once its batch is done; kill it if it does not."""
+        """Tell the child to exit once its batches are done; kill it if it does not."""
         with self._lock:
             self._closed = True
-            process, conn = self._process, self._conn
-            self._process = self._conn = None
-            if process is None:
+            child, self._child = self._child, None
+            if child is None:
                 return
             try:
-                conn.send(None)
+                child.conn.send(None)
             except OSError:
                 pass
-            process.join(STOP_TIMEOUT)
-            if process.is_alive():
-                process.kill()
-                process.join()
-            conn.close()
-
-    def _kill(self) -> None:
-        process, conn = self._process, self._conn
-        self._process = self._conn = None
-        if process is not None:
-            if process.is_alive():
-                process.kill()
-            process.join()
-        if conn is not None:
-            conn.close()
+            child.process.join(STOP_TIMEOUT)
+            child.kill()
 
     # ------------------------------------------------------------------- linking
 
@@ -154,14 +176,16 @@ class ProcessBackend:
         """Link a batch in the child; per job its rendered results or its
         RequestError (503 for every job if the child dies meanwhile)."""
         with self._lock:
-            if self._process is None or not self._process.is_alive():
+            child = self._child
+            if child is None or not child.alive():
                 if self._gave_up or self._closed:
                     return _all(jobs, _unavailable("The linking process could not be "
                                                    "started; this worker is stopping."))
-                if self._process is not None:  # it died since the last batch
+                if child is not None:  # it died since the last batch
                     self.restarts += 1
-                    self._note_death()
-                self._kill()
+                    self._note_death(child)
+                    child.kill()
+                    self._child = None
                 try:
                     self._start()
                 except RuntimeError as err:
@@ -169,55 +193,87 @@ class ProcessBackend:
                         self._gave_up = True
                         self.on_exit()
                     return _all(jobs, _unavailable(f"{str(err).capitalize()}."))
+                child = self._child
             try:
-                self._conn.send([job.spec() for job in jobs])
-                reply = self._receive()
-            except (LinkerDied, EOFError, OSError) as err:
-                why = str(err) if isinstance(err, LinkerDied) else "exited"
-                self._note_death(why)
-                self._kill()
-                self.restarts += 1
-                threading.Thread(target=self._restart_quietly, daemon=True).start()
-                return _all(jobs, _unavailable(f"The linking process {why} while linking "
-                                               "this request; it is being restarted."))
+                child.conn.send([job.spec() for job in jobs])
+            except (OSError, ValueError):
+                child.dead = child.dead or "exited"
+            ticket = child.sent
+            child.sent += 1
+        try:
+            reply = self._answer(child, ticket)
+        except LinkerDied as err:
+            self._died(child, str(err))
+            return _all(jobs, _unavailable(f"The linking process {err} while linking this "
+                                           "request; it is being restarted."))
         kind, payload = reply[0], reply[1]
         if kind == "bug":  # an exception in linking: the batch fails as in the thread
             raise RuntimeError(payload)
+        self.linking_seconds += reply[2]
         return [(job, _result(item)) for job, item in zip(jobs, payload)]
 
-    def _receive(self) -> Any:
-        ready = wait([self._conn, self._process.sentinel], self.batch_timeout)
-        if self._conn in ready:
-            try:
-                return self._conn.recv()
-            except EOFError:
-                pass
-        elif not ready:
-            raise LinkerDied(f"took longer than {self.batch_timeout:g} s on one batch and "
-                             "was stopped")
-        self._process.join(1)
-        raise LinkerDied(f"exited (exit code {self._process.exitcode})")
+    def _answer(self, child: _Child, ticket: int) -> Any:
+        """The child's answer to batch ``ticket`` (read after the earlier ones)."""
+        with child.turn:
+            while child.answered != ticket:
+                child.turn.wait()
+        try:
+            if child.dead is not None:
+                raise LinkerDied(child.dead)
+            ready = wait([child.conn, child.process.sentinel], self.batch_timeout)
+            if child.conn in ready:
+                try:
+                    return child.conn.recv()
+                except (EOFError, OSError):
+                    pass
+            elif not ready:
+                child.dead = (f"took longer than {self.batch_timeout:g} s on one batch and "
+                              "was stopped")
+                child.process.kill()
+                raise LinkerDied(child.dead)
+            child.process.join(1)
+            child.dead = f"exited (exit code {child.process.exitcode})"
+            raise LinkerDied(child.dead)
+        except (OSError, ValueError):  # its pipe was closed under us: it was replaced
+            child.dead = child.dead or "exited"
+            raise LinkerDied(child.dead) from None
+        finally:
+            with child.turn:
+                child.answered += 1
+                child.turn.notify_all()
 
-    def _restart_quietly(self) -> None:
-        """Start the next child right away, so that the next batch need not wait."""
+    def _died(self, child: _Child, why: str) -> None:
+        """A child died with batches in flight: replace it now (in the background),
+        so that the next batch need not wait for the new one to load."""
         with self._lock:
-            if self._process is None and not (self._gave_up or self._closed):
+            if self._child is not child:
+                return  # already replaced
+            self._note_death(child, why)
+            self.restarts += 1
+            self._child = None
+        threading.Thread(target=self._replace, args=(child,), daemon=True).start()
+
+    def _replace(self, dead: _Child) -> None:
+        with self._lock:
+            if self._child is None and not (self._gave_up or self._closed):
                 try:
                     self._start()
                 except RuntimeError:
                     pass  # the next batch tries again, and counts the failures
+        # Killed after the new child is started: a batch still waiting for the old
+        # one reads EOF then (503) rather than wait for it.
+        dead.kill()
 
-    def _note_death(self, why: str = "") -> None:
-        process = self._process
-        code = process.exitcode if process is not None else None
-        print(f"entity-linker serve (pid {os.getpid()}): the linking process "
-              f"{getattr(process, 'pid', '?')} {why or f'exited (exit code {code})'}; "
-              "starting another.", file=sys.stderr, flush=True)
+    def _note_death(self, child: _Child, why: str = "") -> None:
+        process = child.process
+        print(f"entity-linker serve (pid {os.getpid()}): the linking process {process.pid} "
+              f"{why or f'exited (exit code {process.exitcode})'}; starting another.",
+              file=sys.stderr, flush=True)
 
     def info(self) -> Dict[str, Any]:
-        process = self._process
-        alive = process is not None and process.is_alive()
-        return {"mode": self.mode, "pid": process.pid if alive else None,
+        child = self._child
+        alive = child is not None and child.alive()
+        return {"mode": self.mode, "pid": child.process.pid if alive else None,
                 "status": "ok" if alive else ("stopped" if self._gave_up else "starting"),
                 "restarts": self.restarts}
 

@@ -77,7 +77,8 @@ class Metrics:
     def error(self, kind: str) -> None:
         self.errors[kind] += 1
 
-    def render(self, queued_docs: int = 0, linker_restarts: int = 0) -> str:
+    def render(self, queued_docs: int = 0, linker_restarts: int = 0,
+               linking_seconds: float = 0.0) -> str:
         pid = f'pid="{self.pid}"'
         lines = [
             "# HELP entity_linker_requests_total HTTP requests answered, by endpoint, "
@@ -96,7 +97,9 @@ class Metrics:
         lines += ["# HELP entity_linker_batch_docs Docs linked together in one nlp.pipe "
                   "batch.", "# TYPE entity_linker_batch_docs histogram"]
         lines += self.batch_docs.lines("entity_linker_batch_docs", pid)
-        lines += ["# HELP entity_linker_batch_seconds Time to link (and render) one batch.",
+        lines += ["# HELP entity_linker_batch_seconds Time from handing a batch to the linker "
+                  "to its answers (linking and rendering, and with a linking process the "
+                  "wait behind the batch it links).",
                   "# TYPE entity_linker_batch_seconds histogram"]
         lines += self.batch_seconds.lines("entity_linker_batch_seconds", pid)
         lines += ["# HELP entity_linker_errors_total Requests refused or failed, by kind.",
@@ -110,6 +113,10 @@ class Metrics:
             "# HELP entity_linker_queued_docs Docs waiting for a batch.",
             "# TYPE entity_linker_queued_docs gauge",
             f"entity_linker_queued_docs{{{pid}}} {queued_docs}",
+            "# HELP entity_linker_linking_seconds_total Time the linker spent linking "
+            "and rendering batches (its busy time).",
+            "# TYPE entity_linker_linking_seconds_total counter",
+            f"entity_linker_linking_seconds_total{{{pid}}} {linking_seconds:.6f}",
             "# HELP entity_linker_linker_restarts_total Linking processes started again "
             "after one died.",
             "# TYPE entity_linker_linker_restarts_total counter",

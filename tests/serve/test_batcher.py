@@ -204,3 +204,76 @@ def test_a_lone_client_stops_waiting_and_company_turns_waiting_back_on():
 
     run(main())
     assert recorder.batches[-1] == 2
+
+
+# ------------------------------------------- two batches in flight (linking process)
+
+
+class Overlap(Recorder):
+    """A Recorder that also notes how many batches it was linking at once."""
+
+    def __init__(self, delay=0.0):
+        super().__init__(delay)
+        self.running = 0
+        self.most = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, jobs):
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        try:
+            return super().__call__(jobs)
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+def test_an_idle_linker_gets_many_waiting_docs_as_two_half_batches():
+    recorder = Overlap(delay=0.05)
+
+    async def main():
+        batcher = Batcher(recorder, max_docs=64, max_wait=0.05, max_in_flight=2)
+        await batcher.start()
+        results = await asyncio.gather(*(batcher.submit(job(f"t{i}")) for i in range(64)))
+        await batcher.close()
+        return results
+
+    assert run(main()) == [[f"T{i}"] for i in range(64)]
+    assert recorder.batches == [32, 32]
+    assert recorder.most == 2  # the second half was handed over while the first linked
+
+
+def test_few_waiting_docs_are_not_split_and_wait_for_the_batch_in_flight():
+    recorder = Overlap(delay=0.1)
+
+    async def main():
+        batcher = Batcher(recorder, max_docs=64, max_wait=0.01, max_in_flight=2)
+        await batcher.start()
+        first = [batcher.enqueue(job(f"a{i}")) for i in range(20)]  # < 2 x 16: one batch
+        await asyncio.sleep(0.03)  # it is being linked
+        second = [batcher.enqueue(job(f"b{i}")) for i in range(5)]  # fewer than 20 wait
+        await asyncio.sleep(0.03)
+        assert recorder.batches == [20]  # not handed over yet
+        third = [batcher.enqueue(job(f"c{i}")) for i in range(15)]  # now 20 wait: go
+        await asyncio.sleep(0.03)
+        assert recorder.batches == [20, 20] and recorder.most == 2
+        await asyncio.gather(*first, *second, *third)
+        await batcher.close()
+
+    run(main())
+
+
+def test_close_waits_for_both_batches_in_flight():
+    recorder = Overlap(delay=0.05)
+
+    async def main():
+        batcher = Batcher(recorder, max_docs=8, max_wait=0, max_in_flight=2)
+        await batcher.start()
+        futures = [batcher.enqueue(job(f"t{i}")) for i in range(40)]
+        await batcher.close()
+        assert all(f.done() for f in futures)
+        return [f.result() for f in futures]
+
+    assert run(main()) == [[f"T{i}"] for i in range(40)]
+    assert sum(recorder.batches) == 40 and recorder.most == 2
