@@ -316,6 +316,22 @@ def _own_cpu_seconds() -> float:
     return times.user + times.system
 
 
+def scrape_workers(port: int, workers: int, tries: int = 200) -> str:
+    """/metrics of every worker, joined: each scrape reaches one worker (whichever
+    accepts the connection), so scrape until every worker's pid has been seen."""
+    import re
+
+    seen: Dict[str, str] = {}
+    for _ in range(tries):
+        text = asyncio.run(request_once(port, "GET", "/metrics"))[1].decode()
+        found = re.search(r'pid="(\d+)"', text)
+        if found:
+            seen[found.group(1)] = text
+        if len(seen) >= workers:
+            break
+    return "".join(seen.values())
+
+
 def metric_sum(text: str, name: str) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
                if line.startswith(name + "{"))
@@ -496,12 +512,12 @@ def run_server(args, mode: str, texts: List[str], baseline_texts: List[str],
             load_average = round(os.getloadavg()[0], 2)
             rate = in_process_docs_per_s(baseline_texts, args.workers)
             results.setdefault("in_process_samples", []).append(rate)
-            before = asyncio.run(request_once(server.port, "GET", "/metrics"))[1].decode()
+            before = scrape_workers(server.port, args.workers)
             cpu_before = (_busy_cpu_seconds(), server.cpu_seconds(), _own_cpu_seconds())
             level = asyncio.run(load_level(server.port, clients, args.seconds, texts,
                                            expected, per_request))
             cpu_after = (_busy_cpu_seconds(), server.cpu_seconds(), _own_cpu_seconds())
-            after = asyncio.run(request_once(server.port, "GET", "/metrics"))[1].decode()
+            after = scrape_workers(server.port, args.workers)
             used = [(a - b) / level["seconds"] for a, b in zip(cpu_after, cpu_before)]
             # Cores busy during the level: the server's, the load generator's, and
             # everything else on the machine (other jobs: the level's competition).

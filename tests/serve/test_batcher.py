@@ -235,12 +235,12 @@ def test_an_idle_linker_gets_many_waiting_docs_as_two_half_batches():
     async def main():
         batcher = Batcher(recorder, max_docs=64, max_wait=0.05, max_in_flight=2)
         await batcher.start()
-        results = await asyncio.gather(*(batcher.submit(job(f"t{i}")) for i in range(64)))
+        results = await asyncio.gather(*(batcher.submit(job(f"t{i}")) for i in range(96)))
         await batcher.close()
         return results
 
-    assert run(main()) == [[f"T{i}"] for i in range(64)]
-    assert recorder.batches == [32, 32]
+    assert run(main()) == [[f"T{i}"] for i in range(96)]
+    assert recorder.batches == [48, 48]
     assert recorder.most == 2  # the second half was handed over while the first linked
 
 
@@ -250,7 +250,7 @@ def test_few_waiting_docs_are_not_split_and_wait_for_the_batch_in_flight():
     async def main():
         batcher = Batcher(recorder, max_docs=64, max_wait=0.01, max_in_flight=2)
         await batcher.start()
-        first = [batcher.enqueue(job(f"a{i}")) for i in range(20)]  # < 2 x 16: one batch
+        first = [batcher.enqueue(job(f"a{i}")) for i in range(20)]  # too few to split
         await asyncio.sleep(0.03)  # it is being linked
         second = [batcher.enqueue(job(f"b{i}")) for i in range(5)]  # fewer than 20 wait
         await asyncio.sleep(0.03)
