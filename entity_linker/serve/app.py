@@ -23,7 +23,7 @@ import logging
 import os
 import sys
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -52,6 +52,7 @@ SWITCH_INTERVAL = 0.0005  # seconds; Python's default is 0.005
 CLIENT_GONE = 499  # nginx's status for a client that closed the connection first
 LINK_PATHS = ("/link", "/", "/nif")
 ARRIVING = "entity_linker.arriving"  # scope key: a linking request not yet queued
+WATCH_AFTER = 0.05  # seconds a request waits for its links before its client is watched
 
 
 def json_response(content: Any, status: int = 200) -> Response:
@@ -143,18 +144,33 @@ class Service:
         self.arrived(scope)
         future = self.batcher.enqueue(job)
         loop = asyncio.get_running_loop()
-        gone = loop.create_task(_client_gone(receive))
-        gone.add_done_callback(lambda task: _fail(future, _gone_error(task)))
-        timer = loop.call_later(self.limits.request_timeout, _fail, future, RequestError(
-            503, "service", "Linking took longer than the request timeout "
-            f"({self.limits.request_timeout:g} s).", kind="timeout"))
+        watching: List[asyncio.Task] = []
+
+        def watch() -> None:
+            task = loop.create_task(_client_gone(receive))
+            task.add_done_callback(lambda task: _fail(future, _gone_error(task)))
+            watching.append(task)
+
+        # Most answers come before WATCH_AFTER: they need no watcher task (a task
+        # per request is a good part of the event loop's time under load). A
+        # client that leaves earlier is seen then; its job, if still waiting, is
+        # skipped.
+        watcher = loop.call_later(WATCH_AFTER, watch)
+        timer = loop.call_later(self.limits.request_timeout, self.timed_out, future)
         try:
             return await future  # the results, or raises the job's RequestError
         finally:
             timer.cancel()
-            gone.cancel()
+            watcher.cancel()
+            for task in watching:
+                task.cancel()
             if not future.done() or future.cancelled() or future.exception() is not None:
                 job.abandoned = True
+
+    def timed_out(self, future: "asyncio.Future") -> None:
+        _fail(future, RequestError(503, "service", "Linking took longer than the request "
+                                   f"timeout ({self.limits.request_timeout:g} s).",
+                                   kind="timeout"))
 
     async def link_json(self, scope, receive) -> bytes:
         """POST /link: the service's own JSON; the answer's body."""

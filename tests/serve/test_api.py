@@ -5,6 +5,7 @@ import asyncio
 import json
 import re
 import socket
+import threading
 import time
 
 import httpx
@@ -422,6 +423,38 @@ def test_disconnecting_clients(server, client):
     response = client.post("/link", json={"text": SENTENCE})
     assert response.status_code == 200 and response.json()["ents"]
     assert client.get("/health").json()["status"] == "ok"
+
+
+def test_a_client_that_left_while_queued_is_not_linked(server, client):
+    long_texts = ["We live in Paris, a city in France. " * 30] * 40  # ~1 s of linking
+    errors = re.compile(r'entity_linker_errors_total\{pid="\d+",kind="client_gone"\} (\d+)')
+
+    def gone_count() -> int:
+        found = errors.search(client.get("/metrics").text)
+        return int(found.group(1)) if found else 0
+
+    before_gone = gone_count()
+    before_docs = metric(client.get("/metrics").text, "entity_linker_docs_linked_total")
+    with httpx.Client(base_url=server.url, timeout=60) as other:
+        answer = {}
+        busy = threading.Thread(target=lambda: answer.setdefault(
+            "r", other.post("/link", json={"texts": long_texts})))
+        busy.start()
+        time.sleep(0.2)  # the long batch is being linked
+        body = json.dumps({"texts": [SENTENCE] * 7}).encode()
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(b"POST /link HTTP/1.1\r\nHost: x\r\nContent-Length: "
+                         + str(len(body)).encode() + b"\r\n\r\n" + body)
+            time.sleep(0.1)  # queued behind the long batch
+        busy.join(60)
+    assert answer["r"].status_code == 200
+    deadline = time.monotonic() + 10
+    while gone_count() == before_gone and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert gone_count() == before_gone + 1
+    # The 7 texts of the client that left were skipped: only the 40 were linked.
+    after_docs = metric(client.get("/metrics").text, "entity_linker_docs_linked_total")
+    assert after_docs - before_docs == 40
 
 
 def test_metrics(client):
