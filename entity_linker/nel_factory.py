@@ -65,6 +65,7 @@ DEFAULT_NEL_MODEL = Config().from_str(default_model_config)["model"]
         "containment": 0.0,
         "nil_logit": None,
         "entity_correction_rows": 0,
+        "word_pairs_rows": 0,
     },
     default_score_weights={"nel_micro_f": 1.0, "nel_micro_r": None, "nel_micro_p": None},
 )
@@ -95,6 +96,7 @@ def make_entity_linker(
     containment: float = 0.0,
     nil_logit: Optional[float] = None,
     entity_correction_rows: int = 0,
+    word_pairs_rows: int = 0,
 ) -> "EntityLinker":
     """Create an EntityLinker (factory ``nel``); settings as spaCy's ``entity_linker``."""
     from .pipeline import EntityLinker
@@ -125,4 +127,5 @@ def make_entity_linker(
         containment=containment,
         nil_logit=nil_logit,
         entity_correction_rows=entity_correction_rows,
+        word_pairs_rows=word_pairs_rows,
     )

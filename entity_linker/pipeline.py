@@ -54,6 +54,7 @@ from .scoring import (
     load_ranker,
     reset_ranker,
 )
+from .scoring.word_pairs import build_word_pairs, pair_keys
 
 # Re-exported: where users, tests and the `nel` entry point import them from.
 __all__ = ["DEFAULT_NEL_MODEL", "NIL", "EntityLinker", "LinkPredictions", "container_mentions",
@@ -117,6 +118,7 @@ class EntityLinker(TrainablePipe):
         containment: float = 0.0,
         nil_logit: Optional[float] = None,
         entity_correction_rows: int = 0,
+        word_pairs_rows: int = 0,
     ) -> None:
         """Initialize the linker; see the factory ``nel`` for the settings."""
         if threshold is not None and not (0 <= threshold <= 1):
@@ -143,12 +145,15 @@ class EntityLinker(TrainablePipe):
             raise ValueError(
                 f"scoring must be one of {', '.join(SCORINGS)}, got {scoring!r}."
             )
-        if isinstance(entity_correction_rows, bool) or not isinstance(
-            entity_correction_rows, int
-        ) or entity_correction_rows < 0:
+        for setting, rows in (("entity_correction_rows", entity_correction_rows),
+                              ("word_pairs_rows", word_pairs_rows)):
+            if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
+                raise ValueError(f"{setting} must be an int >= 0 (0: off), got {rows!r}.")
+        if word_pairs_rows and scoring != "learned":
             raise ValueError(
-                f"entity_correction_rows must be an int >= 0 (0: no correction), got "
-                f"{entity_correction_rows!r}."
+                f"word_pairs_rows={word_pairs_rows} needs scoring = \"learned\": the pair "
+                "weights are learned with the ranker. Set scoring = \"learned\" or "
+                "word_pairs_rows = 0."
             )
         for setting, value in (("coherence", coherence), ("containment", containment)):
             if not (value >= 0 and numpy.isfinite(value)):
@@ -200,6 +205,11 @@ class EntityLinker(TrainablePipe):
             self.entity_correction = build_entity_correction(entity_vector_length,
                                                              entity_correction_rows)
             self.entity_correction.initialize()
+        # Learned (context word, name word) pair weights (word_pairs_rows > 0).
+        self.word_pairs: Optional[Model] = None
+        if word_pairs_rows:
+            self.word_pairs = build_word_pairs(word_pairs_rows)
+            self.word_pairs.initialize()
         self._context_encoders: Dict[int, Callable] = {}
         self.n_sents = n_sents
         # When True, predict also says which evidence decided each link
@@ -332,6 +342,8 @@ class EntityLinker(TrainablePipe):
         self.model.initialize(X=docs, Y=self.model.ops.alloc2f(1, n_out))
         if self.ranker is not None:
             reset_ranker(self.ranker, self.coherence, self.containment)
+        if self.word_pairs is not None:
+            self.word_pairs.initialize()  # back to zeros
         if self.entity_correction is not None:
             if self.entity_correction.get_dim("nO") != n_out:
                 raise ValueError(
@@ -391,12 +403,14 @@ class EntityLinker(TrainablePipe):
             sims, _ = self._similarities(docs, table, self.model.ops.to_numpy(encodings))
         fit, coref, contained, named = self._doc_evidence(docs, mentions, table, discard,
                                                           scorer)
-        scores = scorer.scores(table, sims, fit, coref, contained, named)
+        pairs = self._pairs(mentions, table, scorer)
+        scores = scorer.scores(table, sims, fit, coref, contained, named, pairs)
         order = table.ranked(scores)
         predictions = self._choose(table, scores, order, discard)
         if self.explain:
             predictions.evidence = explain_choices(
-                table, order, scorer.components(table, sims, fit, coref, contained, named))
+                table, order, scorer.components(table, sims, fit, coref, contained, named,
+                                                pairs))
         return predictions
 
     def _similarities(self, docs: Sequence[Doc], table: CandidateTable, encodings,
@@ -454,13 +468,24 @@ class EntityLinker(TrainablePipe):
     def candidate_scorer(self) -> CandidateScorer:
         """The scorer of this linker's current settings (scoring, incl_prior, ...)."""
         return CandidateScorer(self.scoring, self.incl_prior, self.incl_context,
-                               self.coherence, self.ranker, self.containment, self.nil_logit)
+                               self.coherence, self.ranker, self.containment, self.nil_logit,
+                               self.word_pairs)
 
     def _doc_evidence(self, docs: Sequence[Doc], mentions: List[Span], table: CandidateTable,
                       discard, scorer: CandidateScorer):
         """What the doc's other mentions say of each candidate (``doc_evidence``).
         RETURNS (coherence, coreference, containment, names)."""
         return doc_evidence(self.kb, docs, mentions, table, discard, scorer)
+
+    def _pairs(self, mentions: List[Span], table: CandidateTable, scorer: CandidateScorer):
+        """The (context word, name word) pairs of the table's candidates
+        (``word_pairs.pair_keys``), or None when the scorer does not read them
+        or the KB has no names."""
+        if not scorer.uses_word_pairs or not table.n_candidates \
+                or not getattr(self.kb, "has_names", False):
+            return None
+        names = self.kb.names_of_rows(table.entity_rows())
+        return pair_keys(table.offsets, names, mentions)
 
     def _choose(self, table: CandidateTable, scores, order, discard) -> LinkPredictions:
         """The kb id, score and top-k candidates of each mention, from the
@@ -638,13 +663,16 @@ class EntityLinker(TrainablePipe):
             table = self._candidates([mentions[i] for i in keep])
         sims, backprop = self._similarities(docs, table, selected, is_train=True,
                                             mention_rows=keep)
+        pairs = self._pairs([mentions[i] for i in keep], table, scorer)
         loss, d_sims = scorer.candidate_loss(table, sims, gold_keys, fit,
-                                             self.candidate_loss_weight, coref, contained, named)
+                                             self.candidate_loss_weight, coref, contained, named,
+                                             pairs)
         return loss, backprop(d_sims)
 
     def _scoring_models(self) -> Dict[str, Model]:
         """The trained models beside the encoder, by the name they are saved under."""
-        models = {"ranker": self.ranker, "entity_correction": self.entity_correction}
+        models = {"ranker": self.ranker, "entity_correction": self.entity_correction,
+                  "word_pairs": self.word_pairs}
         return {name: model for name, model in models.items() if model is not None}
 
     def finish_update(self, sgd: Optimizer) -> None:

@@ -32,12 +32,16 @@ class CandidateScorer:
     nil_logit (Optional[float]): The logit of a NIL option in each mention's
         softmax, for the scores prediction reports ("softmax", "learned");
         None: no NIL option. Training is unchanged.
+    word_pairs (Optional[Model]): The learned (context word, name word) pair
+        weights (``word_pairs.build_word_pairs``), added to the "learned"
+        logits when the pairs (``word_pairs.pair_keys``) are given.
     """
 
     def __init__(self, scoring: str, incl_prior: bool, incl_context: bool,
                  coherence_weight: float = 0.0, ranker: Optional[Model] = None,
                  containment_weight: float = 0.0,
-                 nil_logit: Optional[float] = None) -> None:
+                 nil_logit: Optional[float] = None,
+                 word_pairs: Optional[Model] = None) -> None:
         if scoring not in SCORINGS:
             raise ValueError(f"scoring must be one of {', '.join(SCORINGS)}, got {scoring!r}.")
         if scoring == "learned" and ranker is None:
@@ -49,6 +53,12 @@ class CandidateScorer:
         self.containment_weight = containment_weight
         self.nil_logit = nil_logit
         self.ranker = ranker
+        self.word_pairs = word_pairs if scoring == "learned" else None
+
+    @property
+    def uses_word_pairs(self) -> bool:
+        """Whether the scores read the (context word, name word) pairs."""
+        return self.word_pairs is not None
 
     @property
     def uses_coherence(self) -> bool:
@@ -61,12 +71,14 @@ class CandidateScorer:
         return self.scoring == "learned" or bool(self.containment_weight)
 
     def logits(self, table, sims, coherence_values=None, is_train: bool = False,
-               coreference_values=None, containment_values=None, name_values=None
-               ) -> Tuple[numpy.ndarray, Callable[[numpy.ndarray], numpy.ndarray]]:
+               coreference_values=None, containment_values=None, name_values=None,
+               pairs=None) -> Tuple[numpy.ndarray, Callable[[numpy.ndarray], numpy.ndarray]]:
         """Each candidate's logit, and a backprop from d(logits) to d(sims).
 
-        table: a CandidateTable (offsets, priors, freqs). With "learned" and
-        ``is_train``, the backprop also accumulates the ranker's gradients.
+        table: a CandidateTable (offsets, priors, freqs). pairs: (keys, owners, shares)
+        of ``word_pairs.pair_keys``, or None. With "learned" and ``is_train``,
+        the backprop also accumulates the ranker's (and the pair weights')
+        gradients.
         """
         priors = numpy.asarray(table.priors, dtype=numpy.float64)
         sims = numpy.asarray(sims, dtype=numpy.float64)
@@ -80,6 +92,10 @@ class CandidateScorer:
             else:
                 Y, ranker_backprop = self.ranker.predict(ops.asarray2f(features)), None
             logits = RANKER_GAIN * ops.to_numpy(Y)[:, 0].astype(numpy.float64)
+            pairs_backprop = None
+            if self.word_pairs is not None and pairs is not None:
+                term, pairs_backprop = self.word_pairs((*pairs, len(logits)), is_train)
+                logits = logits + term
             # The logit is linear in the cosine column.
             d_logit_d_sim = RANKER_GAIN * float(self.ranker.get_param("W")[0, 0])
             if not self.incl_context:
@@ -89,6 +105,8 @@ class CandidateScorer:
                 if ranker_backprop is not None:  # accumulate the ranker's gradients
                     ranker_backprop(ops.asarray2f(
                         (RANKER_GAIN * d_logits)[:, None].astype(numpy.float32)))
+                if pairs_backprop is not None and is_train:
+                    pairs_backprop(d_logits)
                 return d_logit_d_sim * d_logits
 
             return logits, backprop_learned
@@ -118,7 +136,8 @@ class CandidateScorer:
         return logits, lambda d_logits: scale * d_logits
 
     def components(self, table, sims, coherence_values=None, coreference_values=None,
-                   containment_values=None, name_values=None) -> Dict[str, numpy.ndarray]:
+                   containment_values=None, name_values=None,
+                   pairs=None) -> Dict[str, numpy.ndarray]:
         """What each piece of evidence adds to each candidate's score, by name
         ("prior", "context", "coherence", "containment", ...): for "softmax"
         and "learned" the terms of the logit (with "learned", each feature
@@ -145,6 +164,8 @@ class CandidateScorer:
             for column, name in enumerate(FEATURES):
                 key = named.get(name, name)
                 out[key] = out.get(key, 0.0) + weights[column] * features[:, column]
+            if self.word_pairs is not None and pairs is not None:
+                out["word_pairs"], _ = self.word_pairs((*pairs, len(priors)), False)
             return out
         if self.incl_prior:
             out["prior"] = numpy.log(priors + _EPS)
@@ -159,7 +180,7 @@ class CandidateScorer:
         return out
 
     def scores(self, table, sims, coherence_values=None, coreference_values=None,
-               containment_values=None, name_values=None) -> numpy.ndarray:
+               containment_values=None, name_values=None, pairs=None) -> numpy.ndarray:
         """The scores prediction ranks by (float32, one per candidate): softmax
         probabilities in [0, 1]; with "spacy", spaCy's score, which is below 0
         where a cosine is negative, as in spaCy."""
@@ -170,12 +191,13 @@ class CandidateScorer:
         logits, _ = self.logits(table, sims, coherence_values,
                                 coreference_values=coreference_values,
                                 containment_values=containment_values,
-                                name_values=name_values)
+                                name_values=name_values, pairs=pairs)
         return segment_softmax(logits, table.offsets, self.nil_logit).astype(numpy.float32)
 
     def candidate_loss(self, table, sims, gold_keys: numpy.ndarray, coherence_values=None,
                        weight: float = 1.0, coreference_values=None,
-                       containment_values=None, name_values=None) -> Tuple[float, numpy.ndarray]:
+                       containment_values=None, name_values=None,
+                       pairs=None) -> Tuple[float, numpy.ndarray]:
         """Cross-entropy of the gold entity among each mention's candidates.
 
         gold_keys (numpy.ndarray): uint64 hash of each mention's gold entity.
@@ -197,7 +219,7 @@ class CandidateScorer:
         logits, backprop = self.logits(table, sims, coherence_values, is_train=True,
                                        coreference_values=coreference_values,
                                        containment_values=containment_values,
-                                       name_values=name_values)
+                                       name_values=name_values, pairs=pairs)
         probs = segment_softmax(logits, offsets)
         target = numpy.zeros(len(mention), dtype=bool)
         gold_positions = numpy.flatnonzero(is_gold & used_mentions[mention])

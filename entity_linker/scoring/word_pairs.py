@@ -1,0 +1,132 @@
+"""Learned weights of (context word, candidate-name word) pairs, for
+``scoring = "learned"`` with ``word_pairs_rows > 0``.
+
+A candidate's logit gains the sum of one learned weight per pair of a word
+around its mention and a word of its KB name that the mention does not have
+("soccer" x "f.c." for "Bologna F.C. 1909", "basketball" x "cavaliers" for
+"Cleveland Cavaliers"). A candidate whose name adds nothing to the mention
+(the city "Cleveland") pairs the context words with a marker word instead,
+so "standings" x <same> can learn that a bare place name is unlikely in a
+results table. The pairs are hashed into a fixed table of weights, so the
+memory is ``rows`` floats whatever the vocabulary; the weights start at 0
+and are learned with the ranker from the candidate loss. This is what a KB
+without descriptions or types lets a linker learn of what kind of entity a
+context wants: the name words shared by many entities ("national", "team",
+"F.C.") carry over to entities never seen in training.
+"""
+
+from functools import lru_cache
+from typing import List, Sequence, Tuple
+
+import numpy
+from spacy.strings import hash_string
+from spacy.tokens import Span
+from thinc.api import Model
+
+from .evidence import _words, name_words
+
+# Words of context on each side of the mention (tokens, the mention excluded).
+PAIR_WINDOW = 25
+# Adam moves a weight by about the learning rate per step; the gain lets a
+# pair's weight reach the size of the prior's log-odds within a few hundred
+# steps (as RANKER_GAIN does for the ranker).
+PAIR_GAIN = 20.0
+# Stands for "no word beyond the mention's" in a candidate's name.
+_SAME = "<same-as-mention>"
+_MIX_1 = numpy.uint64(0x9E3779B97F4A7C15)
+_MIX_2 = numpy.uint64(0xBF58476D1CE4E5B9)
+_MIX_3 = numpy.uint64(0x94D049BB133111EB)
+
+
+@lru_cache(maxsize=1 << 18)
+def _word_hash(word: str) -> int:
+    return hash_string(word)
+
+
+def _hashes(words) -> numpy.ndarray:
+    return numpy.fromiter((_word_hash(w) for w in words), dtype=numpy.uint64)
+
+
+def _mix(context: numpy.ndarray, name: numpy.ndarray) -> numpy.ndarray:
+    """One well-spread uint64 per (context word, name word) pair (all pairs)."""
+    with numpy.errstate(over="ignore"):
+        keys = (context[:, None] * _MIX_1 + name[None, :]).ravel()
+        keys ^= keys >> numpy.uint64(30)
+        keys *= _MIX_2
+        keys ^= keys >> numpy.uint64(27)
+        keys *= _MIX_3
+        keys ^= keys >> numpy.uint64(31)
+    return keys
+
+
+def context_words(mention: Span, window: int = PAIR_WINDOW) -> Tuple[str, ...]:
+    """The distinct words (lower case, stopwords out) within ``window`` tokens
+    of the mention, the mention's own words left out."""
+    doc = mention.doc
+    own = set(name_words(mention.text))
+    left = doc[max(0, mention.start - window) : mention.start].text
+    right = doc[mention.end : min(len(doc), mention.end + window)].text
+    return tuple(w for w in _words(left + " " + right) if w not in own)
+
+
+def pair_keys(offsets: numpy.ndarray, names: Sequence[str], mentions: Sequence[Span],
+              window: int = PAIR_WINDOW) -> Tuple[numpy.ndarray, numpy.ndarray]:
+    """The hashed (context word, name word) pairs of every candidate.
+
+    offsets: the candidate table's offsets (one mention per row of
+    ``mentions``); names: each candidate's KB name. RETURNS (keys, owners,
+    shares): uint64 pair keys, for each the index of its candidate, and its
+    share of the candidate's term (1 / the number of context words: a
+    candidate's term is the mean over its context words, so that a step of
+    the optimizer moves it as far in a long window as in a short one).
+    """
+    keys: List[numpy.ndarray] = []
+    owners: List[numpy.ndarray] = []
+    shares: List[numpy.ndarray] = []
+    same = _hashes([_SAME])
+    for i, mention in enumerate(mentions):
+        start, end = int(offsets[i]), int(offsets[i + 1])
+        if start == end:
+            continue
+        context = _hashes(context_words(mention, window))
+        if not len(context):
+            continue
+        own = set(name_words(mention.text))
+        for c in range(start, end):
+            extra = [w for w in name_words(names[c]) if w not in own]
+            name = _hashes(extra) if extra else same
+            keys.append(_mix(context, name))
+            owners.append(numpy.full(len(context) * len(name), c, dtype=numpy.int64))
+            shares.append(numpy.full(len(context) * len(name), 1.0 / len(context)))
+    if not keys:
+        return (numpy.zeros(0, dtype=numpy.uint64), numpy.zeros(0, dtype=numpy.int64),
+                numpy.zeros(0, dtype=numpy.float64))
+    return numpy.concatenate(keys), numpy.concatenate(owners), numpy.concatenate(shares)
+
+
+def build_word_pairs(n_rows: int) -> Model:
+    """The pair weights: (keys, owners, shares, n_candidates) -> one float64
+    logit term per candidate, the sum of its pairs' weights times their shares
+    (``n_rows`` hashed weights, starting at 0)."""
+    return Model("word_pairs", _pairs_forward, init=_pairs_init,
+                 params={"W": None}, dims={"nV": n_rows}, attrs={"gain": PAIR_GAIN})
+
+
+def _pairs_init(model: Model, X=None, Y=None) -> None:
+    model.set_param("W", model.ops.alloc1f(model.get_dim("nV")))
+
+
+def _pairs_forward(model: Model, inputs, is_train: bool):
+    keys, owners, shares, n_candidates = inputs
+    gain = model.attrs["gain"]
+    rows = (keys % numpy.uint64(model.get_dim("nV"))).astype(numpy.int64)
+    weights = model.ops.to_numpy(model.get_param("W"))
+    out = gain * numpy.bincount(owners, weights=weights[rows] * shares,
+                                minlength=n_candidates)
+
+    def backprop(d_out: numpy.ndarray) -> None:
+        d_weights = numpy.bincount(rows, weights=gain * shares * numpy.asarray(d_out)[owners],
+                                   minlength=len(weights)).astype(numpy.float32)
+        model.inc_grad("W", model.ops.asarray1f(d_weights))
+
+    return out, backprop
