@@ -1,7 +1,7 @@
 """What the other mentions of a doc say of each candidate, for ``nel``'s scorer.
 
 ``doc_evidence`` gathers the doc-level evidence that ``scoring.CandidateScorer``
-reads (coherence, coreference, containment, name evidence), and
+reads (coherence, coreference, containment, name evidence, sibling), and
 ``container_mentions`` finds the mention that names another's container
 ("Springfield, Illinois").
 """
@@ -12,7 +12,15 @@ from typing import Dict, List, Sequence
 from spacy.tokens import Doc, Span
 
 from .candidates import CandidateTable
-from .scoring import CandidateScorer, coherence, containment, coreference, name_evidence
+from .scoring import (
+    CandidateScorer,
+    coherence,
+    containment,
+    coreference,
+    name_evidence,
+    regional_ancestors,
+    sibling,
+)
 
 
 def doc_evidence(kb, docs: Sequence[Doc], mentions: List[Span], table: CandidateTable,
@@ -21,11 +29,15 @@ def doc_evidence(kb, docs: Sequence[Doc], mentions: List[Span], table: Candidate
     reads it: coherence (``scoring.coherence``), containment
     (``scoring.containment``, when the KB has relations) and, with
     "learned", coreference (``scoring.coreference``) and what the candidates'
-    names say (``scoring.name_evidence``, when the KB has names); None for
-    what is not read. RETURNS (coherence, coreference, containment, names)."""
-    fit = coref = contained = named = None
-    if not table.n_candidates or not (scorer.uses_coherence or scorer.uses_containment):
-        return fit, coref, contained, named
+    names say (``scoring.name_evidence``, when the KB has names), and with a
+    ``prior_gate`` the sibling evidence (``scoring.sibling``, when the KB has
+    relations); None for what is not read. RETURNS (coherence, coreference,
+    containment, names, siblings)."""
+    fit = coref = contained = named = siblings = None
+    gate = scorer.prior_gate is not None
+    if not table.n_candidates or not (scorer.uses_coherence or scorer.uses_containment
+                                      or gate):
+        return fit, coref, contained, named, siblings
     doc_of = {id(doc): i for i, doc in enumerate(docs)}
     groups: Dict[tuple, int] = {}
     doc_index = [doc_of[id(m.doc)] for m in mentions]
@@ -42,12 +54,16 @@ def doc_evidence(kb, docs: Sequence[Doc], mentions: List[Span], table: Candidate
             rows = table.entity_rows()
             named = name_evidence(table.offsets, kb.names_of_rows(rows), doc_index,
                                   group_index, texts, [doc.text for doc in docs])
-    if scorer.uses_containment and getattr(kb, "has_relations", False):
+    if (scorer.uses_containment or gate) and getattr(kb, "has_relations", False):
         rows = table.entity_rows() if rows is None else rows
-        contained = containment(table.offsets, rows, table.priors,
-                                kb.ancestor_rows(rows), doc_index, group_index,
-                                container_mentions(mentions), ~discard)
-    return fit, coref, contained, named
+        ancestors = kb.ancestor_rows(rows)
+        contained = containment(table.offsets, rows, table.priors, ancestors, doc_index,
+                                group_index, container_mentions(mentions), ~discard)
+        if gate:
+            siblings = sibling(table.offsets, table.priors, ancestors,
+                               regional_ancestors(kb, ancestors), doc_index, group_index,
+                               ~discard)
+    return fit, coref, contained, named, siblings
 
 
 # What may stand between a place and the place that contains it, when the

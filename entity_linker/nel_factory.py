@@ -64,6 +64,7 @@ DEFAULT_NEL_MODEL = Config().from_str(default_model_config)["model"]
         "coherence": 0.0,
         "containment": 0.0,
         "nil_logit": None,
+        "prior_gate": None,
         "entity_correction_rows": 0,
         "word_pairs_rows": 0,
     },
@@ -95,6 +96,7 @@ def make_entity_linker(
     coherence: float = 0.0,
     containment: float = 0.0,
     nil_logit: Optional[float] = None,
+    prior_gate: Optional[float] = None,
     entity_correction_rows: int = 0,
     word_pairs_rows: int = 0,
 ) -> "EntityLinker":
@@ -126,6 +128,7 @@ def make_entity_linker(
         coherence=coherence,
         containment=containment,
         nil_logit=nil_logit,
+        prior_gate=prior_gate,
         entity_correction_rows=entity_correction_rows,
         word_pairs_rows=word_pairs_rows,
     )

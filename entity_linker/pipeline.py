@@ -117,6 +117,7 @@ class EntityLinker(TrainablePipe):
         coherence: float = 0.0,
         containment: float = 0.0,
         nil_logit: Optional[float] = None,
+        prior_gate: Optional[float] = None,
         entity_correction_rows: int = 0,
         word_pairs_rows: int = 0,
     ) -> None:
@@ -170,6 +171,13 @@ class EntityLinker(TrainablePipe):
                 f"candidate_loss_weight is {candidate_loss_weight}. Set "
                 "candidate_loss_weight = 1.0 (or another value > 0)."
             )
+        if prior_gate is not None and (scoring == "spacy" or isinstance(prior_gate, bool)
+                                       or not 0 < prior_gate <= 1):
+            raise ValueError(
+                f"prior_gate={prior_gate!r} needs scoring = \"softmax\" or \"learned\" and a "
+                "number in (0, 1]: a candidate whose prior is below prior_gate times its "
+                "mention's top prior wins only with local evidence. null turns it off."
+            )
         if nil_logit is not None and (scoring == "spacy" or not numpy.isfinite(nil_logit)):
             raise ValueError(
                 f"nil_logit={nil_logit} needs scoring = \"softmax\" or \"learned\" (it is a "
@@ -196,6 +204,7 @@ class EntityLinker(TrainablePipe):
         self.coherence = coherence
         self.containment = containment
         self.nil_logit = nil_logit
+        self.prior_gate = prior_gate
         # The learned combination of the candidate features (scoring = "learned").
         self.ranker: Optional[Model] = (build_ranker(coherence, containment)
                                         if scoring == "learned" else None)
@@ -401,10 +410,10 @@ class EntityLinker(TrainablePipe):
                     f"for {len(mentions)} mentions; it must return one per doc.ents entry."
                 )
             sims, _ = self._similarities(docs, table, self.model.ops.to_numpy(encodings))
-        fit, coref, contained, named = self._doc_evidence(docs, mentions, table, discard,
-                                                          scorer)
+        fit, coref, contained, named, siblings = self._doc_evidence(docs, mentions, table,
+                                                                    discard, scorer)
         pairs = self._pairs(mentions, table, scorer)
-        scores = scorer.scores(table, sims, fit, coref, contained, named, pairs)
+        scores = scorer.scores(table, sims, fit, coref, contained, named, pairs, siblings)
         order = table.ranked(scores)
         predictions = self._choose(table, scores, order, discard)
         if self.explain:
@@ -469,12 +478,12 @@ class EntityLinker(TrainablePipe):
         """The scorer of this linker's current settings (scoring, incl_prior, ...)."""
         return CandidateScorer(self.scoring, self.incl_prior, self.incl_context,
                                self.coherence, self.ranker, self.containment, self.nil_logit,
-                               self.word_pairs)
+                               self.word_pairs, self.prior_gate)
 
     def _doc_evidence(self, docs: Sequence[Doc], mentions: List[Span], table: CandidateTable,
                       discard, scorer: CandidateScorer):
         """What the doc's other mentions say of each candidate (``doc_evidence``).
-        RETURNS (coherence, coreference, containment, names)."""
+        RETURNS (coherence, coreference, containment, names, siblings)."""
         return doc_evidence(self.kb, docs, mentions, table, discard, scorer)
 
     def _pairs(self, mentions: List[Span], table: CandidateTable, scorer: CandidateScorer):
@@ -657,8 +666,8 @@ class EntityLinker(TrainablePipe):
             evidence = self._doc_evidence(docs, mentions, everything,
                                           self._discarded(mentions), scorer)
             positions = everything.positions(keep)
-            fit, coref, contained, named = (None if values is None else values[positions]
-                                            for values in evidence)
+            fit, coref, contained, named, _ = (None if values is None else values[positions]
+                                               for values in evidence)
         else:
             table = self._candidates([mentions[i] for i in keep])
         sims, backprop = self._similarities(docs, table, selected, is_train=True,

@@ -133,8 +133,9 @@ def train_nel(nlp: Language, train: List[Doc], dev: List[Doc], epochs: int, seed
 
 
 def select_weight(nlp: Language, dev: List[Doc], setting: str, grid, metadata) -> None:
-    """Set one of the nel's softmax weights ("coherence", "containment") to the
-    grid value with the best dev accuracy."""
+    """Set one of the nel's softmax settings ("coherence", "containment",
+    "prior_gate") to the grid value with the best dev accuracy (the first on a
+    tie)."""
     nel = nlp.get_pipe("nel")
     if nel.scoring != "softmax" or not grid:
         return
@@ -142,11 +143,11 @@ def select_weight(nlp: Language, dev: List[Doc], setting: str, grid, metadata) -
     for weight in grid:
         setattr(nel, setting, weight)
         acc = evaluate_linking(nlp, dev, metadata)["accuracy"]
-        print(f"{setting} {weight:g}: dev accuracy {acc:.3f}", flush=True)
+        print(f"{setting} {weight}: dev accuracy {acc:.3f}", flush=True)
         if acc > best_acc:
             best, best_acc = weight, acc
     setattr(nel, setting, best)
-    print(f"{setting} set to {best:g}", flush=True)
+    print(f"{setting} set to {best}", flush=True)
 
 
 def select_spotter(nlp: Language, dev: List[Doc], grid, containers=(False,)) -> None:
@@ -212,6 +213,10 @@ def main() -> None:
                         default=list(CONTAINMENT_GRID),
                         help="containment weights tried on the dev split after the coherence "
                              "(none: keep the configured one)")
+    parser.add_argument("--prior-gate-grid", type=float, nargs="*", default=[],
+                        help="prior gates tried on the dev split after the containment, "
+                             "before none (a tie keeps the gate: it only stops a candidate "
+                             "far below the top prior that the doc does not place)")
     parser.add_argument("--spotter-grid", type=float, nargs="*", default=[],
                         help="min_freq values of a kb_spotter that fills the NER's gaps, "
                              "tried on the dev split (none: no spotter)")
@@ -250,6 +255,8 @@ def main() -> None:
     train_nel(nlp, train_docs, dev_docs, args.nel_epochs, args.seed, metadata)
     select_weight(nlp, dev_docs, "coherence", args.coherence_grid, metadata)
     select_weight(nlp, dev_docs, "containment", args.containment_grid, metadata)
+    if args.prior_gate_grid:
+        select_weight(nlp, dev_docs, "prior_gate", [*args.prior_gate_grid, None], metadata)
     if args.select_threshold:
         select_threshold(nlp, dev_docs, metadata, [None, *args.nil_grid])
     if not args.skip_ner:
@@ -261,6 +268,16 @@ def main() -> None:
     if test_docs is not None:
         results["linking"] = evaluate_linking(nlp, test_docs, metadata)
         print("linking (gold mentions):", json.dumps(results["linking"], indent=1))
+        if args.prior_gate_grid:
+            # The same pipeline with the gate flipped (off, or the smallest tried): paired.
+            nel = nlp.get_pipe("nel")
+            chosen = nel.prior_gate
+            nel.prior_gate = None if chosen is not None else min(args.prior_gate_grid)
+            flipped_gate = nel.prior_gate
+            flipped = evaluate_linking(nlp, test_docs, metadata)
+            results["linking_gate_flipped"] = flipped | {"prior_gate": flipped_gate}
+            nel.prior_gate = chosen
+            print(f"linking, prior_gate {flipped_gate}:", json.dumps(flipped, indent=1))
         if not args.skip_ner:
             results["end_to_end"] = evaluate_end_to_end(nlp, test_docs)
             print("end to end:", json.dumps(results["end_to_end"], indent=1))
@@ -300,6 +317,7 @@ def _save(nlp: Language, output: Path) -> None:
     config["components"]["nel"]["containment"] = nlp.get_pipe("nel").containment
     config["components"]["nel"]["threshold"] = nlp.get_pipe("nel").threshold
     config["components"]["nel"]["nil_logit"] = nlp.get_pipe("nel").nil_logit
+    config["components"]["nel"]["prior_gate"] = nlp.get_pipe("nel").prior_gate
     config.to_disk(output / "config.cfg")
 
 

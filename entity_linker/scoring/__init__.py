@@ -21,7 +21,7 @@ The candidate loss is the cross-entropy of the gold entity among its
 mention's candidates under the same logits that prediction ranks by.
 
 The package's modules: ``similarity`` (cosine, the cosine loss),
-``evidence`` (coherence, coreference, name evidence, containment),
+``evidence`` (coherence, coreference, name evidence, containment, sibling),
 ``segments`` (softmax and max within each mention's candidates), ``ranker``
 (the learned ranker's features and weights) and ``scorer``
 (``CandidateScorer``). Import the public names from here.
@@ -36,6 +36,8 @@ from .evidence import (
     coreference,
     name_evidence,
     name_words,
+    regional_ancestors,
+    sibling,
 )
 from .ranker import (
     COREFERENCE_WEIGHT,
@@ -58,5 +60,6 @@ __all__ = [
     "NAME_STOPWORDS", "NAME_WEIGHTS", "RANKER_GAIN", "SCORINGS", "STEM", "CandidateScorer",
     "blend_similarity", "build_ranker", "coherence", "containment", "coreference", "cosine",
     "cosine_loss", "cosine_with_grads", "feature_matrix", "load_ranker", "name_evidence",
-    "name_words", "reset_ranker", "segment_max", "segment_softmax", "spacy_scores",
+    "name_words", "regional_ancestors", "reset_ranker", "segment_max", "segment_softmax",
+    "sibling", "spacy_scores",
 ]

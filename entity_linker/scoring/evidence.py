@@ -317,3 +317,53 @@ def containment(offsets: numpy.ndarray, rows: numpy.ndarray, priors: numpy.ndarr
     out = numpy.maximum(out, DOC_CONTAINMENT * value)
     out[~known] = 0.0
     return out.astype(numpy.float32)
+
+
+def regional_ancestors(kb, ancestors: Tuple[numpy.ndarray, numpy.ndarray]) -> numpy.ndarray:
+    """Which (candidate, ancestor) pairs of ``ancestors`` are regions: an
+    ancestor that has itself at least two ancestors (a state or a county lies
+    under a country and a continent; the country and the continent are too
+    wide to say that two places are near each other). RETURNS bool per pair."""
+    rows = numpy.asarray(ancestors[1], dtype=numpy.int64)
+    if not len(rows):
+        return numpy.zeros(0, dtype=bool)
+    distinct, inverse = numpy.unique(rows, return_inverse=True)
+    depth = numpy.diff(kb.ancestor_rows(distinct)[0])
+    return depth[inverse] >= 2
+
+
+def sibling(offsets: numpy.ndarray, priors: numpy.ndarray,
+            ancestors: Tuple[numpy.ndarray, numpy.ndarray], regional: numpy.ndarray,
+            docs: Sequence[int], groups: Sequence[int],
+            include: Optional[Sequence[bool]] = None) -> numpy.ndarray:
+    """Per candidate: how strongly the doc names another place in the same
+    region (``regional_ancestors``): the largest prior of another mention's
+    candidate (other text, same doc) that shares a regional ancestor with it.
+    Jordan, Minnesota in a doc that also names Shakopee, Minnesota gets
+    Shakopee's prior; Peru, Illinois next to Austin, Texas gets 0.
+
+    ancestors: (offsets, ancestor rows) per candidate (``kb.ancestor_rows``);
+    regional: per (candidate, ancestor) pair; docs, groups, include: per
+    mention, as ``containment``. RETURNS float32 in [0, 1] per candidate.
+    """
+    n = len(offsets) - 1
+    m = len(priors)
+    out = numpy.zeros(m, dtype=numpy.float64)
+    anc_offsets, anc_rows = ancestors
+    if not m or not len(anc_rows):
+        return out.astype(numpy.float32)
+    mention = numpy.repeat(numpy.arange(n), numpy.diff(offsets))
+    pair_cand = numpy.repeat(numpy.arange(m), numpy.diff(anc_offsets))
+    pair_mention = mention[pair_cand]
+    regional = numpy.asarray(regional, dtype=bool)
+    docs = numpy.asarray(docs, dtype=numpy.int64)
+    groups = numpy.asarray(groups, dtype=numpy.int64)
+    votes = numpy.ones(n, dtype=bool) if include is None else numpy.asarray(include, bool)
+    n_rows = int(anc_rows.max()) + 1
+    keys = docs[pair_mention] * n_rows + numpy.asarray(anc_rows, dtype=numpy.int64)
+    voting = regional & votes[pair_mention]
+    value = _best_of_other_groups(keys[voting], groups[pair_mention][voting],
+                                  numpy.asarray(priors, dtype=numpy.float64)[pair_cand][voting],
+                                  keys[regional], groups[pair_mention][regional])
+    numpy.maximum.at(out, pair_cand[regional], value)
+    return out.astype(numpy.float32)

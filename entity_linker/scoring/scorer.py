@@ -7,9 +7,12 @@ import numpy
 from thinc.api import Model
 
 from .ranker import _EPS, FEATURES, LOGIT_SCALE, RANKER_GAIN, feature_matrix
-from .segments import segment_softmax
+from .segments import segment_max, segment_softmax
 
 SCORINGS = ("spacy", "softmax", "learned")
+# With ``prior_gate``, the least local evidence (containment or sibling) that
+# lets a candidate far below its mention's top prior win.
+LOCAL_SUPPORT = 0.1
 
 
 def spacy_scores(priors, sims, incl_prior: bool, incl_context: bool) -> numpy.ndarray:
@@ -32,6 +35,11 @@ class CandidateScorer:
     nil_logit (Optional[float]): The logit of a NIL option in each mention's
         softmax, for the scores prediction reports ("softmax", "learned");
         None: no NIL option. Training is unchanged.
+    prior_gate (Optional[float]): At prediction, a candidate whose prior is
+        below ``prior_gate`` times its mention's top prior can only win with
+        local evidence: containment or sibling evidence of at least
+        ``LOCAL_SUPPORT`` ("Norway, Maine" in a doc that names Maine, not
+        beside Austin, Texas). None: no gate. Training is unchanged.
     word_pairs (Optional[Model]): The learned (context word, name word) pair
         weights (``word_pairs.build_word_pairs``), added to the "learned"
         logits when the pairs (``word_pairs.pair_keys``) are given.
@@ -41,7 +49,8 @@ class CandidateScorer:
                  coherence_weight: float = 0.0, ranker: Optional[Model] = None,
                  containment_weight: float = 0.0,
                  nil_logit: Optional[float] = None,
-                 word_pairs: Optional[Model] = None) -> None:
+                 word_pairs: Optional[Model] = None,
+                 prior_gate: Optional[float] = None) -> None:
         if scoring not in SCORINGS:
             raise ValueError(f"scoring must be one of {', '.join(SCORINGS)}, got {scoring!r}.")
         if scoring == "learned" and ranker is None:
@@ -54,6 +63,7 @@ class CandidateScorer:
         self.nil_logit = nil_logit
         self.ranker = ranker
         self.word_pairs = word_pairs if scoring == "learned" else None
+        self.prior_gate = prior_gate if scoring != "spacy" else None
 
     @property
     def uses_word_pairs(self) -> bool:
@@ -179,11 +189,26 @@ class CandidateScorer:
                                                                          numpy.float64)
         return out
 
+    def gated(self, table, containment_values=None, sibling_values=None) -> numpy.ndarray:
+        """The candidates ``prior_gate`` keeps from winning (bool per candidate):
+        far below their mention's top prior, without local evidence."""
+        priors = numpy.asarray(table.priors, dtype=numpy.float64)
+        if self.prior_gate is None or not len(priors):
+            return numpy.zeros(len(priors), dtype=bool)
+        support = numpy.zeros(len(priors))
+        for values in (containment_values, sibling_values):
+            if values is not None:
+                support = numpy.maximum(support, numpy.asarray(values, numpy.float64))
+        far_below = priors < self.prior_gate * segment_max(priors, table.offsets)
+        return far_below & (support < LOCAL_SUPPORT)
+
     def scores(self, table, sims, coherence_values=None, coreference_values=None,
-               containment_values=None, name_values=None, pairs=None) -> numpy.ndarray:
+               containment_values=None, name_values=None, pairs=None,
+               sibling_values=None) -> numpy.ndarray:
         """The scores prediction ranks by (float32, one per candidate): softmax
-        probabilities in [0, 1]; with "spacy", spaCy's score, which is below 0
-        where a cosine is negative, as in spaCy."""
+        probabilities in [0, 1] (0 for a candidate ``prior_gate`` keeps out);
+        with "spacy", spaCy's score, which is below 0 where a cosine is
+        negative, as in spaCy."""
         if self.scoring == "spacy":
             return numpy.asarray(
                 spacy_scores(table.priors, sims, self.incl_prior, self.incl_context),
@@ -192,6 +217,8 @@ class CandidateScorer:
                                 coreference_values=coreference_values,
                                 containment_values=containment_values,
                                 name_values=name_values, pairs=pairs)
+        # The mention's top-prior candidate is never gated, so a finite logit remains.
+        logits[self.gated(table, containment_values, sibling_values)] = -numpy.inf
         return segment_softmax(logits, table.offsets, self.nil_logit).astype(numpy.float32)
 
     def candidate_loss(self, table, sims, gold_keys: numpy.ndarray, coherence_values=None,
