@@ -4,7 +4,7 @@ Each worker process has one Batcher: handlers ``submit`` jobs (a request's
 texts) to a queue; one background task takes the first waiting job, waits up
 to ``max_wait`` seconds for more (or until ``max_docs`` docs are waiting),
 then links them all in one call of the link function (``nlp.pipe`` batches)
-on a single-thread executor, so the event loop keeps accepting, reading and
+on a linking thread, so the event loop keeps accepting, reading and
 answering requests meanwhile; then it resolves the jobs' futures. While a
 batch runs, the next one fills up, so under load batches grow by themselves
 and with one client a request waits at most ``max_wait`` for company.
@@ -12,8 +12,9 @@ and with one client a request waits at most ``max_wait`` for company.
 With ``max_in_flight`` 2 (a linking process, which links on a core of its
 own), a second batch may be handed over while one is linked, so the linker
 need not idle while the answers of its last batch go out and the next
-requests come in: when it is idle and many docs wait, they go as two half
-batches; while one batch is linked, the next goes as soon as as many docs wait.
+requests come in: when it is idle and many docs wait (2 x MIN_HALF_BATCH),
+they go as two half batches; while one batch is linked, the next goes as soon
+as as many docs wait.
 
 Jobs whose client has gone or whose timeout has passed before their batch
 starts are skipped. ``close`` stops taking jobs and links the ones waiting
