@@ -15,9 +15,10 @@ import numpy
 
 from libc.float cimport FLT_MAX
 from libc.math cimport fabs
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint64_t
 
 from ..errors import (
+    EmptyStringError,
     KBError,
     KBTypeError,
     KBWarning,
@@ -28,7 +29,11 @@ from ..errors import (
 )
 from .format import PROB_SUM_TOLERANCE
 from .hashing import has_duplicates
+from .names import EntityNames
 from .strings import encode_strings, take_strings
+
+from .hashing cimport hash_utf8
+from .in_memory cimport InMemoryLookupKB
 
 
 def checked_vectors(vectors, int64_t n, int L, what):
@@ -328,3 +333,183 @@ def small_priors(alias, probabilities) -> list:
             "They are p(entity | alias): normalise them over the alias's entities."
         )
     return priors
+
+
+# ------------------------------------------------------------------ from blobs
+# Bulk builds whose strings come as one UTF-8 blob + offsets (numpy), so a build
+# of millions of ids and aliases never holds a Python str per string.
+
+
+def blob_hashes(offsets, blob, what: str) -> numpy.ndarray:
+    """The hashes of the strings ``blob[offsets[i]:offsets[i + 1]]`` (as
+    ``hash_string`` of their text), checking the offsets and that no string is empty.
+
+    offsets (array-like): n + 1 int64 offsets, from 0, increasing.
+    blob (array-like): The UTF-8 bytes (uint8).
+    RETURNS (numpy.ndarray): uint64 hashes [n].
+    """
+    cdef const int64_t[::1] bounds = numpy.ascontiguousarray(offsets, dtype=numpy.int64)
+    cdef const unsigned char[::1] data = numpy.ascontiguousarray(
+        numpy.frombuffer(blob, dtype=numpy.uint8) if isinstance(blob, (bytes, bytearray))
+        else blob, dtype=numpy.uint8)
+    cdef int64_t n = bounds.shape[0] - 1, i, bad = -1
+    if n < 0 or bounds[0] != 0 or bounds[n] > data.shape[0]:
+        raise KBError(f"The {what} offsets must start at 0 and end within the blob.")
+    hashes = numpy.empty(n, dtype=numpy.uint64)
+    cdef uint64_t[::1] out = hashes
+    cdef const char* base = <const char*>&data[0] if data.shape[0] else NULL
+    with nogil:
+        for i in range(n):
+            if bounds[i + 1] <= bounds[i]:
+                bad = i
+                break
+            out[i] = hash_utf8(base + bounds[i], bounds[i + 1] - bounds[i])
+    if bad >= 0:
+        raise EmptyStringError(
+            f"The {what} at position {bad} is empty or its offsets decrease.")
+    return hashes
+
+
+def _blob_strings(offsets, blob) -> list:
+    """The strings of a blob, decoded (the slow path of duplicate ids)."""
+    data = bytes(numpy.asarray(blob, dtype=numpy.uint8))
+    bounds = numpy.asarray(offsets, dtype=numpy.int64).tolist()
+    return [data[bounds[i]:bounds[i + 1]].decode("utf8") for i in range(len(bounds) - 1)]
+
+
+def _checked_utf8(blob, offsets, what: str):
+    """The blob as a uint8 array, after checking that it is valid UTF-8 and that
+    no string starts inside a character (KBTypeError)."""
+    array = numpy.ascontiguousarray(
+        numpy.frombuffer(blob, dtype=numpy.uint8) if isinstance(blob, (bytes, bytearray))
+        else blob, dtype=numpy.uint8)
+    cdef int64_t start = 0, end, n = len(array), step = 1 << 24
+    try:
+        # in 16 MB pieces cut before a character, never one str of the whole blob
+        while start < n:
+            end = min(start + step, n)
+            while end < n and (array[end] & 0xC0) == 0x80:
+                end -= 1
+            array[start:end].tobytes().decode("utf8")
+            start = end
+    except UnicodeDecodeError as err:
+        raise KBTypeError(f"The {what} are not valid UTF-8: {err}.") from None
+    starts = numpy.asarray(offsets, dtype=numpy.int64)[:-1]
+    starts = starts[(starts >= 0) & (starts < n)]
+    if len(starts) and ((array[starts] & 0xC0) == 0x80).any():
+        raise KBTypeError(f"Some of the {what} start inside a UTF-8 character.")
+    return array
+
+
+def from_blobs(cls, vocab, entity_offsets, entity_blob, freqs, vectors,
+               alias_string_offsets, alias_blob, alias_offsets, candidate_entities,
+               priors):
+    """``cls.from_arrays`` for strings given as UTF-8 blob + offsets.
+
+    The same checks as ``from_arrays`` (offsets, priors, vectors, frequencies,
+    candidates), the strings hashed and copied in C. Duplicate ids or aliases
+    (warned about, the first kept) take ``from_arrays``'s path, decoding the
+    strings. RETURNS (InMemoryLookupKB): the new, writable KB.
+    """
+    entity_offsets = numpy.ascontiguousarray(entity_offsets, dtype=numpy.int64)
+    alias_string_offsets = numpy.ascontiguousarray(alias_string_offsets, dtype=numpy.int64)
+    entity_blob = _checked_utf8(entity_blob, entity_offsets, "entity ids")
+    alias_blob = _checked_utf8(alias_blob, alias_string_offsets, "alias texts")
+    n = len(entity_offsets) - 1
+    m = len(alias_string_offsets) - 1
+    entity_hashes = blob_hashes(entity_offsets, entity_blob, "entity id")
+    alias_hashes = blob_hashes(alias_string_offsets, alias_blob, "alias")
+    if has_duplicates(entity_hashes) or has_duplicates(alias_hashes):
+        return cls.from_arrays(vocab, _blob_strings(entity_offsets, entity_blob), freqs,
+                               vectors, _blob_strings(alias_string_offsets, alias_blob),
+                               alias_offsets, candidate_entities, priors)
+    matrix = vector_matrix(vectors, n)
+    cdef InMemoryLookupKB kb = cls(vocab, int(matrix.shape[1]))
+    freqs = numpy.asarray(freqs, dtype=numpy.float32).reshape(-1)
+    if len(freqs) != n:
+        raise LengthMismatchError(f"Got {n} entity ids but {len(freqs)} frequencies.")
+    if not numpy.isfinite(freqs).all():
+        raise KBError("Some entity frequency is not finite.")
+    matrix = checked_vectors(matrix, n, kb.entity_vector_length, "some entity")
+    entity_block = (numpy.diff(entity_offsets).astype(numpy.uint64),
+                    entity_blob[: int(entity_offsets[-1])])
+    alias_block = (numpy.diff(alias_string_offsets).astype(numpy.uint64),
+                   alias_blob[: int(alias_string_offsets[-1])])
+    aliases = _checked_alias_arrays(alias_hashes, alias_block, alias_offsets,
+                                    candidate_entities, priors, n)
+    kb._fill((entity_hashes, freqs, matrix, entity_block), aliases)
+    return kb
+
+
+def _checked_alias_arrays(hashes, block, alias_offsets, candidate_entities, priors,
+                          int64_t n_entities):
+    """prepare_aliases's checks for distinct aliases; the arguments of _append_aliases."""
+    m = len(hashes)
+    offsets = numpy.asarray(alias_offsets, dtype=numpy.int64).reshape(-1)
+    cands = numpy.asarray(candidate_entities, dtype=numpy.int64).reshape(-1)
+    probs = numpy.asarray(priors, dtype=numpy.float32).reshape(-1)
+    if len(offsets) != m + 1:
+        raise LengthMismatchError(
+            f"alias_offsets must have {m + 1} items (one more than the aliases), got "
+            f"{len(offsets)}.")
+    if len(cands) != len(probs):
+        raise LengthMismatchError(
+            f"Got {len(cands)} candidate entities but {len(probs)} priors.")
+    if offsets[0] != 0 or offsets[-1] != len(cands) or (numpy.diff(offsets) < 0).any():
+        raise KBError("alias_offsets must start at 0, never decrease, and end at the "
+                      f"number of candidates ({len(cands)}).")
+    if len(cands) and (cands.min() < 0 or cands.max() >= n_entities):
+        raise UnknownEntityError(
+            f"A candidate entity index is out of range: there are {n_entities} entity ids.")
+    if not ((probs >= 0) & (probs <= 1)).all():
+        raise ProbabilityError("Prior probabilities must be in [0, 1].")
+    sums = numpy.diff(numpy.concatenate([[0.0], numpy.cumsum(probs, dtype=numpy.float64)])[offsets])
+    if (sums > PROB_SUM_TOLERANCE).any():
+        raise ProbabilityError("The prior probabilities of some alias sum to more than 1.")
+    del sums
+    return (hashes, block, offsets.astype(numpy.uint64), cands.astype(numpy.uint32),
+            probs)
+
+
+def set_name_blob(InMemoryLookupKB kb, offsets, blob) -> None:
+    """Name every entity row of ``kb`` at once: row e is named
+    ``blob[offsets[e]:offsets[e + 1]]`` (UTF-8; empty: no name)."""
+    offsets = numpy.ascontiguousarray(offsets, dtype=numpy.uint64)
+    if len(offsets) != kb.c.n_entities + 1:
+        raise LengthMismatchError(
+            f"Got {len(offsets) - 1} names for a KB of {kb.c.n_entities} entities.")
+    blob = _checked_utf8(blob, offsets.view(numpy.int64), "entity names")
+    if int(offsets[0]) != 0 or (numpy.diff(offsets.view(numpy.int64)) < 0).any() \
+            or int(offsets[-1]) > len(blob):
+        raise KBError("Name offsets must start at 0, never decrease and end within the names.")
+    kb._check_writable()
+    kb._names = EntityNames(offsets, numpy.array(blob[: int(offsets[-1])]))
+
+
+def set_relation_rows(InMemoryLookupKB kb, child_rows, parent_rows) -> None:
+    """``kb.set_relations`` for entity rows instead of ids."""
+    kb._check_writable()
+    child_rows = numpy.asarray(child_rows, dtype=numpy.int64)
+    parent_rows = numpy.asarray(parent_rows, dtype=numpy.int64)
+    n = kb.c.n_entities
+    if len(child_rows) != len(parent_rows):
+        raise LengthMismatchError(
+            f"Got {len(child_rows)} children and {len(parent_rows)} parents.")
+    for rows in (child_rows, parent_rows):
+        if len(rows) and (rows.min() < 0 or rows.max() >= n):
+            raise UnknownEntityError(f"An entity row is out of range (0..{n - 1}).")
+    if numpy.any(child_rows == parent_rows):
+        raise KBError("An entity cannot be its own parent.")
+    kb._relations.set_all(child_rows, parent_rows, int(n))
+
+
+def set_alias_index(InMemoryLookupKB kb, arrays, normalizer, bint fuzzy):
+    """Give ``kb`` the alias index held in ``arrays`` (the sections
+    ``AliasIndex.build`` makes, e.g. built in chunks elsewhere)."""
+    from .alias_index import _make_index
+
+    index = _make_index(arrays, normalizer, fuzzy, kb.c.n_entities, kb.c.n_aliases,
+                        "the alias index")
+    kb._index = index
+    kb._index_in_file = False
+    return index
