@@ -1,13 +1,15 @@
 """Stage 4 of ``build_wikidata_kb``: the KB folder from the stage-3 outputs.
 
-One pass over ``entities.jsonl`` keeps no per-entity Python object: ids and
-names go to UTF-8 blobs with offsets, relations to two int arrays (child row,
-parent key), and the encoder's input texts to batches encoded straight into
-the preallocated float32 vector matrix. The id and alias strings that
-``InMemoryLookupKB.from_arrays`` needs are decoded from the blob and the alias
-file for that call (the id strings are then reused by the names, given in
-chunks, and the relations), and every intermediate is freed before the alias
-index (the stage's largest transient) is built.
+No Python object per entity or alias: one pass over ``entities.jsonl`` puts
+ids and names into UTF-8 blobs with offsets, relations into two int arrays
+(child row, parent key), and the encoder's input texts into batches encoded
+straight into the preallocated float32 vector matrix; the aliases are read as
+one blob from ``aliases.txt``. The KB is built from the blobs
+(``builders.from_blobs``), named and related by row (``set_name_blob``,
+``set_relation_rows``), and its alias index is built in chunks from the alias
+blob (``alias_index.build_index_arrays``), the same sections that
+``build_alias_index`` makes without its Python strings and per-trigram
+arrays.
 """
 
 import gc
@@ -125,46 +127,74 @@ def _read_entities(config: WikiKBConfig, work: Path, keep: numpy.ndarray, encode
     return ids, names, vectors, relations
 
 
+def _alias_blob(path: Path) -> Tuple[numpy.ndarray, numpy.ndarray]:
+    """(offsets, UTF-8 blob) of the aliases of aliases.txt (one per line)."""
+    data = numpy.fromfile(path, dtype=numpy.uint8)
+    newlines = numpy.flatnonzero(data == 10)
+    offsets = numpy.zeros(len(newlines) + 1, dtype=numpy.int64)
+    offsets[1:] = newlines - numpy.arange(len(newlines))  # the newlines removed
+    blob = data[data != 10]
+    return offsets, blob
+
+
 def stage_kb(config: WikiKBConfig, work: Path, meta: Dict[str, Any]) -> Dict[str, Any]:
+    """Stage 4: the KB folder; RETURNS its stats."""
     from spacy.vocab import Vocab
 
     from ..encoders import get_encoder
-    from ..kb import InMemoryLookupKB
+    from ..kb import InMemoryLookupKB, builders
+    from ..kb.normalize import AliasNormalizer
     from ..kb_sources import write_kb_directory
+    from .alias_index import build_index_arrays
 
-    arrays = numpy.load(work / "aliases.npz")
-    keep = arrays["keep"]
+    arrays = dict(numpy.load(work / "aliases.npz"))
+    keep = arrays.pop("keep")
     n = int(keep.sum())
     encoder = get_encoder(config.encoder, config.vector_length, **config.encoder_options)
     ids, names, vectors, (child_rows, parent_rows) = _read_entities(config, work, keep,
                                                                     encoder)
-    offsets, rows = arrays["offsets"], arrays["rows"]
+    offsets, rows, priors = arrays["offsets"], arrays["rows"], arrays["priors"]
     n_candidates = len(rows)
     counts = numpy.diff(offsets)
-    id_strings = ids.strings()  # freed, with the names, before the alias index
-    del ids
-    with open(work / "aliases.txt", encoding="utf8", newline="\n") as file:
-        # the alias strings exist only during this call
-        kb = InMemoryLookupKB.from_arrays(
-            Vocab(), id_strings, arrays["freqs"], vectors,
-            [line.rstrip("\n") for line in file], offsets, rows, arrays["priors"])
+    alias_string_offsets, alias_blob = _alias_blob(work / "aliases.txt")
     n_aliases = len(offsets) - 1
-    del arrays, offsets, rows, vectors
+    kb = builders.from_blobs(
+        InMemoryLookupKB, Vocab(), numpy.frombuffer(ids.offsets, dtype=numpy.int64),
+        numpy.frombuffer(ids.data, dtype=numpy.uint8), arrays["freqs"], vectors,
+        alias_string_offsets, alias_blob, offsets, rows, priors)
+    del vectors, arrays
     gc.collect()
-    if len(names.data):  # some entity has a name
-        for start in range(0, n, _NAMES_CHUNK):
-            chunk = range(start, min(start + _NAMES_CHUNK, n))
-            kb.set_names(id_strings[chunk.start:chunk.stop], names.strings(chunk))
-    del names
-    if len(child_rows):  # (lists of references to the id strings)
-        kb.set_relations([id_strings[row] for row in child_rows.tolist()],
-                         [id_strings[row] for row in parent_rows.tolist()])
+    exact = kb.get_size_entities() == n and kb.get_size_aliases() == n_aliases
+    if exact:  # rows of the KB are the rows here: everything is set by row
+        if len(names.data):  # some entity has a name
+            builders.set_name_blob(kb, numpy.frombuffer(names.offsets, dtype=numpy.int64),
+                                   numpy.frombuffer(names.data, dtype=numpy.uint8))
+        if len(child_rows):
+            builders.set_relation_rows(kb, child_rows, parent_rows)
+    else:  # duplicate ids or aliases (warned about, the first kept): by id
+        id_strings = ids.strings()
+        if len(names.data):
+            for start in range(0, n, _NAMES_CHUNK):
+                chunk = range(start, min(start + _NAMES_CHUNK, n))
+                kb.set_names(id_strings[chunk.start:chunk.stop], names.strings(chunk))
+        if len(child_rows):
+            kb.set_relations([id_strings[row] for row in child_rows.tolist()],
+                             [id_strings[row] for row in parent_rows.tolist()])
+        del id_strings
     n_relations = len(child_rows)
-    del id_strings, child_rows, parent_rows
+    del ids, names, child_rows, parent_rows
     gc.collect()
     if config.index:
         _say(config, "Building the alias index (normalised and fuzzy lookup)")
-        kb.build_alias_index()
+        if exact:  # in chunks, from the blob (kb.build_alias_index holds every string)
+            normalizer = AliasNormalizer()
+            builders.set_alias_index(kb, build_index_arrays(
+                alias_string_offsets, alias_blob, offsets, rows, priors, normalizer),
+                normalizer, True)
+        else:
+            kb.build_alias_index()
+    del alias_string_offsets, alias_blob, rows, priors
+    gc.collect()
     meta = dict(meta)
     meta["encoder"] = encoder.to_config()
     stats = {
