@@ -73,10 +73,23 @@ def _item(qid, title, n_sitelinks, classes, located, rng):
 
 
 def write_dumps(folder: Path, n: int, links: int, seed: int = 0):
+    """The two generated dumps of ``n`` entities in ``folder``; dumps of the same
+    parameters already there (a marker is written after both) are reused, since
+    generating them takes ~15 min at 1M entities."""
+    wd = folder / f"wikidata-{n}.json.gz"
+    wp = folder / f"wikipedia-{n}.xml.bz2"
+    marker = folder / f"dumps-{n}.json"
+    params = {"n": n, "links": links, "seed": seed, "version": 1}
+    if marker.exists() and wd.exists() and wp.exists():
+        try:
+            if json.loads(marker.read_text()) == params:
+                return wd, wp
+        except ValueError:
+            pass
+    marker.unlink(missing_ok=True)
     rng = random.Random(seed)
     titles = [f"Entity {i} ({rng.choice(('city', 'person', 'band', 'film'))})"
               for i in range(n)]
-    wd = folder / f"wikidata-{n}.json.gz"
     with gzip.open(wd, "wt", encoding="utf8", compresslevel=6) as out:
         out.write("[\n")
         for i in range(2 * n):
@@ -92,7 +105,6 @@ def write_dumps(folder: Path, n: int, links: int, seed: int = 0):
         out.write("]\n")
     # Zipf over entity ranks (a = 1.1), clipped to n
     np_rng = numpy.random.default_rng(seed)
-    wp = folder / f"wikipedia-{n}.xml.bz2"
     # prose of random words (a 20k-word vocabulary), so the dump compresses about as
     # well as real wikitext does with bzip2 (~4x)
     vocab = numpy.array(["".join(rng.choice("abcdefghijklmnopqrstuvwxyz")
@@ -122,6 +134,7 @@ def write_dumps(folder: Path, n: int, links: int, seed: int = 0):
                           f"      <text>#REDIRECT [[{titles[k]}]]</text>\n    </revision>\n"
                           "  </page>\n")
         out.write("</mediawiki>\n")
+    marker.write_text(json.dumps(params))
     return wd, wp
 
 
@@ -236,6 +249,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--folder", type=Path, default=None)
     parser.add_argument("--output", type=Path, default=None, help="JSON results file")
+    parser.add_argument("--generate-only", action="store_true",
+                        help="only write the dumps into --folder (reused by later runs)")
     parser.add_argument("--kb-stage", type=Path, default=None, metavar="WORK_DIR",
                         help="only rerun stage 4 from this work folder; report its peak RSS")
     args = parser.parse_args()
@@ -245,6 +260,12 @@ def main() -> None:
     folder = args.folder or Path(tempfile.mkdtemp(prefix="bench_wikidata."))
     folder.mkdir(parents=True, exist_ok=True)
     rows = []
+    if args.generate_only:
+        for n in args.sizes:
+            started = time.perf_counter()
+            write_dumps(folder, n, args.links)
+            print(json.dumps({"entities": n, "generate_s": round(time.perf_counter() - started)}))
+        return
     try:
         for n in args.sizes:
             rows.append(run(n, args.links, folder, args.memory_limit, args.workers))
