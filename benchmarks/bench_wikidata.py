@@ -36,6 +36,7 @@ import numpy
 import psutil
 
 from entity_linker.wikidata import WikiKBConfig, build_wikidata_kb
+from entity_linker.wikidata.build import STAGES
 
 LANGS = ("en", "fr", "de", "es", "it", "nl", "pl", "ru")
 
@@ -138,6 +139,15 @@ def write_dumps(folder: Path, n: int, links: int, seed: int = 0):
     return wd, wp
 
 
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its waited-for children."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def decompress_seconds(path: Path) -> float:
     tool = "gzip" if path.suffix == ".gz" else "bzip2"
     started = time.perf_counter()
@@ -146,10 +156,14 @@ def decompress_seconds(path: Path) -> float:
 
 
 class PeakRSS:
-    """Sample the RSS of this process and all its children (the pool workers)."""
+    """Sample the RSS of this process and all its children (the pool workers);
+    with ``work``, also the peak of each build stage (the stage after the last
+    one whose ``<stage>.done.json`` marker is in ``work``)."""
 
-    def __init__(self, interval: float = 0.05) -> None:
+    def __init__(self, interval: float = 0.05, work: Path = None) -> None:
         self.peak = 0
+        self.stage_peaks = {}
+        self.work = work
         self.interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -168,6 +182,10 @@ class PeakRSS:
             except psutil.Error:
                 pass
             self.peak = max(self.peak, total)
+            if self.work is not None:
+                stage = next((s for s in STAGES
+                              if not (self.work / f"{s}.done.json").exists()), "write")
+                self.stage_peaks[stage] = max(self.stage_peaks.get(stage, 0), total)
             self._stop.wait(self.interval)
 
     def __enter__(self):
@@ -186,11 +204,17 @@ def run(n: int, links: int, folder: Path, memory_limit: int, workers: int) -> di
     wd_mb, wp_mb = wd.stat().st_size / 1e6, wp.stat().st_size / 1e6
     gz_s, bz_s = decompress_seconds(wd), decompress_seconds(wp)
     out = folder / f"kb-{n}"
+    work = folder / f"work-{n}"
+    shutil.rmtree(work, ignore_errors=True)  # a fresh build, every stage timed
+    shutil.rmtree(out, ignore_errors=True)
+    load_before = os.getloadavg()
     build_start = time.time()
-    with PeakRSS() as rss:
+    cpu_start = _cpu_seconds()
+    with PeakRSS(work=work) as rss:
         report = build_wikidata_kb(WikiKBConfig(
-            wikidata=wd, wikipedia=wp, output=out, work_dir=folder / f"work-{n}",
+            wikidata=wd, wikipedia=wp, output=out, work_dir=work,
             memory_limit=memory_limit, workers=workers, progress=False))
+    cpu = _cpu_seconds() - cpu_start
     times = {s: json.loads((folder / f"work-{n}" / f"{s}.done.json").read_text())
              for s in ("wikidata", "wikipedia", "aliases", "kb")}
     stage_s = {}
@@ -207,7 +231,14 @@ def run(n: int, links: int, folder: Path, memory_limit: int, workers: int) -> di
         "gzip_dc_mb_s": round(wd_mb / gz_s, 1), "bzip2_dc_mb_s": round(wp_mb / bz_s, 1),
         "seconds": round(report["seconds"], 1),
         "stage_seconds_approx": stage_s,
+        "wikipedia_stage_mb_s": round(wp_mb / max(stage_s["wikipedia"], 1), 2),
+        "wikipedia_vs_bzip2": round(bz_s / max(stage_s["wikipedia"], 1), 2),
+        "wikidata_vs_gzip": round(gz_s / max(stage_s["wikidata"], 1), 2),
         "peak_rss_mb": round(rss.peak / 1e6), "kb_mb": round(kb_size / 1e6, 1),
+        "stage_peak_rss_mb": {s: round(v / 1e6) for s, v in rss.stage_peaks.items()},
+        "cpu_seconds": round(cpu, 1),
+        "load_before": [round(x, 2) for x in load_before],
+        "load_after": [round(x, 2) for x in os.getloadavg()],
         "spills": report["wikipedia"]["spills"], "generate_s": round(generate, 1),
         "cores": os.cpu_count(),
     }
@@ -249,11 +280,17 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--folder", type=Path, default=None)
     parser.add_argument("--output", type=Path, default=None, help="JSON results file")
+    parser.add_argument("--plain", action="store_true",
+                        help="decompress with the standard library even when indexed_bzip2 "
+                             "or rapidgzip is installed")
     parser.add_argument("--generate-only", action="store_true",
                         help="only write the dumps into --folder (reused by later runs)")
     parser.add_argument("--kb-stage", type=Path, default=None, metavar="WORK_DIR",
                         help="only rerun stage 4 from this work folder; report its peak RSS")
     args = parser.parse_args()
+    if args.plain:  # their imports then fail, and dumps.py falls back to bz2/gzip
+        sys.modules["indexed_bzip2"] = None
+        sys.modules["rapidgzip"] = None
     if args.kb_stage is not None:
         print(json.dumps(kb_stage_peak(args.kb_stage)))
         return
