@@ -234,6 +234,15 @@ def _best_of_other_groups(doc_keys, groups, values, query_keys, query_groups):
     return out
 
 
+def _ancestor_pairs(offsets: numpy.ndarray, anc_offsets: numpy.ndarray
+                    ) -> Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
+    """(mention of each candidate, candidate of each (candidate, ancestor)
+    pair, mention of each pair), from the CSR offsets of both."""
+    mention = numpy.repeat(numpy.arange(len(offsets) - 1), numpy.diff(offsets))
+    pair_cand = numpy.repeat(numpy.arange(len(mention)), numpy.diff(anc_offsets))
+    return mention, pair_cand, mention[pair_cand]
+
+
 def containment(offsets: numpy.ndarray, rows: numpy.ndarray, priors: numpy.ndarray,
                 ancestors: Tuple[numpy.ndarray, numpy.ndarray], docs: Sequence[int],
                 groups: Sequence[int], next_mention: Sequence[int],
@@ -265,8 +274,7 @@ def containment(offsets: numpy.ndarray, rows: numpy.ndarray, priors: numpy.ndarr
     anc_offsets, anc_rows = ancestors
     if not m or not len(anc_rows):
         return out.astype(numpy.float32)
-    counts = numpy.diff(offsets)
-    mention = numpy.repeat(numpy.arange(n), counts)
+    mention, pair_cand, pair_mention = _ancestor_pairs(offsets, anc_offsets)
     rows = numpy.asarray(rows, dtype=numpy.int64)
     priors = numpy.asarray(priors, dtype=numpy.float64)
     docs = numpy.asarray(docs, dtype=numpy.int64)
@@ -278,10 +286,7 @@ def containment(offsets: numpy.ndarray, rows: numpy.ndarray, priors: numpy.ndarr
     votes = numpy.ones(n, dtype=bool) if include is None else numpy.asarray(include, bool)
     known = rows >= 0  # a candidate the KB does not hold has no relations
     n_rows = int(max(rows.max(), anc_rows.max())) + 1
-    # (candidate, ancestor row) pairs.
-    pair_cand = numpy.repeat(numpy.arange(m), numpy.diff(anc_offsets))
     pair_anc = numpy.asarray(anc_rows, dtype=numpy.int64)
-    pair_mention = mention[pair_cand]
     voting = votes[mention] & known
     # Contained by: an ancestor is a candidate of another mention.
     by_mention_keys, by_mention_priors = _max_by_key(
@@ -352,9 +357,7 @@ def sibling(offsets: numpy.ndarray, priors: numpy.ndarray,
     anc_offsets, anc_rows = ancestors
     if not m or not len(anc_rows):
         return out.astype(numpy.float32)
-    mention = numpy.repeat(numpy.arange(n), numpy.diff(offsets))
-    pair_cand = numpy.repeat(numpy.arange(m), numpy.diff(anc_offsets))
-    pair_mention = mention[pair_cand]
+    _, pair_cand, pair_mention = _ancestor_pairs(offsets, anc_offsets)
     regional = numpy.asarray(regional, dtype=bool)
     docs = numpy.asarray(docs, dtype=numpy.int64)
     groups = numpy.asarray(groups, dtype=numpy.int64)
