@@ -462,7 +462,7 @@ def main() -> None:
                         help="an extra level: the most clients, each sending this many "
                         "sentences per request (1: no extra level)")
     parser.add_argument("--baseline-docs", type=int, default=3_000)
-    parser.add_argument("--linker", choices=["process", "thread", "both"], default="process",
+    parser.add_argument("--linker", choices=["process", "thread", "both"], default="thread",
                         help="where each worker links: a child process (serve's "
                         "--linker-process), a thread of the worker (--no-linker-process), "
                         "or one server of each in turn (the fuzz run on the first)")

@@ -37,13 +37,14 @@ def serve_command(
     max_queue: int = typer.Option(4_096, "--max-queue", help="Docs waiting to be linked "
                                   "before requests are refused with 503."),
     linker_process: bool = typer.Option(
-        True, "--linker-process/--no-linker-process", help="Link in a child process of "
+        False, "--linker-process/--no-linker-process", help="Link in a child process of "
         "each worker, started with it and restarted if it dies (its batch gets 503s): "
-        "the worker's event loop only handles HTTP, so HTTP and linking run on two cores "
-        "instead of sharing one GIL, and a second batch can be linked while the answers "
-        "of one go out (faster from ~80 concurrent requests per worker, as fast below). "
-        "--no-linker-process links on a thread of the worker: one process, about 140 MB "
-        "less memory per worker."),
+        "the worker's event loop only handles HTTP, so HTTP and linking can run on two "
+        "cores instead of sharing one GIL, and a second batch is linked while the answers "
+        "of one go out. It pays with a core to spare and ~100+ concurrent requests per "
+        "worker (0.95x in-process nlp.pipe at 128 clients vs 0.83x); with fewer, or with "
+        "the cores busy, linking on a thread of the worker (the default) is as fast or "
+        "faster, and takes ~140 MB less per worker (BENCHMARKS.md)."),
     max_connections: int = typer.Option(1_024, "--max-connections", help="Open connections "
                                         "per worker before uvicorn answers 503."),
     log_level: str = typer.Option("warning", "--log-level", help="uvicorn's log level."),
@@ -51,8 +52,8 @@ def serve_command(
     """Serve the linker over HTTP: POST /link (JSON), POST / (REL), POST /nif (NIF 2.1
     for GERBIL), GET /kb/entity/{id}, /kb/alias/{text}, /health, /metrics.
 
-    Concurrent requests are linked together in nlp.pipe batches, in a linking
-    process per worker (or a thread: --no-linker-process). On SIGTERM or Ctrl-C
+    Concurrent requests are linked together in nlp.pipe batches, on a linking
+    thread of each worker (or in a linking process: --linker-process). On SIGTERM or Ctrl-C
     the server stops accepting connections, answers the requests in flight,
     stops the linking processes, then exits.
     """

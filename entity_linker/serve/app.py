@@ -10,10 +10,10 @@ dependency for a spaCy package.
 
 One process serves with one pipeline, loaded once (its KB memory-mapped);
 ``--workers N`` starts N such processes on one port. Within a process, the
-requests are linked together in batches (batcher.py), either in a linking
-child process of the worker (``--linker-process``: HTTP and linking run on
-two cores instead of sharing one GIL) or on one linking thread of the worker
-(backends.py); either way the event loop stays free to read and answer other
+requests are linked together in batches (batcher.py), on one linking thread
+of the worker or in a linking child process of its own (``--linker-process``:
+HTTP and linking run on two cores instead of sharing one GIL) (backends.py);
+either way the event loop stays free to read and answer other
 requests, and the answers come back rendered (JSON bytes) from the linking side.
 """
 
