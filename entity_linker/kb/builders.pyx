@@ -409,7 +409,9 @@ def from_blobs(cls, vocab, entity_offsets, entity_blob, freqs, vectors,
     The same checks as ``from_arrays`` (offsets, priors, vectors, frequencies,
     candidates), the strings hashed and copied in C. Duplicate ids or aliases
     (warned about, the first kept) take ``from_arrays``'s path, decoding the
-    strings. RETURNS (InMemoryLookupKB): the new, writable KB.
+    strings. A C-contiguous float32 ``vectors`` array that owns its data
+    becomes the KB's vector storage without a copy: do not modify it afterwards.
+    RETURNS (InMemoryLookupKB): the new, writable KB.
     """
     entity_offsets = numpy.ascontiguousarray(entity_offsets, dtype=numpy.int64)
     alias_string_offsets = numpy.ascontiguousarray(alias_string_offsets, dtype=numpy.int64)
@@ -437,6 +439,10 @@ def from_blobs(cls, vocab, entity_offsets, entity_blob, freqs, vectors,
                    alias_blob[: int(alias_string_offsets[-1])])
     aliases = _checked_alias_arrays(alias_hashes, alias_block, alias_offsets,
                                     candidate_entities, priors, n)
+    if matrix.flags.writeable and matrix.flags.owndata:
+        # Adopted as the KB's storage (_append_entities then copies it onto itself):
+        # at millions of entities a second matrix is the build's largest transient.
+        kb._vectors = matrix
     kb._fill((entity_hashes, freqs, matrix, entity_block), aliases)
     return kb
 

@@ -162,7 +162,15 @@ def stage_kb(config: WikiKBConfig, work: Path, meta: Dict[str, Any]) -> Dict[str
         InMemoryLookupKB, Vocab(), numpy.frombuffer(ids.offsets, dtype=numpy.int64),
         numpy.frombuffer(ids.data, dtype=numpy.uint8), arrays["freqs"], vectors,
         alias_string_offsets, alias_blob, offsets, rows, priors)
-    del vectors, arrays
+    stats = {
+        "entities": n,
+        "aliases": n_aliases,
+        "candidates": int(n_candidates),
+        "ambiguous_aliases": int((counts > 1).sum()),
+        "max_candidates": int(counts.max()) if len(counts) else 0,
+    }
+    # the KB holds (or adopted) all of these now: the index reads the KB's copies
+    del vectors, arrays, counts, alias_string_offsets, alias_blob, offsets, rows, priors
     gc.collect()
     exact = kb.get_size_entities() == n and kb.get_size_aliases() == n_aliases
     if exact:  # rows of the KB are the rows here: everything is set by row
@@ -188,24 +196,20 @@ def stage_kb(config: WikiKBConfig, work: Path, meta: Dict[str, Any]) -> Dict[str
         _say(config, "Building the alias index (normalised and fuzzy lookup)")
         if exact:  # in chunks, from the blob (kb.build_alias_index holds every string)
             normalizer = AliasNormalizer()
-            builders.set_alias_index(kb, build_index_arrays(
-                alias_string_offsets, alias_blob, offsets, rows, priors, normalizer),
-                normalizer, True)
+            views = kb._compact_arrays()  # views of the KB's arrays (and its slot tables)
+            index = build_index_arrays(
+                views["alias_string_offsets"], views["alias_strings"], views["alias_offsets"],
+                views["candidate_rows"], views["candidate_priors"], normalizer)
+            del views
+            builders.set_alias_index(kb, index, normalizer, True)
+            del index
         else:
             kb.build_alias_index()
-    del alias_string_offsets, alias_blob, rows, priors
-    gc.collect()
+        gc.collect()
     meta = dict(meta)
     meta["encoder"] = encoder.to_config()
-    stats = {
-        "entities": n,
-        "aliases": n_aliases,
-        "candidates": int(n_candidates),
-        "ambiguous_aliases": int((counts > 1).sum()),
-        "max_candidates": int(counts.max()) if len(counts) else 0,
-        "relations": n_relations,
-        "vector_length": encoder.dim,
-    }
+    stats["relations"] = n_relations
+    stats["vector_length"] = encoder.dim
     meta["stats"] = stats
     write_kb_directory(kb, config.output, meta, extra_files={
         TITLES_FILE: lambda target: shutil.copyfile(work / "titles.tsv", target)})
