@@ -42,8 +42,10 @@ def _list_kb():
 
 def _blob_kb(chunk=3):
     freqs, vectors = _arrays()
+    vectors = vectors.copy()  # owns its data: adopted as the KB's storage
     kb = builders.from_blobs(InMemoryLookupKB, Vocab(), *_blob(IDS), freqs, vectors,
                              *_blob(ALIASES), OFFSETS, CANDS, PRIORS)
+    assert numpy.shares_memory(kb.vectors, vectors)
     builders.set_name_blob(kb, *_blob(["Paris", "", "Saint Louis", "Zürich"]))
     builders.set_relation_rows(kb, [0, 1, 0], [1, 2, 2])
     arrays = build_index_arrays(*_blob(ALIASES), OFFSETS, CANDS, PRIORS, chunk=chunk)
