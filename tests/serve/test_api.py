@@ -434,8 +434,19 @@ def test_a_client_that_left_while_queued_is_not_linked(server, client):
         found = errors.search(client.get("/metrics").text)
         return int(found.group(1)) if found else 0
 
+    def docs_linked() -> float:
+        return metric(client.get("/metrics").text, "entity_linker_docs_linked_total")
+
+    # Earlier tests on this module's server may still be linking (a timed-out
+    # request's batch runs to its end): start from a quiet server.
+    before_docs, deadline = docs_linked(), time.monotonic() + 60
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = docs_linked()
+        if now == before_docs:
+            break
+        before_docs = now
     before_gone = gone_count()
-    before_docs = metric(client.get("/metrics").text, "entity_linker_docs_linked_total")
     with httpx.Client(base_url=server.url, timeout=60) as other:
         answer = {}
         busy = threading.Thread(target=lambda: answer.setdefault(
@@ -452,10 +463,11 @@ def test_a_client_that_left_while_queued_is_not_linked(server, client):
     deadline = time.monotonic() + 10
     while gone_count() == before_gone and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert gone_count() == before_gone + 1
+    # At least this client (earlier tests' half-sent requests may still be
+    # counted as they time out on the module's server).
+    assert gone_count() >= before_gone + 1
     # The 7 texts of the client that left were skipped: only the 35 were linked.
-    after_docs = metric(client.get("/metrics").text, "entity_linker_docs_linked_total")
-    assert after_docs - before_docs == 35
+    assert docs_linked() - before_docs == 35
 
 
 def test_metrics(client):
