@@ -30,11 +30,11 @@ def doc_evidence(kb, docs: Sequence[Doc], mentions: List[Span], table: Candidate
     (``scoring.containment``, when the KB has relations) and, with
     "learned", coreference (``scoring.coreference``) and what the candidates'
     names say (``scoring.name_evidence``, when the KB has names), and with a
-    ``prior_gate`` the sibling evidence (``scoring.sibling``, when the KB has
-    relations); None for what is not read. RETURNS (coherence, coreference,
+    ``prior_gate`` or a sibling weight the sibling evidence (``scoring.sibling``,
+    when the KB has relations); None for what is not read. RETURNS (coherence, coreference,
     containment, names, siblings)."""
     fit = coref = contained = named = siblings = None
-    gate = scorer.prior_gate is not None
+    gate = scorer.uses_siblings
     if not table.n_candidates or not (scorer.uses_coherence or scorer.uses_containment
                                       or gate):
         return fit, coref, contained, named, siblings

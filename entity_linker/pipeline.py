@@ -116,6 +116,7 @@ class EntityLinker(TrainablePipe):
         context_encoder_weight: float = 1.0,
         coherence: float = 0.0,
         containment: float = 0.0,
+        sibling: float = 0.0,
         nil_logit: Optional[float] = None,
         prior_gate: Optional[float] = None,
         entity_correction_rows: int = 0,
@@ -156,7 +157,8 @@ class EntityLinker(TrainablePipe):
                 "weights are learned with the ranker. Set scoring = \"learned\" or "
                 "word_pairs_rows = 0."
             )
-        for setting, value in (("coherence", coherence), ("containment", containment)):
+        for setting, value in (("coherence", coherence), ("containment", containment),
+                               ("sibling", sibling)):
             if not (value >= 0 and numpy.isfinite(value)):
                 raise ValueError(f"{setting} must be a finite number >= 0, got {value}.")
             if value and scoring == "spacy":
@@ -170,6 +172,11 @@ class EntityLinker(TrainablePipe):
                 f"scoring = \"learned\" trains its ranker with the candidate loss, but "
                 f"candidate_loss_weight is {candidate_loss_weight}. Set "
                 "candidate_loss_weight = 1.0 (or another value > 0)."
+            )
+        if sibling and scoring != "softmax":
+            raise ValueError(
+                f"sibling={sibling} needs scoring = \"softmax\": the sibling term is added to "
+                "the softmax logits. Set scoring = \"softmax\" or sibling = 0."
             )
         if prior_gate is not None and (scoring == "spacy" or isinstance(prior_gate, bool)
                                        or not 0 < prior_gate <= 1):
@@ -203,6 +210,7 @@ class EntityLinker(TrainablePipe):
         self.context_encoder_weight = context_encoder_weight
         self.coherence = coherence
         self.containment = containment
+        self.sibling = sibling
         self.nil_logit = nil_logit
         self.prior_gate = prior_gate
         # The learned combination of the candidate features (scoring = "learned").
@@ -419,7 +427,7 @@ class EntityLinker(TrainablePipe):
         if self.explain:
             predictions.evidence = explain_choices(
                 table, order, scorer.components(table, sims, fit, coref, contained, named,
-                                                pairs))
+                                                pairs, siblings))
         return predictions
 
     def _similarities(self, docs: Sequence[Doc], table: CandidateTable, encodings,
@@ -478,7 +486,7 @@ class EntityLinker(TrainablePipe):
         """The scorer of this linker's current settings (scoring, incl_prior, ...)."""
         return CandidateScorer(self.scoring, self.incl_prior, self.incl_context,
                                self.coherence, self.ranker, self.containment, self.nil_logit,
-                               self.word_pairs, self.prior_gate)
+                               self.word_pairs, self.prior_gate, self.sibling)
 
     def _doc_evidence(self, docs: Sequence[Doc], mentions: List[Span], table: CandidateTable,
                       discard, scorer: CandidateScorer):
@@ -658,16 +666,16 @@ class EntityLinker(TrainablePipe):
         docs = [eg.predicted for eg in examples]
         mentions = self._mentions(docs)
         scorer = self.candidate_scorer
-        fit = coref = contained = named = None
-        if scorer.uses_coherence or scorer.uses_containment:
+        fit = coref = contained = named = siblings = None
+        if scorer.uses_coherence or scorer.uses_containment or scorer.uses_siblings:
             # The doc evidence needs every mention of the docs, not only the gold ones.
             everything = self._candidates(mentions)
             table = everything.select(keep)
             evidence = self._doc_evidence(docs, mentions, everything,
                                           self._discarded(mentions), scorer)
             positions = everything.positions(keep)
-            fit, coref, contained, named, _ = (None if values is None else values[positions]
-                                               for values in evidence)
+            fit, coref, contained, named, siblings = (
+                None if values is None else values[positions] for values in evidence)
         else:
             table = self._candidates([mentions[i] for i in keep])
         sims, backprop = self._similarities(docs, table, selected, is_train=True,
@@ -675,7 +683,7 @@ class EntityLinker(TrainablePipe):
         pairs = self._pairs([mentions[i] for i in keep], table, scorer)
         loss, d_sims = scorer.candidate_loss(table, sims, gold_keys, fit,
                                              self.candidate_loss_weight, coref, contained, named,
-                                             pairs)
+                                             pairs, siblings)
         return loss, backprop(d_sims)
 
     def _scoring_models(self) -> Dict[str, Model]:

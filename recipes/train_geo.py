@@ -213,6 +213,9 @@ def main() -> None:
                         default=list(CONTAINMENT_GRID),
                         help="containment weights tried on the dev split after the coherence "
                              "(none: keep the configured one)")
+    parser.add_argument("--sibling-grid", type=float, nargs="*", default=[],
+                        help="sibling weights tried on the dev split after the containment "
+                             "(none: keep the configured one)")
     parser.add_argument("--prior-gate-grid", type=float, nargs="*", default=[],
                         help="prior gates tried on the dev split after the containment, "
                              "before none (a tie keeps the gate: it only stops a candidate "
@@ -255,6 +258,7 @@ def main() -> None:
     train_nel(nlp, train_docs, dev_docs, args.nel_epochs, args.seed, metadata)
     select_weight(nlp, dev_docs, "coherence", args.coherence_grid, metadata)
     select_weight(nlp, dev_docs, "containment", args.containment_grid, metadata)
+    select_weight(nlp, dev_docs, "sibling", args.sibling_grid, metadata)
     if args.prior_gate_grid:
         select_weight(nlp, dev_docs, "prior_gate", [*args.prior_gate_grid, None], metadata)
     if args.select_threshold:
@@ -268,6 +272,15 @@ def main() -> None:
     if test_docs is not None:
         results["linking"] = evaluate_linking(nlp, test_docs, metadata)
         print("linking (gold mentions):", json.dumps(results["linking"], indent=1))
+        if args.sibling_grid:
+            # The same pipeline without the sibling term (or with the largest tried): paired.
+            nel = nlp.get_pipe("nel")
+            chosen = nel.sibling
+            nel.sibling = 0.0 if chosen else max(args.sibling_grid)
+            flipped = evaluate_linking(nlp, test_docs, metadata)
+            results["linking_sibling_flipped"] = flipped | {"sibling": nel.sibling}
+            print(f"linking, sibling {nel.sibling}:", json.dumps(flipped, indent=1))
+            nel.sibling = chosen
         if args.prior_gate_grid:
             # The same pipeline with the gate flipped (off, or the smallest tried): paired.
             nel = nlp.get_pipe("nel")
@@ -318,6 +331,7 @@ def _save(nlp: Language, output: Path) -> None:
     config["components"]["nel"]["threshold"] = nlp.get_pipe("nel").threshold
     config["components"]["nel"]["nil_logit"] = nlp.get_pipe("nel").nil_logit
     config["components"]["nel"]["prior_gate"] = nlp.get_pipe("nel").prior_gate
+    config["components"]["nel"]["sibling"] = nlp.get_pipe("nel").sibling
     config.to_disk(output / "config.cfg")
 
 

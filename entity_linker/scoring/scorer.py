@@ -32,6 +32,8 @@ class CandidateScorer:
         ranker's initial weight with "learned").
     ranker (Optional[Model]): The learned layer (needed for "learned").
     containment_weight (float): The containment term's weight ("softmax").
+    sibling_weight (float): The sibling term's weight ("softmax": another
+        place of the candidate's region named in the doc).
     nil_logit (Optional[float]): The logit of a NIL option in each mention's
         softmax, for the scores prediction reports ("softmax", "learned");
         None: no NIL option. Training is unchanged.
@@ -50,7 +52,8 @@ class CandidateScorer:
                  containment_weight: float = 0.0,
                  nil_logit: Optional[float] = None,
                  word_pairs: Optional[Model] = None,
-                 prior_gate: Optional[float] = None) -> None:
+                 prior_gate: Optional[float] = None,
+                 sibling_weight: float = 0.0) -> None:
         if scoring not in SCORINGS:
             raise ValueError(f"scoring must be one of {', '.join(SCORINGS)}, got {scoring!r}.")
         if scoring == "learned" and ranker is None:
@@ -64,6 +67,12 @@ class CandidateScorer:
         self.ranker = ranker
         self.word_pairs = word_pairs if scoring == "learned" else None
         self.prior_gate = prior_gate if scoring != "spacy" else None
+        self.sibling_weight = sibling_weight if scoring == "softmax" else 0.0
+
+    @property
+    def uses_siblings(self) -> bool:
+        """Whether the scores read the sibling evidence (its weight or the gate)."""
+        return bool(self.sibling_weight) or self.prior_gate is not None
 
     @property
     def uses_word_pairs(self) -> bool:
@@ -82,7 +91,8 @@ class CandidateScorer:
 
     def logits(self, table, sims, coherence_values=None, is_train: bool = False,
                coreference_values=None, containment_values=None, name_values=None,
-               pairs=None) -> Tuple[numpy.ndarray, Callable[[numpy.ndarray], numpy.ndarray]]:
+               pairs=None, sibling_values=None
+               ) -> Tuple[numpy.ndarray, Callable[[numpy.ndarray], numpy.ndarray]]:
         """Each candidate's logit, and a backprop from d(logits) to d(sims).
 
         table: a CandidateTable (offsets, priors, freqs). pairs: (keys, owners, shares)
@@ -142,12 +152,14 @@ class CandidateScorer:
         if self.containment_weight and containment_values is not None:
             logits += self.containment_weight * numpy.asarray(containment_values,
                                                               numpy.float64)
+        if self.sibling_weight and sibling_values is not None:
+            logits += self.sibling_weight * numpy.asarray(sibling_values, numpy.float64)
         scale = LOGIT_SCALE if self.incl_context else 0.0
         return logits, lambda d_logits: scale * d_logits
 
     def components(self, table, sims, coherence_values=None, coreference_values=None,
                    containment_values=None, name_values=None,
-                   pairs=None) -> Dict[str, numpy.ndarray]:
+                   pairs=None, sibling_values=None) -> Dict[str, numpy.ndarray]:
         """What each piece of evidence adds to each candidate's score, by name
         ("prior", "context", "coherence", "containment", ...): for "softmax"
         and "learned" the terms of the logit (with "learned", each feature
@@ -187,6 +199,8 @@ class CandidateScorer:
         if self.containment_weight and containment_values is not None:
             out["containment"] = self.containment_weight * numpy.asarray(containment_values,
                                                                          numpy.float64)
+        if self.sibling_weight and sibling_values is not None:
+            out["sibling"] = self.sibling_weight * numpy.asarray(sibling_values, numpy.float64)
         return out
 
     def gated(self, table, containment_values=None, sibling_values=None) -> numpy.ndarray:
@@ -216,7 +230,8 @@ class CandidateScorer:
         logits, _ = self.logits(table, sims, coherence_values,
                                 coreference_values=coreference_values,
                                 containment_values=containment_values,
-                                name_values=name_values, pairs=pairs)
+                                name_values=name_values, pairs=pairs,
+                                sibling_values=sibling_values)
         # The mention's top-prior candidate is never gated, so a finite logit remains.
         logits[self.gated(table, containment_values, sibling_values)] = -numpy.inf
         return segment_softmax(logits, table.offsets, self.nil_logit).astype(numpy.float32)
@@ -224,7 +239,7 @@ class CandidateScorer:
     def candidate_loss(self, table, sims, gold_keys: numpy.ndarray, coherence_values=None,
                        weight: float = 1.0, coreference_values=None,
                        containment_values=None, name_values=None,
-                       pairs=None) -> Tuple[float, numpy.ndarray]:
+                       pairs=None, sibling_values=None) -> Tuple[float, numpy.ndarray]:
         """Cross-entropy of the gold entity among each mention's candidates.
 
         gold_keys (numpy.ndarray): uint64 hash of each mention's gold entity.
@@ -246,7 +261,8 @@ class CandidateScorer:
         logits, backprop = self.logits(table, sims, coherence_values, is_train=True,
                                        coreference_values=coreference_values,
                                        containment_values=containment_values,
-                                       name_values=name_values, pairs=pairs)
+                                       name_values=name_values, pairs=pairs,
+                                       sibling_values=sibling_values)
         probs = segment_softmax(logits, offsets)
         target = numpy.zeros(len(mention), dtype=bool)
         gold_positions = numpy.flatnonzero(is_gold & used_mentions[mention])

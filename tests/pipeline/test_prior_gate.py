@@ -123,3 +123,30 @@ def test_prior_gate_must_lie_in_zero_one(value):
 def test_prior_gate_needs_a_softmax_scoring():
     with pytest.raises(ValueError, match="prior_gate"):
         spacy.blank("en").add_pipe("nel", config={"prior_gate": 0.01})
+
+
+def test_the_sibling_weight_pulls_a_namesake_to_the_region_the_doc_names():
+    results = {}
+    for weight in (0.0, 12.0):
+        nlp = spacy.blank("en")
+        kb = _kb(nlp)
+        nel = nlp.add_pipe("nel", config={"scoring": "softmax", "incl_context": False,
+                                          "sibling": weight, "entity_vector_length": 2})
+        nel.set_kb(lambda vocab, kb=kb: kb)
+        nel.explain = True
+        text = "From Shakopee to Jordan"
+        doc = nlp.make_doc(text)
+        doc.ents = [doc.char_span(text.index(n), text.index(n) + len(n), label="LOC")
+                    for n in ("Shakopee", "Jordan")]
+        jordan = nel(doc).ents[1]
+        results[weight] = jordan.kb_id_
+        if weight:
+            assert "sibling" in str(jordan._.kb_evidence)
+    # The prior alone picks the country; Shakopee's state pulls the town.
+    assert results == {0.0: "Q_JORDAN", 12.0: "Q_JORDAN_MN"}
+
+
+def test_the_sibling_weight_needs_the_softmax_scoring():
+    with pytest.raises(ValueError, match="sibling"):
+        spacy.blank("en").add_pipe("nel", config={"scoring": "learned",
+                                                  "candidate_loss_weight": 1.0, "sibling": 4.0})
