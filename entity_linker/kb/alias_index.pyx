@@ -104,22 +104,11 @@ cdef class AliasIndex:
         first[1:] = (slot_key[1:] != slot_key[:-1]) | (slot_entity[1:] != slot_entity[:-1])
         slot_key, slot_alias = slot_key[first], slot_alias[first]
         slot_entity, slot_prior = slot_entity[first], slot_prior[first]
-        order = numpy.lexsort((slot_entity, -slot_prior, slot_key))
-        norm_offsets = numpy.zeros(n_keys + 1, dtype=numpy.uint64)
-        numpy.cumsum(numpy.bincount(slot_key, minlength=n_keys), out=norm_offsets[1:])
         hashes = hash_strings(keys)
         if has_duplicates(hashes):
             raise KBError("Two normalised aliases share a 64-bit hash; cannot index them.")
-        config = {"normalizer": normalizer.to_dict(), "fuzzy": bool(fuzzy)}
-        arrays = {
-            "index_config": numpy.frombuffer(json.dumps(config).encode("utf8"), dtype="u1"),
-            "norm_hashes": hashes,
-            "norm_offsets": norm_offsets,
-            "norm_entity_rows": slot_entity[order].astype(numpy.uint32),
-            "norm_priors": slot_prior[order],
-            "norm_alias_rows": slot_alias[order].astype(numpy.uint32),
-            "norm_slots": build_slots(hashes),
-        }
+        arrays = norm_sections(hashes, slot_key, slot_entity, slot_prior, slot_alias,
+                               normalizer, fuzzy)
         arrays.update(_trigram_arrays(*trigrams) if fuzzy else _no_trigrams())
         return _make_index(arrays, normalizer, fuzzy, n_entities, len(forms), "the alias index")
 
@@ -343,6 +332,29 @@ cdef class AliasIndex:
 
 _TRIGRAM_SECTIONS = ("norm_gram_counts", "gram_keys", "gram_offsets", "gram_postings",
                      "gram_slots")
+
+
+def norm_sections(hashes, slot_key, slot_entity, slot_prior, slot_alias, normalizer,
+                  bint fuzzy) -> dict:
+    """The index's config and normalised-key sections from one (key, entity,
+    prior, alias row) per slot: each key's slots sorted by prior (highest
+    first, then entity row), their CSR offsets, the key hashes and their
+    slot table. Shared by ``build_alias_index`` and the chunked Wikidata
+    builder, so both write the same sections."""
+    n_keys = len(hashes)
+    order = numpy.lexsort((slot_entity, -slot_prior, slot_key))
+    norm_offsets = numpy.zeros(n_keys + 1, dtype=numpy.uint64)
+    numpy.cumsum(numpy.bincount(slot_key, minlength=n_keys), out=norm_offsets[1:])
+    config = {"normalizer": normalizer.to_dict(), "fuzzy": bool(fuzzy)}
+    return {
+        "index_config": numpy.frombuffer(json.dumps(config).encode("utf8"), dtype="u1"),
+        "norm_hashes": hashes,
+        "norm_offsets": norm_offsets,
+        "norm_entity_rows": slot_entity[order].astype(numpy.uint32),
+        "norm_priors": slot_prior[order],
+        "norm_alias_rows": slot_alias[order].astype(numpy.uint32),
+        "norm_slots": build_slots(hashes),
+    }
 
 
 def _no_trigrams() -> dict:

@@ -11,13 +11,12 @@ keys in their final order. What stays is the output (the postings) plus a few
 arrays of one item per alias or key.
 """
 
-import json
 from typing import Dict, List, Optional
 
 import numpy
 
 from ..errors import KBError
-from ..kb.alias_index import _no_trigrams
+from ..kb.alias_index import _no_trigrams, norm_sections
 from ..kb.hashing import hash_strings
 from ..kb.normalize import AliasNormalizer
 from ..kb.tables import build_slots
@@ -174,18 +173,7 @@ def build_index_arrays(string_offsets, blob, alias_offsets, candidate_rows,
     del order, first
     slot_key, slot_entity = pair >> 32, pair & 0xFFFFFFFF
     del pair
-    order = numpy.lexsort((slot_entity, -slot_prior, slot_key))
-    norm_offsets = numpy.zeros(n_keys + 1, dtype=numpy.uint64)
-    numpy.cumsum(numpy.bincount(slot_key, minlength=n_keys), out=norm_offsets[1:])
-    config = {"normalizer": normalizer.to_dict(), "fuzzy": bool(fuzzy)}
-    arrays = {
-        "index_config": numpy.frombuffer(json.dumps(config).encode("utf8"), dtype="u1"),
-        "norm_hashes": hashes,
-        "norm_offsets": norm_offsets,
-        "norm_entity_rows": slot_entity[order].astype(numpy.uint32),
-        "norm_priors": slot_prior[order],
-        "norm_alias_rows": slot_alias[order].astype(numpy.uint32),
-        "norm_slots": build_slots(hashes),
-    }
+    arrays = norm_sections(hashes, slot_key, slot_entity, slot_prior, slot_alias,
+                           normalizer, fuzzy)
     arrays.update(trigram_sections)
     return arrays
