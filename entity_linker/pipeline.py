@@ -427,7 +427,8 @@ class EntityLinker(TrainablePipe):
         if self.explain:
             predictions.evidence = explain_choices(
                 table, order, scorer.components(table, sims, fit, coref, contained, named,
-                                                pairs, siblings))
+                                                pairs, siblings),
+                scorer.gated(table, contained, siblings))
         return predictions
 
     def _similarities(self, docs: Sequence[Doc], table: CandidateTable, encodings,

@@ -46,14 +46,17 @@ class LinkPredictions(list):
 
 
 
-def explain_choices(table: CandidateTable, order, components: Dict[str, numpy.ndarray]
-                    ) -> List[Optional[dict]]:
+def explain_choices(table: CandidateTable, order, components: Dict[str, numpy.ndarray],
+                    gated: Optional[numpy.ndarray] = None) -> List[Optional[dict]]:
     """Per mention: what each piece of evidence gave its best candidate, the
     margin of each over the rival, and the one that decided (the largest
     positive margin; "only candidate" when there was no other). The rival is
     the candidate with the highest prior when the best is not it (what
     overturned the prior?), else the runner-up. order: the candidates ranked
-    best first (``table.ranked(scores)``)."""
+    best first (``table.ranked(scores)``). gated: the candidates the scorer's
+    ``prior_gate`` kept out; when one of them had more evidence than the
+    best, it is the rival and "prior gate" decided."""
+    total = sum(components.values()) if components else None
     out: List[Optional[dict]] = []
     for i in range(len(table.offsets) - 1):
         start, end = int(table.offsets[i]), int(table.offsets[i + 1])
@@ -68,11 +71,19 @@ def explain_choices(table: CandidateTable, order, components: Dict[str, numpy.nd
         top_prior = start + int(numpy.argmax(table.priors[start:end]))
         second = top_prior if table.priors[top_prior] > table.priors[best] else int(
             order[start + 1])
+        blocked = None
+        if gated is not None and total is not None and gated[start:end].any():
+            candidates = numpy.flatnonzero(gated[start:end]) + start
+            strongest = int(candidates[numpy.argmax(total[candidates])])
+            if total[strongest] > total[best]:
+                blocked = second = strongest
         margins = {name: round(float(value[best] - value[second]), 4)
                    for name, value in components.items()}
         decided = max(margins, key=margins.get) if margins else "tie"
         if margins and margins[decided] <= 0:
             decided = "tie"
+        if blocked is not None:
+            decided = "prior gate"
         out.append({"evidence": values, "margins": margins, "decided_by": decided,
                     "rival": table.entity_id(second)})
     return out

@@ -150,3 +150,26 @@ def test_the_sibling_weight_needs_the_softmax_scoring():
     with pytest.raises(ValueError, match="sibling"):
         spacy.blank("en").add_pipe("nel", config={"scoring": "learned",
                                                   "candidate_loss_weight": 1.0, "sibling": 4.0})
+
+
+def test_explain_says_when_the_prior_gate_decided():
+    nlp, nel = _linker(0.01)
+    nel.explain = True
+    text = "Flights from Austin , Texas to Peru"
+    doc = nlp.make_doc(text)
+    doc.ents = [doc.char_span(text.index(n), text.index(n) + len(n), label="LOC")
+                for n in ("Austin", "Texas", "Peru")]
+    evidence = nel(doc).ents[-1]._.kb_evidence
+    assert evidence["decided_by"] == "prior gate"
+    assert evidence["rival"] == "Q_PERU_IL"
+    # Where the doc places the town, the gate is not what decided.
+    evidence = next(e for e in nel(_doc(nlp, "Peru , Illinois", ["Peru", "Illinois"])).ents
+                    if e.text == "Peru")._.kb_evidence
+    assert evidence["decided_by"] != "prior gate"
+
+
+def _doc(nlp, text, names):
+    doc = nlp.make_doc(text)
+    doc.ents = [doc.char_span(text.index(n), text.index(n) + len(n), label="LOC")
+                for n in names]
+    return doc
