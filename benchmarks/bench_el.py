@@ -104,7 +104,8 @@ Data sets:
   mentions keep their gold ids (8 mentions: errors for both, see the oracle).
   With ``--aida-dev`` (reported as ``aida-dev``), for choosing settings without
   touching test data: only fold 0's training docs, in the same shuffled order, cut
-  75/25 into train and dev; reports the dev part (a dev figure, never a test
+  75/25 into train and dev (or, with ``--aida-dev-folds K``, into K folds, each
+  the dev part once); reports the dev part (a dev figure, never a test
   figure). aida_a is itself the development half of the data (the other half is
   held out): the CV figures are development figures too. Speed: the test docs
   replicated to at least ``--aida-speed-docs`` (116) docs. ``--quick``: 20 docs of
@@ -719,17 +720,23 @@ def _import_aida_data():
     return aida
 
 
-def aida_splits(ids: List[str], n_folds: int, seed: int,
-                dev: bool = False) -> List[Tuple[List[int], List[int]]]:
+def aida_splits(ids: List[str], n_folds: int, seed: int, dev: bool = False,
+                dev_folds: int = 0) -> List[Tuple[List[int], List[int]]]:
     """(train, test) positions in `ids` per split: the sorted ids in a seeded shuffle,
-    fold k = every n_folds-th of them from k. dev: one split only, fold 0's training
-    part (in shuffled order) cut 75/25 into train and dev."""
+    fold k = every n_folds-th of them from k. dev: fold 0's training part (in
+    shuffled order) cut 75/25 into train and dev (one split), or with dev_folds
+    >= 2 into that many folds, each the dev part of one split (every training doc
+    is a dev doc once)."""
     by_id = sorted(range(len(ids)), key=lambda i: ids[i])
     order = [by_id[int(j)] for j in numpy.random.default_rng(seed).permutation(len(ids))]
     folds = [order[k::n_folds] for k in range(n_folds)]
     if dev:
         held_out = set(folds[0])
         train_part = [i for i in order if i not in held_out]
+        if dev_folds >= 2:
+            parts = [train_part[k::dev_folds] for k in range(dev_folds)]
+            return [([i for i in train_part if i not in set(part)], sorted(part))
+                    for part in parts]
         cut = int(round(0.75 * len(train_part)))
         return [(train_part[:cut], sorted(train_part[cut:]))]
     splits = []
@@ -754,7 +761,8 @@ def load_aida(vocab_nlp: Language, args) -> Optional[Dataset]:
     if args.quick:  # the first 20 docs of the seeded shuffle
         order = numpy.random.default_rng(args.seed).permutation(len(records))
         records = [records[int(i)] for i in sorted(order[:20].tolist())]
-    split_idx = aida_splits([r["id"] for r in records], n_folds, args.seed, args.aida_dev)
+    split_idx = aida_splits([r["id"] for r in records], n_folds, args.seed, args.aida_dev,
+                            args.aida_dev_folds)
     if args.aida_dev:  # neither the KB nor the data see fold 0's test docs
         used = sorted({i for train, test in split_idx for i in train + test})
         position = {i: p for p, i in enumerate(used)}
@@ -784,9 +792,12 @@ def load_aida(vocab_nlp: Language, args) -> Optional[Dataset]:
     epochs = args.epochs if args.epochs is not None else (1 if args.quick else args.aida_epochs)
     name = "aida-dev" if args.aida_dev else "aida"
     if args.aida_dev:
+        cut = (f"{len(split_idx)}-fold CV, dev parts of "
+               f"{'/'.join(str(len(test)) for _, test in split_idx)} docs"
+               if len(split_idx) > 1 else
+               f"75/25 -> train {len(split_idx[0][0])} / dev {len(split_idx[0][1])} docs")
         scheme = (f"dev mode: fold 0's training part of a {n_folds}-fold split (seeded "
-                  f"shuffle), 75/25 -> train {len(split_idx[0][0])} / dev "
-                  f"{len(split_idx[0][1])} docs (a dev figure)")
+                  f"shuffle), {cut} (a dev figure)")
     else:
         scheme = f"{n_folds}-fold CV by document (seeded shuffle), micro over all folds"
     print(f"    {name}: {stats['docs']} docs, {stats['mentions']} mentions "
@@ -810,7 +821,7 @@ def load_aida(vocab_nlp: Language, args) -> Optional[Dataset]:
             f"(title, {L}) ('_' as ' '; one-hot for the "
             f"{n_zero_vectors} that are all zeros)"
         ),
-        info={"folds": 1 if args.aida_dev else n_folds, "dev": args.aida_dev,
+        info={"folds": len(split_idx) if args.aida_dev else n_folds, "dev": args.aida_dev,
               "n_entities": len(spec.entity_ids), "n_aliases": len(spec.alias_texts),
               "n_candidates": len(spec.candidates),
               "docs_per_split": [[len(tr), len(te)] for tr, te in split_idx],
@@ -1387,6 +1398,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--aida-dev", action="store_true",
                         help="aida: train on 75%% of fold 0's training docs, report on the "
                              "other 25%% (choosing settings without touching the test folds)")
+    parser.add_argument("--aida-dev-folds", type=int, default=0,
+                        help="with --aida-dev: cut fold 0's training docs into this many "
+                             "folds, each the dev part once (micro over all of them), "
+                             "instead of one 75/25 split")
     parser.add_argument("--aida-speed-docs", type=int, default=116,
                         help="aida docs are long (~230 tokens): replicate the test docs to at "
                              "least this many for speed")
