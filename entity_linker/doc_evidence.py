@@ -7,8 +7,9 @@ reads (coherence, coreference, containment, name evidence, sibling), and
 """
 
 import re
-from typing import Dict, List, Sequence
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence
 
+import numpy
 from spacy.tokens import Doc, Span
 
 from .candidates import CandidateTable
@@ -23,21 +24,40 @@ from .scoring import (
 )
 
 
+class DocEvidence(NamedTuple):
+    """The doc-level evidence of a candidate table, one value per candidate
+    (None for what the scorer does not read)."""
+
+    coherence: Optional[numpy.ndarray] = None
+    coreference: Optional[numpy.ndarray] = None
+    containment: Optional[numpy.ndarray] = None
+    names: Optional[numpy.ndarray] = None
+    siblings: Optional[numpy.ndarray] = None
+
+    def select(self, positions) -> "DocEvidence":
+        """The evidence of the candidates at ``positions`` (``table.positions``)."""
+        return DocEvidence(*(None if values is None else values[positions] for values in self))
+
+    def scorer_kwargs(self) -> Dict[str, Any]:
+        """The keyword arguments of ``CandidateScorer``'s methods that carry it."""
+        return {"coherence_values": self.coherence, "coreference_values": self.coreference,
+                "containment_values": self.containment, "name_values": self.names,
+                "sibling_values": self.siblings}
+
+
 def doc_evidence(kb, docs: Sequence[Doc], mentions: List[Span], table: CandidateTable,
-                 discard, scorer: CandidateScorer):
+                 discard, scorer: CandidateScorer) -> DocEvidence:
     """What the doc's other mentions say of each candidate, where the scorer
     reads it: coherence (``scoring.coherence``), containment
     (``scoring.containment``, when the KB has relations) and, with
     "learned", coreference (``scoring.coreference``) and what the candidates'
     names say (``scoring.name_evidence``, when the KB has names), and with a
     ``prior_gate`` or a sibling weight the sibling evidence (``scoring.sibling``,
-    when the KB has relations); None for what is not read. RETURNS (coherence, coreference,
-    containment, names, siblings)."""
+    when the KB has relations); None for what is not read."""
     fit = coref = contained = named = siblings = None
-    gate = scorer.uses_siblings
     if not table.n_candidates or not (scorer.uses_coherence or scorer.uses_containment
-                                      or gate):
-        return fit, coref, contained, named, siblings
+                                      or scorer.uses_siblings):
+        return DocEvidence()
     doc_of = {id(doc): i for i, doc in enumerate(docs)}
     groups: Dict[tuple, int] = {}
     doc_index = [doc_of[id(m.doc)] for m in mentions]
@@ -54,16 +74,16 @@ def doc_evidence(kb, docs: Sequence[Doc], mentions: List[Span], table: Candidate
             rows = table.entity_rows()
             named = name_evidence(table.offsets, kb.names_of_rows(rows), doc_index,
                                   group_index, texts, [doc.text for doc in docs])
-    if (scorer.uses_containment or gate) and getattr(kb, "has_relations", False):
+    if (scorer.uses_containment or scorer.uses_siblings) and getattr(kb, "has_relations", False):
         rows = table.entity_rows() if rows is None else rows
         ancestors = kb.ancestor_rows(rows)
         contained = containment(table.offsets, rows, table.priors, ancestors, doc_index,
                                 group_index, container_mentions(mentions), ~discard)
-        if gate:
+        if scorer.uses_siblings:
             siblings = sibling(table.offsets, table.priors, ancestors,
                                regional_ancestors(kb, ancestors), doc_index, group_index,
                                ~discard)
-    return fit, coref, contained, named, siblings
+    return DocEvidence(fit, coref, contained, named, siblings)
 
 
 # What may stand between a place and the place that contains it, when the

@@ -37,7 +37,7 @@ from .candidates import (
     get_candidates_batch,
     lookup_candidates,
 )
-from .doc_evidence import container_mentions, doc_evidence
+from .doc_evidence import DocEvidence, container_mentions, doc_evidence
 from .encoders import get_encoder
 from .kb import KnowledgeBase, hash_string
 from .ml.models import build_entity_correction, doc_windows, set_correction_gain
@@ -418,17 +418,16 @@ class EntityLinker(TrainablePipe):
                     f"for {len(mentions)} mentions; it must return one per doc.ents entry."
                 )
             sims, _ = self._similarities(docs, table, self.model.ops.to_numpy(encodings))
-        fit, coref, contained, named, siblings = self._doc_evidence(docs, mentions, table,
-                                                                    discard, scorer)
+        evidence = self._doc_evidence(docs, mentions, table, discard, scorer)
         pairs = self._pairs(mentions, table, scorer)
-        scores = scorer.scores(table, sims, fit, coref, contained, named, pairs, siblings)
+        scores = scorer.scores(table, sims, pairs=pairs, **evidence.scorer_kwargs())
         order = table.ranked(scores)
         predictions = self._choose(table, scores, order, discard)
         if self.explain:
             predictions.evidence = explain_choices(
-                table, order, scorer.components(table, sims, fit, coref, contained, named,
-                                                pairs, siblings),
-                scorer.gated(table, contained, siblings))
+                table, order,
+                scorer.components(table, sims, pairs=pairs, **evidence.scorer_kwargs()),
+                scorer.gated(table, evidence.containment, evidence.siblings))
         return predictions
 
     def _similarities(self, docs: Sequence[Doc], table: CandidateTable, encodings,
@@ -490,9 +489,8 @@ class EntityLinker(TrainablePipe):
                                self.word_pairs, self.prior_gate, self.sibling)
 
     def _doc_evidence(self, docs: Sequence[Doc], mentions: List[Span], table: CandidateTable,
-                      discard, scorer: CandidateScorer):
-        """What the doc's other mentions say of each candidate (``doc_evidence``).
-        RETURNS (coherence, coreference, containment, names, siblings)."""
+                      discard, scorer: CandidateScorer) -> DocEvidence:
+        """What the doc's other mentions say of each candidate (``doc_evidence``)."""
         return doc_evidence(self.kb, docs, mentions, table, discard, scorer)
 
     def _pairs(self, mentions: List[Span], table: CandidateTable, scorer: CandidateScorer):
@@ -667,24 +665,23 @@ class EntityLinker(TrainablePipe):
         docs = [eg.predicted for eg in examples]
         mentions = self._mentions(docs)
         scorer = self.candidate_scorer
-        fit = coref = contained = named = siblings = None
+        scorer.prior_gate = None  # a prediction rule: training does not read it
+        evidence = DocEvidence()
         if scorer.uses_coherence or scorer.uses_containment or scorer.uses_siblings:
             # The doc evidence needs every mention of the docs, not only the gold ones.
             everything = self._candidates(mentions)
             table = everything.select(keep)
             evidence = self._doc_evidence(docs, mentions, everything,
-                                          self._discarded(mentions), scorer)
-            positions = everything.positions(keep)
-            fit, coref, contained, named, siblings = (
-                None if values is None else values[positions] for values in evidence)
+                                          self._discarded(mentions), scorer).select(
+                everything.positions(keep))
         else:
             table = self._candidates([mentions[i] for i in keep])
         sims, backprop = self._similarities(docs, table, selected, is_train=True,
                                             mention_rows=keep)
         pairs = self._pairs([mentions[i] for i in keep], table, scorer)
-        loss, d_sims = scorer.candidate_loss(table, sims, gold_keys, fit,
-                                             self.candidate_loss_weight, coref, contained, named,
-                                             pairs, siblings)
+        loss, d_sims = scorer.candidate_loss(table, sims, gold_keys,
+                                             weight=self.candidate_loss_weight, pairs=pairs,
+                                             **evidence.scorer_kwargs())
         return loss, backprop(d_sims)
 
     def _scoring_models(self) -> Dict[str, Model]:
