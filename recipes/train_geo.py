@@ -150,6 +150,21 @@ def select_weight(nlp: Language, dev: List[Doc], setting: str, grid, metadata) -
     print(f"{setting} set to {best}", flush=True)
 
 
+def linking_with(nlp: Language, docs: List[Doc], metadata, setting: str, value) -> dict:
+    """Linking scores of the same trained pipeline with one nel setting changed
+    (the paired comparison of a setting the dev split chose), the setting restored
+    after; the result names the value it was scored with."""
+    nel = nlp.get_pipe("nel")
+    chosen = getattr(nel, setting)
+    setattr(nel, setting, value)
+    try:
+        scores = evaluate_linking(nlp, docs, metadata)
+    finally:
+        setattr(nel, setting, chosen)
+    print(f"linking, {setting} {value}:", json.dumps(scores, indent=1), flush=True)
+    return scores | {setting: value}
+
+
 def select_spotter(nlp: Language, dev: List[Doc], grid, containers=(False,)) -> None:
     """Add a kb_spotter after the NER, which adds the KB's aliases of places of
     at least ``min_freq`` people where the NER found nothing (and, with
@@ -272,25 +287,15 @@ def main() -> None:
     if test_docs is not None:
         results["linking"] = evaluate_linking(nlp, test_docs, metadata)
         print("linking (gold mentions):", json.dumps(results["linking"], indent=1))
-        if args.sibling_grid:
-            # The same pipeline without the sibling term (or with the largest tried): paired.
-            nel = nlp.get_pipe("nel")
-            chosen = nel.sibling
-            nel.sibling = 0.0 if chosen else max(args.sibling_grid)
-            flipped = evaluate_linking(nlp, test_docs, metadata)
-            results["linking_sibling_flipped"] = flipped | {"sibling": nel.sibling}
-            print(f"linking, sibling {nel.sibling}:", json.dumps(flipped, indent=1))
-            nel.sibling = chosen
-        if args.prior_gate_grid:
-            # The same pipeline with the gate flipped (off, or the smallest tried): paired.
-            nel = nlp.get_pipe("nel")
-            chosen = nel.prior_gate
-            nel.prior_gate = None if chosen is not None else min(args.prior_gate_grid)
-            flipped_gate = nel.prior_gate
-            flipped = evaluate_linking(nlp, test_docs, metadata)
-            results["linking_gate_flipped"] = flipped | {"prior_gate": flipped_gate}
-            nel.prior_gate = chosen
-            print(f"linking, prior_gate {flipped_gate}:", json.dumps(flipped, indent=1))
+        if args.sibling_grid:  # without the sibling term, or with the largest tried
+            chosen = nlp.get_pipe("nel").sibling
+            results["linking_sibling_flipped"] = linking_with(
+                nlp, test_docs, metadata, "sibling", 0.0 if chosen else max(args.sibling_grid))
+        if args.prior_gate_grid:  # without the gate, or with the smallest tried
+            chosen = nlp.get_pipe("nel").prior_gate
+            results["linking_gate_flipped"] = linking_with(
+                nlp, test_docs, metadata, "prior_gate",
+                None if chosen is not None else min(args.prior_gate_grid))
         if not args.skip_ner:
             results["end_to_end"] = evaluate_end_to_end(nlp, test_docs)
             print("end to end:", json.dumps(results["end_to_end"], indent=1))
