@@ -60,7 +60,8 @@ OUR_V2 = "entity_linker.EntityLinker.v2"
 SPACY_V2 = "spacy.EntityLinker.v2"
 # name -> (system of bench_el.make_pipeline, model config extras, nel config extras)
 # The settings README.md recommends for general text (chosen on the AIDA dev split).
-RECOMMENDED = {"scoring": "learned", "candidate_loss_weight": 1.0, "coherence": 4.0}
+RECOMMENDED = {"scoring": "learned", "candidate_loss_weight": 1.0, "coherence": 4.0,
+               "word_pairs_rows": 262144}
 VARIANTS: Dict[str, tuple] = {
     "spacy": ("spacy", {}, {}),
     "nel-default": ("ours", {}, {}),

@@ -16,11 +16,12 @@ context wants: the name words shared by many entities ("national", "team",
 """
 
 from functools import lru_cache
-from typing import List, Sequence, Tuple
+from itertools import chain
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy
 from spacy.strings import hash_string
-from spacy.tokens import Span
+from spacy.tokens import Doc, Span
 from thinc.api import Model
 
 from .evidence import _words, name_words
@@ -28,9 +29,11 @@ from .evidence import _words, name_words
 # Words of context on each side of the mention (tokens, the mention excluded).
 PAIR_WINDOW = 25
 # Adam moves a weight by about the learning rate per step; the gain lets a
-# pair's weight reach the size of the prior's log-odds within a few hundred
-# steps (as RANKER_GAIN does for the ranker).
-PAIR_GAIN = 20.0
+# candidate's term (a mean over its pairs) reach the size of the prior's
+# log-odds within the ~60 steps of 8 epochs on 58 docs. Chosen on the AIDA
+# 2-fold dev protocol (BENCHMARKS.md): 20 learned nothing there, 120-240
+# the most, 480 and more overshoot.
+PAIR_GAIN = 120.0
 # Stands for "no word beyond the mention's" in a candidate's name.
 _SAME = "<same-as-mention>"
 _MIX_1 = numpy.uint64(0x9E3779B97F4A7C15)
@@ -59,18 +62,38 @@ def _mix(context: numpy.ndarray, name: numpy.ndarray) -> numpy.ndarray:
     return keys
 
 
-def context_words(mention: Span, window: int = PAIR_WINDOW) -> Tuple[str, ...]:
+@lru_cache(maxsize=1 << 18)
+def _token_words(lower: str) -> Tuple[str, ...]:
+    return _words(lower)
+
+
+def _doc_words(doc: Doc) -> List[Tuple[str, ...]]:
+    """Each token's words (lower case, stopwords out), in doc order."""
+    return [_token_words(token.lower_) for token in doc]
+
+
+def context_words(mention: Span, window: int = PAIR_WINDOW,
+                  doc_words: Optional[List[Tuple[str, ...]]] = None) -> Tuple[str, ...]:
     """The distinct words (lower case, stopwords out) within ``window`` tokens
-    of the mention, the mention's own words left out."""
+    of the mention, the mention's own words left out. doc_words: the doc's
+    ``_doc_words``, when the caller has them for several mentions."""
     doc = mention.doc
+    if doc_words is None:
+        doc_words = _doc_words(doc)
     own = set(name_words(mention.text))
-    left = doc[max(0, mention.start - window) : mention.start].text
-    right = doc[mention.end : min(len(doc), mention.end + window)].text
-    return tuple(w for w in _words(left + " " + right) if w not in own)
+    around = chain(doc_words[max(0, mention.start - window):mention.start],
+                   doc_words[mention.end:min(len(doc), mention.end + window)])
+    return tuple(w for w in dict.fromkeys(chain.from_iterable(around)) if w not in own)
+
+
+@lru_cache(maxsize=1 << 16)
+def _name_hashes(name: str) -> Tuple[Tuple[str, int], ...]:
+    return tuple((w, _word_hash(w)) for w in name_words(name))
 
 
 def pair_keys(offsets: numpy.ndarray, names: Sequence[str], mentions: Sequence[Span],
-              window: int = PAIR_WINDOW) -> Tuple[numpy.ndarray, numpy.ndarray]:
+              window: int = PAIR_WINDOW
+              ) -> Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
     """The hashed (context word, name word) pairs of every candidate.
 
     offsets: the candidate table's offsets (one mention per row of
@@ -83,21 +106,30 @@ def pair_keys(offsets: numpy.ndarray, names: Sequence[str], mentions: Sequence[S
     keys: List[numpy.ndarray] = []
     owners: List[numpy.ndarray] = []
     shares: List[numpy.ndarray] = []
-    same = _hashes([_SAME])
+    same = _word_hash(_SAME)
+    doc_words: Dict[int, List[Tuple[str, ...]]] = {}  # per doc, for its mentions
     for i, mention in enumerate(mentions):
         start, end = int(offsets[i]), int(offsets[i + 1])
         if start == end:
             continue
-        context = _hashes(context_words(mention, window))
+        words = doc_words.get(id(mention.doc))
+        if words is None:
+            words = doc_words[id(mention.doc)] = _doc_words(mention.doc)
+        context = _hashes(context_words(mention, window, words))
         if not len(context):
             continue
         own = set(name_words(mention.text))
+        # All candidates' name words in one row, and whose each is: one _mix
+        # per mention, not per candidate.
+        name: List[int] = []
+        owner: List[int] = []
         for c in range(start, end):
-            extra = [w for w in name_words(names[c]) if w not in own]
-            name = _hashes(extra) if extra else same
-            keys.append(_mix(context, name))
-            owners.append(numpy.full(len(context) * len(name), c, dtype=numpy.int64))
-            shares.append(numpy.full(len(context) * len(name), 1.0 / len(context)))
+            extra = [h for w, h in _name_hashes(names[c]) if w not in own] or [same]
+            name.extend(extra)
+            owner.extend([c] * len(extra))
+        keys.append(_mix(context, numpy.asarray(name, dtype=numpy.uint64)))
+        owners.append(numpy.tile(numpy.asarray(owner, dtype=numpy.int64), len(context)))
+        shares.append(numpy.full(len(context) * len(name), 1.0 / len(context)))
     if not keys:
         return (numpy.zeros(0, dtype=numpy.uint64), numpy.zeros(0, dtype=numpy.int64),
                 numpy.zeros(0, dtype=numpy.float64))
