@@ -53,6 +53,7 @@ from .scoring import (
     cosine_with_grads,
     load_ranker,
     reset_ranker,
+    segment_sum,
 )
 from .scoring.word_pairs import build_word_pairs, pair_keys
 
@@ -458,8 +459,8 @@ class EntityLinker(TrainablePipe):
 
         def backprop(d_sims):
             d_sims = scale * d_sims
-            d_encodings = numpy.zeros_like(encodings)
-            numpy.add.at(d_encodings, mention, d_sims[:, None] * d_rows)
+            d_encodings = segment_sum(d_sims[:, None] * d_rows, table.offsets).astype(
+                encodings.dtype, copy=False)
             if correct is not None:
                 correct((d_sims[:, None] * d_vectors).astype(numpy.float32))
             return d_encodings

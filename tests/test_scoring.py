@@ -38,6 +38,7 @@ from entity_linker.scoring import (
     reset_ranker,
     segment_max,
     segment_softmax,
+    segment_sum,
     spacy_scores,
 )
 
@@ -226,6 +227,16 @@ def test_segment_max_matches_hand_computation():
     values = numpy.array([0.2, 0.9, -1.0, -3.0, 5.0, 5.0])
     assert segment_max(values, offsets).tolist() == [0.9, 0.9, 0.9, -3.0, 5.0, 5.0]
     assert segment_max(numpy.array([]), numpy.array([0, 0])).shape == (0,)
+
+
+def test_segment_sum_adds_each_mentions_rows_and_leaves_empty_mentions_zero():
+    rows = numpy.arange(12, dtype=numpy.float32).reshape(6, 2)
+    offsets = numpy.array([0, 3, 3, 4, 6])  # the second mention has no candidates
+    expected = numpy.zeros((4, 2), dtype=numpy.float32)
+    numpy.add.at(expected, numpy.repeat(numpy.arange(4), numpy.diff(offsets)), rows)
+    assert segment_sum(rows, offsets).tolist() == expected.tolist()
+    assert segment_sum(rows, offsets)[1].tolist() == [0.0, 0.0]
+    assert segment_sum(numpy.zeros((0, 2)), numpy.array([0, 0, 0])).tolist() == [[0, 0], [0, 0]]
 
 
 @settings(max_examples=60, deadline=None)

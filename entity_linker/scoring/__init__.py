@@ -52,7 +52,7 @@ from .ranker import (
     reset_ranker,
 )
 from .scorer import SCORINGS, CandidateScorer, spacy_scores
-from .segments import segment_max, segment_softmax
+from .segments import segment_max, segment_softmax, segment_sum
 from .similarity import blend_similarity, cosine, cosine_loss, cosine_with_grads
 
 __all__ = [
@@ -61,5 +61,5 @@ __all__ = [
     "blend_similarity", "build_ranker", "coherence", "containment", "coreference", "cosine",
     "cosine_loss", "cosine_with_grads", "feature_matrix", "load_ranker", "name_evidence",
     "name_words", "regional_ancestors", "reset_ranker", "segment_max", "segment_softmax",
-    "sibling", "spacy_scores",
+    "segment_sum", "sibling", "spacy_scores",
 ]

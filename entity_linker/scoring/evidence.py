@@ -156,13 +156,19 @@ def name_evidence(offsets: numpy.ndarray, names: Sequence[str], docs: Sequence[i
             words = tuple(w for w in name_words(names[c]) if w not in mention)
             own.append(words)
             union.update(words)
-    groups_of_doc: Dict[int, List[int]] = {}
+    # Per doc: its number of groups, and for each word how many groups have it.
+    n_groups: Dict[int, int] = {}
+    groups_with: Dict[int, Dict[str, int]] = {}
     for group, doc in group_doc.items():
-        groups_of_doc.setdefault(doc, []).append(group)
+        n_groups[doc] = n_groups.get(doc, 0) + 1
+        counts = groups_with.setdefault(doc, {})
+        for w in group_words[group]:
+            counts[w] = counts.get(w, 0) + 1
     for i in range(n_mentions):
-        doc, group = int(docs[i]), int(groups[i])
+        doc = int(docs[i])
         words_in_doc, stems_in_doc = doc_words[doc]
-        others = [group_words[g] for g in groups_of_doc[doc] if g != group]
+        n_others = n_groups[doc] - 1
+        counts = groups_with[doc]
         for c in range(int(offsets[i]), int(offsets[i + 1])):
             words = own[c]
             if not words:
@@ -170,9 +176,9 @@ def name_evidence(offsets: numpy.ndarray, names: Sequence[str], docs: Sequence[i
             found = sum(1 for w in words if w in words_in_doc
                         or (len(w) >= STEM and w[:STEM] in stems_in_doc))
             out[c, 0] = found / len(words)
-            if others:
-                out[c, 1] = max(sum(1 for union in others if w in union) for w in words) \
-                    / len(others)
+            if n_others:
+                # The mention's own group has each of its candidates' words.
+                out[c, 1] = (max(counts[w] for w in words) - 1) / n_others
     return out
 
 

@@ -1,5 +1,5 @@
 """Per-mention reductions over the candidates' flat arrays (CSR offsets):
-softmax and maximum within each mention's candidates."""
+softmax, maximum and sum within each mention's candidates."""
 
 from typing import Optional, Tuple
 
@@ -42,3 +42,16 @@ def segment_max(values: numpy.ndarray, offsets: numpy.ndarray) -> numpy.ndarray:
         return values.copy()
     starts, segment = _segments(offsets)
     return numpy.maximum.reduceat(values, starts)[segment]
+
+
+def segment_sum(rows: numpy.ndarray, offsets: numpy.ndarray) -> numpy.ndarray:
+    """The sum of each mention's candidates' rows: (n_mentions, ...) with 0
+    for a mention without candidates (``numpy.add.at`` by mention, without
+    its per-element cost: the candidates of a mention are contiguous)."""
+    rows = numpy.asarray(rows)
+    counts = numpy.diff(offsets)
+    out = numpy.zeros((len(counts),) + rows.shape[1:], dtype=rows.dtype)
+    if len(rows):
+        starts, _ = _segments(offsets)
+        out[counts > 0] = numpy.add.reduceat(rows, starts, axis=0)
+    return out
