@@ -38,6 +38,22 @@ class DocEvidence(NamedTuple):
         """The evidence of the candidates at ``positions`` (``table.positions``)."""
         return DocEvidence(*(None if values is None else values[positions] for values in self))
 
+    @classmethod
+    def concatenate(cls, parts: Sequence["DocEvidence"], sizes: Sequence[int]) -> "DocEvidence":
+        """The evidence of tables laid end to end (``sizes``: each part's number
+        of candidates). A part without candidates may hold None everywhere."""
+        fields = []
+        for values in zip(*parts):
+            known = [v for v in values if v is not None]
+            if not known:
+                fields.append(None)
+                continue
+            shape, dtype = known[0].shape[1:], known[0].dtype
+            fields.append(numpy.concatenate([
+                v if v is not None else numpy.zeros((size,) + shape, dtype=dtype)
+                for v, size in zip(values, sizes)]))
+        return cls(*fields)
+
     def scorer_kwargs(self) -> Dict[str, Any]:
         """The keyword arguments of ``CandidateScorer``'s methods that carry it."""
         return {"coherence_values": self.coherence, "coreference_values": self.coreference,

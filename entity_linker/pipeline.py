@@ -39,6 +39,7 @@ from .candidates import (
 )
 from .doc_evidence import DocEvidence, container_mentions, doc_evidence
 from .encoders import get_encoder
+from .evidence_cache import EvidenceCache, select_pairs
 from .kb import KnowledgeBase, hash_string
 from .ml.models import build_entity_correction, doc_windows, set_correction_gain
 from .nel_factory import DEFAULT_NEL_MODEL, default_model_config, make_entity_linker
@@ -225,6 +226,8 @@ class EntityLinker(TrainablePipe):
             self.entity_correction.initialize()
         # Learned (context word, name word) pair weights (word_pairs_rows > 0).
         self.word_pairs: Optional[Model] = None
+        # Training's doc evidence per doc, across epochs (emptied with a new KB).
+        self._evidence_cache = EvidenceCache()
         if word_pairs_rows:
             self.word_pairs = build_word_pairs(word_pairs_rows)
             self.word_pairs.initialize()
@@ -298,6 +301,7 @@ class EntityLinker(TrainablePipe):
                 f"{type(kb_loader).__name__}. E.g. nel.set_kb(lambda vocab: kb)."
             )
         self.kb = kb_loader(self.vocab)
+        self._evidence_cache.clear()
 
     def validate_kb(self) -> None:
         """Raise a clear error when the KB is missing or empty."""
@@ -358,6 +362,7 @@ class EntityLinker(TrainablePipe):
             dummy = next(doc for doc in docs if len(doc))
             dummy.ents = [Span(dummy, 0, 1, label="_")]
         self.model.initialize(X=docs, Y=self.model.ops.alloc2f(1, n_out))
+        self._evidence_cache.clear()
         if self.ranker is not None:
             reset_ranker(self.ranker, self.coherence, self.containment)
         if self.word_pairs is not None:
@@ -672,18 +677,35 @@ class EntityLinker(TrainablePipe):
             # The doc evidence needs every mention of the docs, not only the gold ones.
             everything = self._candidates(mentions)
             table = everything.select(keep)
-            evidence = self._doc_evidence(docs, mentions, everything,
-                                          self._discarded(mentions), scorer).select(
-                everything.positions(keep))
+            positions = everything.positions(keep)
+            evidence, pairs = self._training_evidence(docs, mentions, everything, scorer)
+            evidence = evidence.select(positions)
+            pairs = select_pairs(pairs, positions, everything.n_candidates)
         else:
             table = self._candidates([mentions[i] for i in keep])
+            pairs = self._pairs([mentions[i] for i in keep], table, scorer)
         sims, backprop = self._similarities(docs, table, selected, is_train=True,
                                             mention_rows=keep)
-        pairs = self._pairs([mentions[i] for i in keep], table, scorer)
         loss, d_sims = scorer.candidate_loss(table, sims, gold_keys,
                                              weight=self.candidate_loss_weight, pairs=pairs,
                                              **evidence.scorer_kwargs())
         return loss, backprop(d_sims)
+
+    def _training_evidence(self, docs: Sequence[Doc], mentions: List[Span],
+                           table: CandidateTable, scorer: CandidateScorer):
+        """(DocEvidence, pairs) of all the docs' mentions' candidates, each
+        doc's from the evidence cache when training saw it before."""
+        discard = self._discarded(mentions)
+        generation = (id(self.kb), scorer.scoring, scorer.uses_coherence,
+                      scorer.uses_containment, scorer.uses_siblings, scorer.uses_word_pairs,
+                      tuple(sorted(self.labels_discard)))
+
+        def compute(doc, doc_mentions, doc_table, mention_slice):
+            return (self._doc_evidence([doc], doc_mentions, doc_table, discard[mention_slice],
+                                       scorer),
+                    self._pairs(doc_mentions, doc_table, scorer))
+
+        return self._evidence_cache.batch(generation, docs, mentions, table, compute)
 
     def _scoring_models(self) -> Dict[str, Model]:
         """The trained models beside the encoder, by the name they are saved under."""
@@ -768,6 +790,7 @@ class EntityLinker(TrainablePipe):
         return self
 
     def _load_kb(self, path: Path) -> None:
+        self._evidence_cache.clear()
         if path.exists():
             self.kb.from_disk(path)
         elif self.cfg.get("kb_loader"):
