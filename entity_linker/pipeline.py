@@ -153,11 +153,12 @@ class EntityLinker(TrainablePipe):
                               ("word_pairs_rows", word_pairs_rows)):
             if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
                 raise ValueError(f"{setting} must be an int >= 0 (0: off), got {rows!r}.")
-        if word_pairs_rows and scoring != "learned":
+        if word_pairs_rows and (scoring == "spacy" or not candidate_loss_weight > 0):
             raise ValueError(
-                f"word_pairs_rows={word_pairs_rows} needs scoring = \"learned\": the pair "
-                "weights are learned with the ranker. Set scoring = \"learned\" or "
-                "word_pairs_rows = 0."
+                f"word_pairs_rows={word_pairs_rows} needs scoring = \"softmax\" or "
+                "\"learned\" and candidate_loss_weight > 0: the pair weights are a "
+                "term of the softmax logits, learned by the candidate loss. Set those, "
+                "or word_pairs_rows = 0."
             )
         for setting, value in (("coherence", coherence), ("containment", containment),
                                ("sibling", sibling)):

@@ -127,9 +127,9 @@ def train_nel(nlp: Language, train: List[Doc], dev: List[Doc], epochs: int, seed
         acc = evaluate_linking(nlp, dev, metadata)["accuracy"]
         print(f"nel epoch {epoch}: loss {losses['nel']:.1f}, dev accuracy {acc:.3f} "
               f"({time.time() - start:.0f} s)", flush=True)
-        if acc > best_acc:
-            best_acc, best = acc, nel.model.to_bytes()
-    nel.model.from_bytes(best)
+        if acc > best_acc:  # the encoder and the learned scoring (ranker, pairs)
+            best_acc, best = acc, nel.to_bytes(exclude=["kb", "vocab", "cfg"])
+    nel.from_bytes(best, exclude=["kb", "vocab", "cfg"])
 
 
 def select_weight(nlp: Language, dev: List[Doc], setting: str, grid, metadata) -> None:

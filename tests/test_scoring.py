@@ -827,3 +827,38 @@ def test_scorer_scores_with_a_nil_logit_but_trains_without():
     assert (with_nil.scores(table, sims) < plain.scores(table, sims)).all()
     assert with_nil.candidate_loss(table, sims, gold)[0] == pytest.approx(
         plain.candidate_loss(table, sims, gold)[0])
+
+
+@pytest.mark.parametrize("scoring", ["softmax", "learned"])
+def test_word_pair_weight_gradients_through_the_candidate_loss_match_finite_differences(
+        scoring):
+    from entity_linker.scoring.word_pairs import build_word_pairs
+
+    table, gold, sims, coherence_values = _gradient_problem()
+    rng = numpy.random.default_rng(7)
+    pairs_model = build_word_pairs(16)
+    pairs_model.initialize()
+    pairs_model.set_param("W", rng.normal(0, 0.01, 16).astype(numpy.float32))
+    n_pairs = 40
+    pairs = (rng.integers(0, 1 << 62, n_pairs).astype(numpy.uint64),
+             rng.integers(0, len(sims), n_pairs), rng.uniform(0.1, 1.0, n_pairs))
+    ranker = build_ranker(1.5) if scoring == "learned" else None
+    scorer = CandidateScorer(scoring, True, True, 1.5, ranker, word_pairs=pairs_model)
+    pairs_model.set_grad("W", numpy.zeros(16, dtype=numpy.float32))
+    scorer.candidate_loss(table, sims, gold, coherence_values, pairs=pairs)
+    analytic = pairs_model.get_grad("W").astype(numpy.float64).copy()
+    assert analytic.any()
+    weights = pairs_model.get_param("W").copy()
+    h = 1e-5  # small: the pair gain (PAIR_GAIN) multiplies every step
+    for row in range(16):
+        losses, moved = [], []
+        for step in (h, -h):
+            changed = weights.copy()
+            changed[row] += step
+            moved.append(float(changed[row]))  # the float32 weight actually used
+            pairs_model.set_param("W", changed)
+            losses.append(scorer.candidate_loss(table, sims, gold, coherence_values,
+                                                pairs=pairs)[0])
+        pairs_model.set_param("W", weights)
+        numeric = (losses[0] - losses[1]) / (moved[0] - moved[1])
+        assert analytic[row] == pytest.approx(numeric, rel=2e-3, abs=1e-5), row

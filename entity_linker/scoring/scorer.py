@@ -43,8 +43,8 @@ class CandidateScorer:
         ``LOCAL_SUPPORT`` ("Norway, Maine" in a doc that names Maine, not
         beside Austin, Texas). None: no gate. Training is unchanged.
     word_pairs (Optional[Model]): The learned (context word, name word) pair
-        weights (``word_pairs.build_word_pairs``), added to the "learned"
-        logits when the pairs (``word_pairs.pair_keys``) are given.
+        weights (``word_pairs.build_word_pairs``), added to the "softmax" and
+        "learned" logits when the pairs (``word_pairs.pair_keys``) are given.
     """
 
     def __init__(self, scoring: str, incl_prior: bool, incl_context: bool,
@@ -65,7 +65,7 @@ class CandidateScorer:
         self.containment_weight = containment_weight
         self.nil_logit = nil_logit
         self.ranker = ranker
-        self.word_pairs = word_pairs if scoring == "learned" else None
+        self.word_pairs = word_pairs if scoring != "spacy" else None
         self.prior_gate = prior_gate if scoring != "spacy" else None
         self.sibling_weight = sibling_weight if scoring == "softmax" else 0.0
 
@@ -154,8 +154,18 @@ class CandidateScorer:
                                                               numpy.float64)
         if self.sibling_weight and sibling_values is not None:
             logits += self.sibling_weight * numpy.asarray(sibling_values, numpy.float64)
+        pairs_backprop = None
+        if self.word_pairs is not None and pairs is not None:
+            term, pairs_backprop = self.word_pairs((*pairs, len(logits)), is_train)
+            logits += term
         scale = LOGIT_SCALE if self.incl_context else 0.0
-        return logits, lambda d_logits: scale * d_logits
+
+        def backprop_softmax(d_logits):
+            if pairs_backprop is not None and is_train:
+                pairs_backprop(d_logits)
+            return scale * d_logits
+
+        return logits, backprop_softmax
 
     def components(self, table, sims, coherence_values=None, coreference_values=None,
                    containment_values=None, name_values=None,
@@ -201,6 +211,8 @@ class CandidateScorer:
                                                                          numpy.float64)
         if self.sibling_weight and sibling_values is not None:
             out["sibling"] = self.sibling_weight * numpy.asarray(sibling_values, numpy.float64)
+        if self.word_pairs is not None and pairs is not None:
+            out["word_pairs"], _ = self.word_pairs((*pairs, len(priors)), False)
         return out
 
     def gated(self, table, containment_values=None, sibling_values=None) -> numpy.ndarray:

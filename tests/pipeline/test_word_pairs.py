@@ -70,8 +70,8 @@ def test_the_pair_weights_gradient_matches_finite_differences():
     model.set_param("W", weights)
 
 
-def _cleveland(word_pairs_rows: int):
-    """A prior-only learned linker: "Cleveland" is the city (prior 0.7) or its
+def _cleveland(word_pairs_rows: int, scoring: str = "learned"):
+    """A prior-only linker: "Cleveland" is the city (prior 0.7) or its
     basketball team (0.3)."""
     nlp = spacy.blank("en")
     kb = InMemoryLookupKB(nlp.vocab, entity_vector_length=2)
@@ -79,7 +79,7 @@ def _cleveland(word_pairs_rows: int):
     kb.set_entities(ids, [100, 30], [[1.0, 0.0], [0.0, 1.0]])
     kb.set_names(ids, ["Cleveland", "Cleveland Cavaliers"])
     kb.add_alias("Cleveland", ids, [0.7, 0.3])
-    nel = nlp.add_pipe("nel", config={"scoring": "learned", "candidate_loss_weight": 1.0,
+    nel = nlp.add_pipe("nel", config={"scoring": scoring, "candidate_loss_weight": 1.0,
                                       "incl_context": False, "entity_vector_length": 2,
                                       "word_pairs_rows": word_pairs_rows})
     nel.set_kb(lambda vocab: kb)
@@ -111,9 +111,10 @@ def _examples(nlp, pairs):
     return out
 
 
+@pytest.mark.parametrize("scoring", ["learned", "softmax"])
 @pytest.mark.parametrize("rows", [0, 1024])
-def test_word_pairs_learn_which_kind_of_entity_a_context_wants(rows, train):
-    nlp, nel = _cleveland(rows)
+def test_word_pairs_learn_which_kind_of_entity_a_context_wants(rows, scoring, train):
+    nlp, nel = _cleveland(rows, scoring)
     train(nlp, _examples(nlp, TRAIN), epochs=30, batch_size=4)
     test = ["Cleveland scored late in the basketball game .",
             "The mayor of Cleveland visited a school ."]
@@ -135,9 +136,13 @@ def test_word_pairs_survive_bytes(train):
     assert nel.word_pairs.get_param("W").any()
 
 
-def test_word_pairs_need_the_learned_scoring():
+@pytest.mark.parametrize("config", [
+    {},  # spaCy's scoring has no logits to add the pairs to
+    {"scoring": "softmax"},  # nothing would train them
+])
+def test_word_pairs_need_a_softmax_scoring_and_the_candidate_loss(config):
     with pytest.raises(ValueError, match="word_pairs_rows"):
-        spacy.blank("en").add_pipe("nel", config={"word_pairs_rows": 1024})
+        spacy.blank("en").add_pipe("nel", config={"word_pairs_rows": 1024, **config})
 
 
 @pytest.mark.parametrize("value", [-1, 1.5, True, "8"])
