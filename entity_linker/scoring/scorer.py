@@ -89,6 +89,14 @@ class CandidateScorer:
         """Whether the scores read the containment of the candidates."""
         return self.scoring == "learned" or bool(self.containment_weight)
 
+    def _pair_term(self, pairs, n_candidates: int, is_train: bool):
+        """(each candidate's word-pairs logit term, or None; its backprop,
+        which accumulates the pair weights' gradients, or None)."""
+        if self.word_pairs is None or pairs is None:
+            return None, None
+        term, backprop = self.word_pairs((*pairs, n_candidates), is_train)
+        return term, (backprop if is_train else None)
+
     def logits(self, table, sims, coherence_values=None, is_train: bool = False,
                coreference_values=None, containment_values=None, name_values=None,
                pairs=None, sibling_values=None
@@ -112,9 +120,8 @@ class CandidateScorer:
             else:
                 Y, ranker_backprop = self.ranker.predict(ops.asarray2f(features)), None
             logits = RANKER_GAIN * ops.to_numpy(Y)[:, 0].astype(numpy.float64)
-            pairs_backprop = None
-            if self.word_pairs is not None and pairs is not None:
-                term, pairs_backprop = self.word_pairs((*pairs, len(logits)), is_train)
+            term, pairs_backprop = self._pair_term(pairs, len(logits), is_train)
+            if term is not None:
                 logits = logits + term
             # The logit is linear in the cosine column.
             d_logit_d_sim = RANKER_GAIN * float(self.ranker.get_param("W")[0, 0])
@@ -125,7 +132,7 @@ class CandidateScorer:
                 if ranker_backprop is not None:  # accumulate the ranker's gradients
                     ranker_backprop(ops.asarray2f(
                         (RANKER_GAIN * d_logits)[:, None].astype(numpy.float32)))
-                if pairs_backprop is not None and is_train:
+                if pairs_backprop is not None:
                     pairs_backprop(d_logits)
                 return d_logit_d_sim * d_logits
 
@@ -154,14 +161,13 @@ class CandidateScorer:
                                                               numpy.float64)
         if self.sibling_weight and sibling_values is not None:
             logits += self.sibling_weight * numpy.asarray(sibling_values, numpy.float64)
-        pairs_backprop = None
-        if self.word_pairs is not None and pairs is not None:
-            term, pairs_backprop = self.word_pairs((*pairs, len(logits)), is_train)
+        term, pairs_backprop = self._pair_term(pairs, len(logits), is_train)
+        if term is not None:
             logits += term
         scale = LOGIT_SCALE if self.incl_context else 0.0
 
         def backprop_softmax(d_logits):
-            if pairs_backprop is not None and is_train:
+            if pairs_backprop is not None:
                 pairs_backprop(d_logits)
             return scale * d_logits
 
@@ -196,9 +202,17 @@ class CandidateScorer:
             for column, name in enumerate(FEATURES):
                 key = named.get(name, name)
                 out[key] = out.get(key, 0.0) + weights[column] * features[:, column]
-            if self.word_pairs is not None and pairs is not None:
-                out["word_pairs"], _ = self.word_pairs((*pairs, len(priors)), False)
-            return out
+        else:
+            self._softmax_components(out, priors, sims, coherence_values,
+                                     containment_values, sibling_values)
+        term, _ = self._pair_term(pairs, len(priors), False)
+        if term is not None:
+            out["word_pairs"] = term
+        return out
+
+    def _softmax_components(self, out, priors, sims, coherence_values, containment_values,
+                            sibling_values) -> None:
+        """The "softmax" logit's terms (``components``), into ``out``."""
         if self.incl_prior:
             out["prior"] = numpy.log(priors + _EPS)
         if self.incl_context:
@@ -211,9 +225,6 @@ class CandidateScorer:
                                                                          numpy.float64)
         if self.sibling_weight and sibling_values is not None:
             out["sibling"] = self.sibling_weight * numpy.asarray(sibling_values, numpy.float64)
-        if self.word_pairs is not None and pairs is not None:
-            out["word_pairs"], _ = self.word_pairs((*pairs, len(priors)), False)
-        return out
 
     def gated(self, table, containment_values=None, sibling_values=None) -> numpy.ndarray:
         """The candidates ``prior_gate`` keeps from winning (bool per candidate):

@@ -51,7 +51,7 @@ def segment_sum(rows: numpy.ndarray, offsets: numpy.ndarray) -> numpy.ndarray:
     rows = numpy.asarray(rows)
     counts = numpy.diff(offsets)
     out = numpy.zeros((len(counts),) + rows.shape[1:], dtype=rows.dtype)
+    nonempty = counts > 0
     if len(rows):
-        starts, _ = _segments(offsets)
-        out[counts > 0] = numpy.add.reduceat(rows, starts, axis=0)
+        out[nonempty] = numpy.add.reduceat(rows, numpy.asarray(offsets[:-1])[nonempty], axis=0)
     return out

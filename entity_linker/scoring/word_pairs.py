@@ -62,6 +62,8 @@ def _mix(context: numpy.ndarray, name: numpy.ndarray) -> numpy.ndarray:
     return keys
 
 
+# name_words' own cache holds names and mentions; a corpus' tokens would
+# crowd them out of it, so they have a cache of their own.
 @lru_cache(maxsize=1 << 18)
 def _token_words(lower: str) -> Tuple[str, ...]:
     return _words(lower)
@@ -77,12 +79,15 @@ def context_words(mention: Span, window: int = PAIR_WINDOW,
     """The distinct words (lower case, stopwords out) within ``window`` tokens
     of the mention, the mention's own words left out. doc_words: the doc's
     ``_doc_words``, when the caller has them for several mentions."""
-    doc = mention.doc
     if doc_words is None:
-        doc_words = _doc_words(doc)
-    own = set(name_words(mention.text))
+        doc_words = _doc_words(mention.doc)
+    return _context(mention, window, doc_words, set(name_words(mention.text)))
+
+
+def _context(mention: Span, window: int, doc_words: List[Tuple[str, ...]],
+             own: set) -> Tuple[str, ...]:
     around = chain(doc_words[max(0, mention.start - window):mention.start],
-                   doc_words[mention.end:min(len(doc), mention.end + window)])
+                   doc_words[mention.end:mention.end + window])
     return tuple(w for w in dict.fromkeys(chain.from_iterable(around)) if w not in own)
 
 
@@ -115,12 +120,12 @@ def pair_keys(offsets: numpy.ndarray, names: Sequence[str], mentions: Sequence[S
         words = doc_words.get(id(mention.doc))
         if words is None:
             words = doc_words[id(mention.doc)] = _doc_words(mention.doc)
-        context = _hashes(context_words(mention, window, words))
+        own = set(name_words(mention.text))
+        context = _hashes(_context(mention, window, words, own))
         if not len(context):
             continue
-        own = set(name_words(mention.text))
-        # All candidates' name words in one row, and whose each is: one _mix
-        # per mention, not per candidate.
+        # All candidates' name words in one row, with the candidate of each:
+        # one _mix per mention, not per candidate.
         name: List[int] = []
         owner: List[int] = []
         for c in range(start, end):
