@@ -26,13 +26,14 @@ import random
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.training import Example
 
+from benchmarks.datasets import aida
 from benchmarks.datasets.geo import CORPORA, load_corpus, to_docs
 from entity_linker.evaluation import evaluate_end_to_end, evaluate_linking
 from entity_linker.geonames import (
@@ -42,6 +43,7 @@ from entity_linker.geonames import (
     load_geonames_metadata,
 )
 from entity_linker.pipeline import DEFAULT_NEL_MODEL
+from recipes.silver_toponyms import SilverToponyms
 
 LABEL = "LOC"
 # The geo recipe's nel settings (--nel-config overrides them): normalised candidates
@@ -72,12 +74,14 @@ def make_examples(nlp: Language, docs: List[Doc]) -> List[Example]:
     return [Example(nlp.make_doc(doc.text), doc) for doc in docs]
 
 
-def train_ner(train: List[Doc], dev: List[Doc], epochs: int, seed: int) -> Language:
-    """A toponym NER (label LOC) trained from scratch; the epoch with the best dev F wins."""
+def train_ner(train: List[Doc], dev: List[Doc], epochs: int, seed: int,
+              silver: Sequence[Doc] = ()) -> Language:
+    """A toponym NER (label LOC) trained from scratch on the training docs and
+    ``silver`` docs (partial annotations); the epoch with the best dev F wins."""
     spacy.util.fix_random_seed(seed)
     nlp = spacy.blank("en")
     nlp.add_pipe("ner")
-    examples = make_examples(nlp, train)
+    examples = make_examples(nlp, train) + make_examples(nlp, list(silver))
     dev_examples = make_examples(nlp, dev)
     optimizer = nlp.initialize(lambda: examples)
     rng = random.Random(seed)
@@ -96,6 +100,17 @@ def train_ner(train: List[Doc], dev: List[Doc], epochs: int, seed: int) -> Langu
             best_f, best = scores["ents_f"], nlp.to_bytes()
     nlp.from_bytes(best)
     return nlp
+
+
+def silver_docs(path: Optional[Path], metadata) -> List[Doc]:
+    """The silver toponym docs of an AIDA-style file (none without a path)."""
+    if path is None:
+        return []
+    silver = SilverToponyms(load_geonames_kb(), metadata)
+    docs = silver.docs(spacy.blank("en"), aida.load(path))
+    print(f"silver: {len(docs)} docs, {sum(len(doc.ents) for doc in docs)} places from {path}",
+          flush=True)
+    return docs
 
 
 def add_nel(nlp: Language, config: dict) -> None:
@@ -248,6 +263,10 @@ def main() -> None:
     parser.add_argument("--skip-ner", action="store_true", help="evaluate linking only")
     parser.add_argument("--ner-from", type=Path, default=None,
                         help="reuse the ner of this pipeline instead of training one")
+    parser.add_argument("--ner-silver", type=Path, default=None,
+                        help="also train the NER on the places of this AIDA-style JSONL "
+                             "file (e.g. ../shared/data/aida_a/aida_a.jsonl), found with "
+                             "the KB (recipes/silver_toponyms.py)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
@@ -268,7 +287,8 @@ def main() -> None:
     elif args.ner_from is not None:
         nlp = spacy.load(args.ner_from, exclude=["nel", "sentencizer", "spotter"])
     else:
-        nlp = train_ner(train_docs, dev_docs, args.ner_epochs, args.seed)
+        nlp = train_ner(train_docs, dev_docs, args.ner_epochs, args.seed,
+                        silver_docs(args.ner_silver, metadata))
     add_nel(nlp, args.nel_config)
     train_nel(nlp, train_docs, dev_docs, args.nel_epochs, args.seed, metadata)
     select_weight(nlp, dev_docs, "coherence", args.coherence_grid, metadata)
