@@ -16,6 +16,13 @@ stages 1-3 are done (e.g. ``--folder F`` leaves ``F/work-N``) and reports its
 peak RSS over the process's RSS before it (imports excluded):
 
     python -m benchmarks.bench_wikidata --kb-stage F/work-100000
+
+``--wikidata-stage`` times only stage 1 (``wikidata``, the JSON dump) on the
+generated dump of each size, ``--repeats`` times, each run right after a
+``gzip -dc`` of the same file, and reports the median ratio, the CPU seconds
+of both and the load average:
+
+    python -m benchmarks.bench_wikidata --sizes 100000 --folder F --wikidata-stage
 """
 
 import argparse
@@ -149,10 +156,16 @@ def _cpu_seconds() -> float:
 
 
 def decompress_seconds(path: Path) -> float:
+    return _decompress(path)[0]
+
+
+def _decompress(path: Path):
+    """(wall seconds, CPU seconds) of ``gzip -dc`` / ``bzip2 -dc`` of ``path``."""
     tool = "gzip" if path.suffix == ".gz" else "bzip2"
+    cpu = _cpu_seconds()
     started = time.perf_counter()
     subprocess.run(f"{tool} -dc {path} | wc -c > /dev/null", shell=True, check=True)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, _cpu_seconds() - cpu
 
 
 class PeakRSS:
@@ -246,6 +259,40 @@ def run(n: int, links: int, folder: Path, memory_limit: int, workers: int) -> di
     return row
 
 
+def wikidata_stage(n: int, folder: Path, workers: int, repeats: int) -> dict:
+    """Stage 1 alone on the generated dump of ``n`` entities, each run timed
+    right after a ``gzip -dc`` of the same file (wall and CPU seconds)."""
+    from entity_linker.wikidata.build import _stage_wikidata
+    from entity_linker.wikidata.entities import decoder_name
+
+    wd = folder / f"wikidata-{n}.json.gz"
+    if not wd.exists():
+        raise SystemExit(f"No {wd}: generate it first (--generate-only).")
+    runs = []
+    for _ in range(repeats):
+        work = Path(tempfile.mkdtemp(prefix="bench_wd_stage.", dir=folder))
+        try:
+            gz_s, gz_cpu = _decompress(wd)
+            load = os.getloadavg()[0]
+            cpu = _cpu_seconds()
+            started = time.perf_counter()
+            stats = _stage_wikidata(WikiKBConfig(wikidata=wd, output=work / "kb", work_dir=work,
+                                                 workers=workers, progress=False), work)
+            seconds = time.perf_counter() - started
+            runs.append({"gzip_dc_s": round(gz_s, 2), "gzip_dc_cpu_s": round(gz_cpu, 2),
+                         "stage_s": round(seconds, 2),
+                         "stage_cpu_s": round(_cpu_seconds() - cpu, 2),
+                         "vs_gzip": round(gz_s / seconds, 2),
+                         "load_1min": [round(load, 2), round(os.getloadavg()[0], 2)]})
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        print(json.dumps(runs[-1]), file=sys.stderr, flush=True)
+    ratios = sorted(r["vs_gzip"] for r in runs)
+    return {"entities": n, "kept": stats["kept"], "lines": stats["lines"],
+            "wikidata_gz_mb": round(wd.stat().st_size / 1e6, 1), "decoder": decoder_name(),
+            "workers": workers, "median_vs_gzip": ratios[len(ratios) // 2], "runs": runs}
+
+
 def kb_stage_peak(work: Path) -> dict:
     """Peak RSS of stage 4 alone (this process only: the stage forks no worker)."""
     import resource
@@ -285,6 +332,9 @@ def main() -> None:
                              "or rapidgzip is installed")
     parser.add_argument("--generate-only", action="store_true",
                         help="only write the dumps into --folder (reused by later runs)")
+    parser.add_argument("--wikidata-stage", action="store_true",
+                        help="only time stage 1 on the generated dumps of --sizes in --folder")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of --wikidata-stage")
     parser.add_argument("--kb-stage", type=Path, default=None, metavar="WORK_DIR",
                         help="only rerun stage 4 from this work folder; report its peak RSS")
     args = parser.parse_args()
@@ -293,6 +343,14 @@ def main() -> None:
         sys.modules["rapidgzip"] = None
     if args.kb_stage is not None:
         print(json.dumps(kb_stage_peak(args.kb_stage)))
+        return
+    if args.wikidata_stage:
+        if args.folder is None:
+            raise SystemExit("--wikidata-stage needs --folder (with the generated dumps).")
+        rows = [wikidata_stage(n, args.folder, args.workers, args.repeats) for n in args.sizes]
+        if args.output:
+            args.output.write_text(json.dumps(rows, indent=2) + "\n")
+        print(json.dumps(rows, indent=2))
         return
     folder = args.folder or Path(tempfile.mkdtemp(prefix="bench_wikidata."))
     folder.mkdir(parents=True, exist_ok=True)
