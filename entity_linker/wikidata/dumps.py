@@ -6,7 +6,8 @@ about ``CHUNK_BYTES`` cut at record boundaries; a process pool parses the
 chunks; the main thread merges the results in dump order. At most
 ``2 * workers + 2`` chunks are in flight, so memory does not grow with the
 dump. When ``rapidgzip`` or ``indexed_bzip2`` is installed, the dump is
-decompressed by it on several threads.
+decompressed by it on several threads; otherwise a ``.gz`` dump is
+decompressed by ``isal`` (ISA-L, ~3x faster than zlib) when it is installed.
 """
 
 import bz2
@@ -61,6 +62,25 @@ def _parallel_opener(path: Path, threads: int):
     return None
 
 
+def _isal_gzip(raw):
+    """ISA-L's gzip reader over ``raw`` (None when ``isal`` is not installed)."""
+    try:
+        from isal import igzip
+    except ImportError:
+        return None
+    return igzip.GzipFile(fileobj=raw, mode="rb")
+
+
+def _read_errors() -> Tuple[type, ...]:
+    """The exceptions of a truncated or corrupt compressed stream."""
+    errors: Tuple[type, ...] = (EOFError, OSError, zlib.error, ValueError, RuntimeError)
+    try:
+        from isal.isal_zlib import error as isal_error
+    except ImportError:
+        return errors
+    return errors + (isal_error,)
+
+
 class DumpReader:
     """Decompressed bytes of a dump with the compressed position, for progress."""
 
@@ -81,7 +101,9 @@ class DumpReader:
         if self.parallel is not None:
             self.file = self.parallel
         elif head[:2] == b"\x1f\x8b" or name.endswith(".gz"):
-            self.file = gzip.GzipFile(fileobj=self.raw, mode="rb")
+            self.file = _isal_gzip(self.raw)
+            if self.file is None:
+                self.file = gzip.GzipFile(fileobj=self.raw, mode="rb")
         elif head == b"BZh" or name.endswith(".bz2"):
             self.file = bz2.BZ2File(self.raw, mode="rb")
         else:
@@ -97,7 +119,7 @@ class DumpReader:
     def read(self, n: int) -> bytes:
         try:
             data = self.file.read(n)
-        except (EOFError, OSError, zlib.error, ValueError, RuntimeError) as err:
+        except _read_errors() as err:
             raise DumpError(f"{self.path} could not be read to the end ({type(err).__name__}: "
                             f"{err}). Is it complete? Download it again.") from None
         self.decompressed += len(data)
@@ -119,14 +141,19 @@ def iter_chunks(reader: DumpReader, boundary: bytes = b"\n",
         data = reader.read(chunk_bytes)
         if not data:
             break
-        data = pending + data if pending else data
         cut = data.rfind(boundary)
-        if cut < 0:
-            pending = data
-            continue
-        cut += len(boundary)
-        chunk = data[:cut]
-        pending = data[cut:]
+        if cut >= 0:  # the last boundary is in this read: the chunk is copied once
+            cut += len(boundary)
+            chunk = b"".join((pending, memoryview(data)[:cut])) if pending else data[:cut]
+            pending = data[cut:]
+        else:  # none, or one across the two reads
+            data = pending + data
+            cut = data.rfind(boundary)
+            if cut < 0:
+                pending = data
+                continue
+            cut += len(boundary)
+            chunk, pending = data[:cut], data[cut:]
         yield Chunk(chunk, line)
         line += chunk.count(b"\n")
     if pending:
