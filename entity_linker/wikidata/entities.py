@@ -5,12 +5,40 @@ per line: ``[`` on the first line, ``]`` on the last, every entity line ending
 with a comma. Lines of items without a sitelink to the wanted wiki are
 skipped without being parsed (a byte search), which is what makes a pass over
 the ~100M items fast; every line is still checked to look like a JSON object.
+
+With ``msgspec`` installed (``pip install ".[wikidata]"``) a kept line is
+decoded into a projection of the entity: plain dicts holding only the fields
+``entity_record`` reads (the labels, descriptions and aliases of the language
+and "mul", the P31/P279/P17/P131 statements, the sitelinks' titles), the rest
+of the line checked as JSON and skipped without building objects. A line the
+projection does not fit (an unexpected shape, invalid JSON) is decoded again
+by the standard library's ``json``, which also decodes every line when
+``msgspec`` is missing, so both give the same records and the same bad lines
+(except that ``json`` also rejects invalid UTF-8 inside fields it is not asked
+for).
 """
 
 import json
-from typing import Any, Dict, FrozenSet, List, NamedTuple, Optional, Tuple
+from functools import lru_cache
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    FrozenSet,
+    List,
+    NamedTuple,
+    Optional,
+    Tuple,
+    TypedDict,
+    Union,
+)
 
 from .dumps import MAX_REPORTED, DumpError
+
+try:  # the fast decoder (the wikidata extra); json decodes everything without it
+    import msgspec
+except ImportError:  # pragma: no cover - depends on the environment
+    msgspec = None
 
 DISAMBIGUATION_CLASS = "Q4167410"
 # Statements stored as KB relations: instance of, subclass of, country, located in.
@@ -38,9 +66,71 @@ def set_filter(entity_filter: EntityFilter) -> None:
     _FILTER = entity_filter
 
 
+def decoder_name() -> str:
+    """The decoder of kept lines: "msgspec" (the projection) or "json"."""
+    return "json" if msgspec is None else "msgspec"
+
+
+# The projection's fixed parts: only the keys entity_record reads.
+class _Text(TypedDict, total=False):
+    value: Any
+
+
+class _DataValue(TypedDict, total=False):
+    value: Any
+
+
+class _Snak(TypedDict, total=False):
+    datavalue: _DataValue
+
+
+class _Statement(TypedDict, total=False):
+    mainsnak: _Snak
+    rank: Any
+
+
+class _Link(TypedDict, total=False):
+    title: Any
+
+
+def _map_of(mapping: Any) -> Any:
+    # Wikibase writes an empty map as [] in places; null is tolerated too
+    return Union[mapping, List[Any], None]
+
+
+@lru_cache(maxsize=8)
+def _projection_decoder(lang: str) -> Callable[[Any], Dict[str, Any]]:
+    """A msgspec decoder of the fields of an entity that ``entity_record`` reads
+    for ``lang``, as plain dicts (every other field is checked and skipped).
+
+    Any other shape than the expected one fails to validate (msgspec raises a
+    ValueError), and the caller decodes the line with json.
+    """
+    langs = dict.fromkeys((lang, "mul"))  # lang may be "mul"
+    # (names that are not fields: a class body cannot see them otherwise)
+    texts_of = TypedDict("Texts", {code: _Text for code in langs}, total=False)
+    aliases_of = TypedDict("Aliases", {code: List[_Text] for code in langs}, total=False)
+    claims_of = TypedDict("Claims", {prop: List[_Statement] for prop in PARENT_PROPERTIES},
+                          total=False)
+
+    class Entity(TypedDict, total=False):
+        id: Any
+        type: Any
+        labels: _map_of(texts_of)
+        descriptions: _map_of(texts_of)
+        aliases: _map_of(aliases_of)
+        claims: _map_of(claims_of)
+        sitelinks: _map_of(Dict[str, _Link])
+
+    return msgspec.json.Decoder(Entity).decode
+
+
 def _claim_ids(claims: Dict[str, Any], prop: str) -> List[str]:
-    ids = []
-    for statement in claims.get(prop) or ():
+    statements = claims.get(prop)
+    if not statements:
+        return []
+    ids: List[str] = []
+    for statement in statements:
         if not isinstance(statement, dict) or statement.get("rank") == "deprecated":
             continue
         snak = statement.get("mainsnak") or {}
@@ -54,9 +144,11 @@ def _claim_ids(claims: Dict[str, Any], prop: str) -> List[str]:
     return ids
 
 
-def _text(values: Dict[str, Any], lang: str) -> str:
+def _text(values: Any, lang: str) -> str:
+    if not isinstance(values, dict):
+        return ""
     for code in (lang, "mul"):
-        value = (values.get(code) or {}).get("value") if isinstance(values, dict) else None
+        value = (values.get(code) or {}).get("value")
         if isinstance(value, str) and value.strip():
             return " ".join(value.split())
     return ""
@@ -85,19 +177,23 @@ def entity_record(entity: Dict[str, Any], flt: EntityFilter) -> Optional[Dict[st
         return None
     if flt.include_classes and not flt.include_classes.intersection(classes):
         return None
-    if flt.exclude_classes.intersection(classes):
+    if flt.exclude_classes and flt.exclude_classes.intersection(classes):
         return None
+    lang = flt.lang
     labels = entity.get("labels") or {}
-    name = _text(labels, flt.lang)
+    name = _text(labels, lang)
+    entity_aliases = entity.get("aliases") or {}
     aliases = []
-    for code in (flt.lang, "mul"):
-        for source in ((labels.get(code) or {},) if isinstance(labels, dict) else ()):
-            value = source.get("value")
+    for code in (lang, "mul"):
+        if isinstance(labels, dict):
+            value = (labels.get(code) or {}).get("value")
             if isinstance(value, str):
                 aliases.append(value)
-        for alias in ((entity.get("aliases") or {}).get(code) or ()):
-            if isinstance(alias, dict) and isinstance(alias.get("value"), str):
-                aliases.append(alias["value"])
+        for alias in entity_aliases.get(code) or ():
+            if isinstance(alias, dict):
+                value = alias.get("value")
+                if isinstance(value, str):
+                    aliases.append(value)
     if not name and title:  # no label in the language: the article title names it
         aliases.insert(0, title)
     seen = set()
@@ -107,49 +203,84 @@ def entity_record(entity: Dict[str, Any], flt: EntityFilter) -> Optional[Dict[st
         if alias and alias not in seen:
             seen.add(alias)
             clean.append(alias)
-    parents = []
-    for prop in PARENT_PROPERTIES:
-        for parent in (classes if prop == "P31" else _claim_ids(claims, prop)):
+    parents = [parent for parent in classes if parent != qid]  # classes has no repeats
+    for prop in PARENT_PROPERTIES[1:]:
+        for parent in _claim_ids(claims, prop):
             if parent != qid and parent not in parents:
                 parents.append(parent)
     return {"id": qid, "title": title, "sitelinks": len(sitelinks),
-            "name": name or title, "description": _text(entity.get("descriptions") or {},
-                                                        flt.lang),
+            "name": name or title, "description": _text(entity.get("descriptions") or {}, lang),
             "aliases": clean, "parents": parents}
+
+
+def _json_line(line: bytes, flt: EntityFilter) -> Tuple[Optional[bytes], Optional[str]]:
+    """(encoded record or None, problem or None) of a line, decoded by json."""
+    try:
+        record = entity_record(json.loads(line), flt)
+    except json.JSONDecodeError as err:
+        return None, f"invalid JSON ({err})"
+    except ValueError as err:  # not an entity, or invalid UTF-8
+        return None, str(err)
+    except (AttributeError, TypeError) as err:  # an unexpected shape
+        return None, f"invalid JSON ({err})"
+    if record is None:
+        return None, None
+    try:
+        return json.dumps(record, ensure_ascii=False).encode("utf8"), None
+    except UnicodeEncodeError:  # a lone surrogate (a \\ud800 escape) in a text
+        return None, "text that is not valid Unicode"
 
 
 def parse_chunk(chunk) -> Tuple[bytes, int, int, List[str]]:
     """(JSON lines of the kept records, items seen, bad lines, bad examples)."""
     flt = _FILTER
     needle = f'"{flt.site}"'.encode()
-    out: List[str] = []
+    fast = _projection_decoder(flt.lang) if msgspec is not None else None
+    encode = msgspec.json.encode if fast is not None else None
+    errors = (msgspec.DecodeError, ValueError, AttributeError, TypeError) if fast else ()
+    out: List[bytes] = []
     lines = bad = 0
     examples: List[str] = []
     for number, raw in enumerate(chunk.data.split(b"\n"), chunk.first_line):
-        line = raw.strip()
-        if line.endswith(b","):
-            line = line[:-1].rstrip()
-        if not line or line in (b"[", b"]"):
-            continue
+        if raw.startswith(b"{") and raw.endswith(b"},"):  # the usual line: no copy
+            line = raw
+            end = -1
+        else:
+            line = raw.strip()
+            if line.endswith(b","):
+                line = line[:-1].rstrip()
+            if not line or line in (b"[", b"]"):
+                continue
+            end = len(line)
+            if not (line.startswith(b"{") and line.endswith(b"}")):
+                lines += 1
+                bad += 1
+                if len(examples) < MAX_REPORTED:
+                    examples.append(f"line {number}: not a JSON object on one line")
+                continue
         lines += 1
-        problem = None
-        if not (line.startswith(b"{") and line.endswith(b"}")):
-            problem = "not a JSON object on one line"
-        elif flt.all_items or needle in line:
+        if not flt.all_items and needle not in line:
+            continue
+        data = problem = None
+        if fast is not None:
             try:
-                record = entity_record(json.loads(line), flt)
-            except (ValueError, AttributeError, TypeError) as err:
-                problem = str(err) if isinstance(err, ValueError) and not isinstance(
-                    err, json.JSONDecodeError) else f"invalid JSON ({err})"
+                record = entity_record(fast(memoryview(line)[:end]), flt)
+            except errors:  # json decides (and words the problem)
+                data, problem = _json_line(line[:end], flt)
             else:
                 if record is not None:
-                    out.append(json.dumps(record, ensure_ascii=False))
-        if problem is not None:
+                    data = encode(record)
+        else:
+            data, problem = _json_line(line[:end], flt)
+        if data is not None:
+            out.append(data)
+        elif problem is not None:
             bad += 1
             if len(examples) < MAX_REPORTED:
                 examples.append(f"line {number}: {problem}")
-    data = ("\n".join(out) + "\n").encode("utf8") if out else b""
-    return data, lines, bad, examples
+    if out:
+        out.append(b"")
+    return b"\n".join(out), lines, bad, examples
 
 
 def check_first_chunk(path):
