@@ -28,6 +28,7 @@ of both and the load average:
 import argparse
 import bz2
 import gzip
+import hashlib
 import json
 import os
 import random
@@ -309,14 +310,20 @@ def kb_stage_peak(work: Path) -> dict:
     try:
         stats = stage_kb(WikiKBConfig(wikidata=work, output=out, work_dir=work,
                                       progress=False), work, {"kind": "wikidata"})
+        seconds = time.perf_counter() - started
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         kb_size = (out / "kb.bin").stat().st_size
+        digest = hashlib.sha256()  # to check that a change leaves the KB as it was
+        with open(out / "kb.bin", "rb") as file:
+            for block in iter(lambda: file.read(1 << 24), b""):
+                digest.update(block)
     finally:
         shutil.rmtree(out.parent, ignore_errors=True)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return {"entities": stats["entities"], "aliases": stats["aliases"],
-            "seconds": round(time.perf_counter() - started, 1),
+            "seconds": round(seconds, 1),
             "base_rss_mb": round(base / 1e6), "peak_rss_mb": round(peak / 1e6),
-            "stage_peak_mb": round((peak - base) / 1e6), "kb_mb": round(kb_size / 1e6, 1)}
+            "stage_peak_mb": round((peak - base) / 1e6), "kb_mb": round(kb_size / 1e6, 1),
+            "kb_sha256": digest.hexdigest(), "load_1min": round(os.getloadavg()[0], 2)}
 
 
 def main() -> None:

@@ -196,11 +196,17 @@ def stage_kb(config: WikiKBConfig, work: Path, meta: Dict[str, Any]) -> Dict[str
         _say(config, "Building the alias index (normalised and fuzzy lookup)")
         if exact:  # in chunks, from the blob (kb.build_alias_index holds every string)
             normalizer = AliasNormalizer()
-            views = kb._compact_arrays()  # views of the KB's arrays (and its slot tables)
-            index = build_index_arrays(
-                views["alias_string_offsets"], views["alias_strings"], views["alias_offsets"],
-                views["candidate_rows"], views["candidate_priors"], normalizer)
+            # the KB's alias arrays (views, but for the offsets); the other
+            # sections it builds (slot tables, names, relations) are dropped
+            # before the index is built
+            views = kb._compact_arrays()
+            alias_arrays = [views[name] for name in (
+                "alias_string_offsets", "alias_strings", "alias_offsets", "candidate_rows",
+                "candidate_priors")]
             del views
+            gc.collect()
+            index = build_index_arrays(*alias_arrays, normalizer)
+            del alias_arrays
             builders.set_alias_index(kb, index, normalizer, True)
             del index
         else:
