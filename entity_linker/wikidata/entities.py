@@ -29,7 +29,6 @@ from typing import (
     NamedTuple,
     Optional,
     Tuple,
-    TypedDict,
     Union,
 )
 
@@ -71,58 +70,152 @@ def decoder_name() -> str:
     return "json" if msgspec is None else "msgspec"
 
 
-# The projection's fixed parts: only the keys entity_record reads.
-class _Text(TypedDict, total=False):
-    value: Any
+class _Unusual(Exception):
+    """A decoded entity of a shape the fast path leaves to json."""
 
 
-class _DataValue(TypedDict, total=False):
-    value: Any
+if msgspec is not None:
+    # The projection: only the fields entity_record reads, strictly typed, so
+    # that _projected_record needs no type checks; any other shape fails to
+    # validate and the line goes to json and entity_record.
+    class _Text(msgspec.Struct):
+        value: Optional[str] = None
 
+    class _DataValue(msgspec.Struct):
+        value: Any = None
 
-class _Snak(TypedDict, total=False):
-    datavalue: _DataValue
+    class _Snak(msgspec.Struct):
+        datavalue: Optional[_DataValue] = None
 
+    class _Statement(msgspec.Struct):
+        mainsnak: Optional[_Snak] = None
+        rank: Optional[str] = None
 
-class _Statement(TypedDict, total=False):
-    mainsnak: _Snak
-    rank: Any
+    class _Link(msgspec.Struct):
+        title: str = ""
 
-
-class _Link(TypedDict, total=False):
-    title: Any
-
-
-def _map_of(mapping: Any) -> Any:
-    # Wikibase writes an empty map as [] in places; null is tolerated too
-    return Union[mapping, List[Any], None]
+    _Claims = msgspec.defstruct(
+        "_Claims", [(prop, Optional[List[_Statement]], None) for prop in PARENT_PROPERTIES])
 
 
 @lru_cache(maxsize=8)
-def _projection_decoder(lang: str) -> Callable[[Any], Dict[str, Any]]:
+def _projection_decoder(lang: str) -> Callable[[Any], Any]:
     """A msgspec decoder of the fields of an entity that ``entity_record`` reads
-    for ``lang``, as plain dicts (every other field is checked and skipped).
+    for ``lang`` (every other field is checked as JSON and skipped).
 
-    Any other shape than the expected one fails to validate (msgspec raises a
-    ValueError), and the caller decodes the line with json.
+    The language and "mul" are the fields ``first`` and ``second`` of the
+    labels, descriptions and aliases (language codes are not all identifiers).
+    Maps may be ``[]`` (Wikibase writes empty maps so in places) or null.
     """
-    langs = dict.fromkeys((lang, "mul"))  # lang may be "mul"
-    # (names that are not fields: a class body cannot see them otherwise)
-    texts_of = TypedDict("Texts", {code: _Text for code in langs}, total=False)
-    aliases_of = TypedDict("Aliases", {code: List[_Text] for code in langs}, total=False)
-    claims_of = TypedDict("Claims", {prop: List[_Statement] for prop in PARENT_PROPERTIES},
-                          total=False)
+    rename = {"first": lang, "second": "mul"} if lang != "mul" else {"first": "mul"}
+    texts = msgspec.defstruct("_Texts", [(name, Optional[_Text], None) for name in rename],
+                              rename=rename)
+    aliases = msgspec.defstruct(
+        "_Aliases", [(name, Optional[List[_Text]], None) for name in rename], rename=rename)
 
-    class Entity(TypedDict, total=False):
-        id: Any
-        type: Any
-        labels: _map_of(texts_of)
-        descriptions: _map_of(texts_of)
-        aliases: _map_of(aliases_of)
-        claims: _map_of(claims_of)
-        sitelinks: _map_of(Dict[str, _Link])
+    def map_of(kind: Any) -> Any:
+        return Union[kind, List[Any], None]
 
-    return msgspec.json.Decoder(Entity).decode
+    entity = msgspec.defstruct("_Entity", [
+        ("id", str), ("type", str), ("labels", map_of(texts), None),
+        ("descriptions", map_of(texts), None), ("aliases", map_of(aliases), None),
+        ("claims", map_of(_Claims), None), ("sitelinks", map_of(Dict[str, _Link]), None)])
+    return msgspec.json.Decoder(entity).decode
+
+
+def _mapping(value: Any) -> Any:
+    """A projected map, None for an empty or missing one; raises _Unusual for a
+    non-empty list (which entity_record turns into a bad line or reads oddly)."""
+    if type(value) is list:
+        if value:
+            raise _Unusual
+        return None
+    return value
+
+
+def _struct_ids(statements: Optional[list]) -> List[str]:
+    """_claim_ids of projected statements."""
+    ids: List[str] = []
+    for statement in statements or ():
+        if statement.rank == "deprecated" or statement.mainsnak is None:
+            continue
+        datavalue = statement.mainsnak.datavalue
+        value = datavalue.value if datavalue is not None else None
+        if isinstance(value, dict):
+            qid = value.get("id")
+            if qid is None and value.get("numeric-id") is not None:
+                qid = f"Q{value['numeric-id']}"
+            if isinstance(qid, str) and qid.startswith("Q") and qid not in ids:
+                ids.append(qid)
+    return ids
+
+
+def _struct_text(texts: Any, fields: Tuple[str, ...]) -> str:
+    """_text of projected texts."""
+    if texts is not None:
+        for name in fields:
+            text = getattr(texts, name)
+            if text is not None and text.value is not None and text.value.strip():
+                return " ".join(text.value.split())
+    return ""
+
+
+def _projected_record(entity: Any, flt: EntityFilter) -> Optional[Dict[str, Any]]:
+    """entity_record of a projected entity (the same record, checked by the
+    tests against entity_record on the same lines)."""
+    qid = entity.id
+    if entity.type != "item" or not qid.startswith("Q"):
+        return None
+    sitelinks = _mapping(entity.sitelinks)
+    link = sitelinks.get(flt.site) if sitelinks else None
+    title = link.title if link is not None else ""
+    if not title and not flt.all_items:
+        return None
+    n_sitelinks = len(sitelinks) if sitelinks else 0
+    if n_sitelinks < flt.min_sitelinks:
+        return None
+    claims = _mapping(entity.claims)
+    classes = _struct_ids(claims.P31) if claims is not None else []
+    if DISAMBIGUATION_CLASS in classes:
+        return None
+    if flt.include_classes and not flt.include_classes.intersection(classes):
+        return None
+    if flt.exclude_classes and flt.exclude_classes.intersection(classes):
+        return None
+    # entity_record reads the language, then "mul" (twice when the language is "mul")
+    fields = ("first", "second") if flt.lang != "mul" else ("first", "first")
+    labels = entity.labels if type(entity.labels) is not list else None
+    name = _struct_text(labels, fields)
+    entity_aliases = _mapping(entity.aliases)
+    aliases = []
+    for field in fields:
+        if labels is not None:
+            label = getattr(labels, field)
+            if label is not None and label.value is not None:
+                aliases.append(label.value)
+        if entity_aliases is not None:
+            for alias in getattr(entity_aliases, field) or ():
+                if alias.value is not None:
+                    aliases.append(alias.value)
+    if not name and title:  # no label in the language: the article title names it
+        aliases.insert(0, title)
+    seen = set()
+    clean = []
+    for alias in aliases:
+        alias = " ".join(alias.split())
+        if alias and alias not in seen:
+            seen.add(alias)
+            clean.append(alias)
+    parents = [parent for parent in classes if parent != qid]  # classes has no repeats
+    if claims is not None:
+        for prop in PARENT_PROPERTIES[1:]:
+            for parent in _struct_ids(getattr(claims, prop)):
+                if parent != qid and parent not in parents:
+                    parents.append(parent)
+    descriptions = entity.descriptions if type(entity.descriptions) is not list else None
+    return {"id": qid, "title": title, "sitelinks": n_sitelinks, "name": name or title,
+            "description": _struct_text(descriptions, fields), "aliases": clean,
+            "parents": parents}
 
 
 def _claim_ids(claims: Dict[str, Any], prop: str) -> List[str]:
@@ -237,7 +330,7 @@ def parse_chunk(chunk) -> Tuple[bytes, int, int, List[str]]:
     needle = f'"{flt.site}"'.encode()
     fast = _projection_decoder(flt.lang) if msgspec is not None else None
     encode = msgspec.json.encode if fast is not None else None
-    errors = (msgspec.DecodeError, ValueError, AttributeError, TypeError) if fast else ()
+    errors = (_Unusual, ValueError, AttributeError, TypeError) if fast else ()
     out: List[bytes] = []
     lines = bad = 0
     examples: List[str] = []
@@ -264,7 +357,7 @@ def parse_chunk(chunk) -> Tuple[bytes, int, int, List[str]]:
         data = problem = None
         if fast is not None:
             try:
-                record = entity_record(fast(memoryview(line)[:end]), flt)
+                record = _projected_record(fast(memoryview(line)[:end]), flt)
             except errors:  # json decides (and words the problem)
                 data, problem = _json_line(line[:end], flt)
             else:

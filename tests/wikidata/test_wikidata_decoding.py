@@ -146,3 +146,91 @@ def test_iter_chunks_cut_at_boundaries(size):
         for chunk in chunks:
             assert chunk.first_line == line
             line += chunk.data.count(b"\n")
+
+
+def _parse_both(lines, flt):
+    """parse_chunk's results with msgspec and with json (msgspec hidden)."""
+    data = ("[\n" + "".join(f"{line},\n" for line in lines) + "]\n").encode("utf8")
+    results = []
+    for hide in (False, True):
+        saved = wd_entities.msgspec
+        wd_entities.set_filter(flt)
+        try:
+            if hide:
+                wd_entities.msgspec = None
+            results.append(wd_entities.parse_chunk(Chunk(data, 1)))
+        finally:
+            wd_entities.msgspec = saved
+            wd_entities.set_filter(wd_entities.EntityFilter())
+    return [([json.loads(line) for line in out.decode("utf8").splitlines()], *rest)
+            for out, *rest in results]
+
+
+def _entities(odd: bool):
+    """Wikidata entities of the dump's shape (the fast path reads them), with
+    ``odd`` now and then with a value of another type anywhere."""
+    from hypothesis import strategies as st
+
+    def mostly(good, *others):
+        # one_of's branches are equally likely
+        return st.one_of(good, good, good, good, *others) if odd else good
+
+    codes = st.sampled_from(["en", "mul", "fr", "zh-hans"])
+    text = st.one_of(st.text(max_size=12), st.sampled_from(["", "  ", " a  b ", "Paris"]))
+    value = mostly(text, st.integers(), st.none())
+    entry = mostly(st.fixed_dictionaries({"language": codes, "value": value}),
+                   st.just({}), st.none(), text)
+    texts = mostly(st.dictionaries(codes, entry, max_size=3), st.just([]),
+                   st.lists(st.integers(), min_size=1, max_size=2), st.none())
+    aliases = mostly(st.dictionaries(codes, mostly(st.lists(entry, max_size=3), st.none(),
+                                                   text), max_size=3),
+                     st.just([]), st.lists(text, min_size=1, max_size=2), st.none())
+    qid = mostly(st.integers(0, 12).map(lambda k: f"Q{k}"), text, st.integers())
+    snak_value = mostly(st.fixed_dictionaries({"id": qid}),
+                        st.fixed_dictionaries({"numeric-id": st.integers(0, 12)}),
+                        st.just({}), text, st.none())
+    datavalue = mostly(st.fixed_dictionaries({"value": snak_value}), st.just({}),
+                       st.none(), text)
+    mainsnak = mostly(st.fixed_dictionaries({"datavalue": datavalue}), st.just({}),
+                      st.none(), st.integers())
+    rank = mostly(st.sampled_from(["normal", "deprecated", "preferred"]), st.none(),
+                  st.integers())
+    statement = mostly(st.fixed_dictionaries({"mainsnak": mainsnak, "rank": rank}),
+                       st.fixed_dictionaries({"mainsnak": mainsnak}), st.integers(),
+                       st.none())
+    claims = mostly(
+        st.dictionaries(st.sampled_from(["P31", "P279", "P17", "P131", "P999"]),
+                        mostly(st.lists(statement, max_size=3), st.none()), max_size=4),
+        st.just([]), st.lists(st.integers(), min_size=1, max_size=2), st.none())
+    link = mostly(st.fixed_dictionaries({"title": mostly(text, st.integers(), st.none())}),
+                  st.just({}), text, st.none())
+    sitelinks = mostly(
+        st.dictionaries(st.sampled_from(["enwiki", "frwiki", "mulwiki", "zh-hanswiki"]),
+                        link, max_size=3),
+        st.just([]), st.lists(text, min_size=1, max_size=2), st.none())
+    return st.fixed_dictionaries(
+        {"id": mostly(st.integers(0, 12).map(lambda k: f"Q{k}"), text, st.integers()),
+         "type": mostly(st.just("item"), st.just("property"))},
+        optional={"labels": texts, "descriptions": texts, "aliases": aliases,
+                  "claims": claims, "sitelinks": sitelinks})
+
+
+def test_projection_same_as_json_on_random_entities():
+    """Fuzzing: the fast path and json agree on entities of every odd shape."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    filters = st.builds(wd_entities.EntityFilter, st.sampled_from(["en", "mul", "zh-hans"]),
+                        st.booleans(), st.integers(0, 2),
+                        st.sampled_from([frozenset(), frozenset({"Q1", "Q2"})]),
+                        st.sampled_from([frozenset(), frozenset({"Q3"})]))
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.lists(st.one_of(_entities(False), _entities(True)), min_size=1, max_size=6),
+           filters)
+    def check(entities, flt):
+        lines = [json.dumps(entity) for entity in entities]  # \\u escapes: surrogates too
+        fast, slow = _parse_both(lines, flt)
+        assert fast == slow
+
+    check()
