@@ -56,7 +56,7 @@ def _parse(lines, use_msgspec, monkeypatch, lang="en"):
             out, n_lines, bad, examples = wd_entities.parse_chunk(Chunk(data, 1))
         finally:
             wd_entities.set_filter(wd_entities.EntityFilter())
-    records = [json.loads(line) for line in out.decode("utf8").splitlines()]
+    records = [json.loads(line) for line in out.split(b"\n") if line]
     return records, n_lines, bad, examples
 
 
@@ -162,7 +162,7 @@ def _parse_both(lines, flt):
         finally:
             wd_entities.msgspec = saved
             wd_entities.set_filter(wd_entities.EntityFilter())
-    return [([json.loads(line) for line in out.decode("utf8").splitlines()], *rest)
+    return [([json.loads(line) for line in out.split(b"\n") if line], *rest)
             for out, *rest in results]
 
 
