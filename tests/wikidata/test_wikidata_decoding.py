@@ -225,7 +225,7 @@ def test_projection_same_as_json_on_random_entities():
                         st.sampled_from([frozenset(), frozenset({"Q1", "Q2"})]),
                         st.sampled_from([frozenset(), frozenset({"Q3"})]))
 
-    @settings(max_examples=400, deadline=None)
+    @settings(max_examples=250, deadline=None)
     @given(st.lists(st.one_of(_entities(False), _entities(True)), min_size=1, max_size=6),
            filters)
     def check(entities, flt):
