@@ -43,6 +43,7 @@ from entity_linker.geonames import (
     load_geonames_metadata,
 )
 from entity_linker.pipeline import DEFAULT_NEL_MODEL
+from recipes.gazetteer_vectors import add_gazetteer_vectors
 from recipes.silver_toponyms import SilverToponyms
 
 LABEL = "LOC"
@@ -75,12 +76,18 @@ def make_examples(nlp: Language, docs: List[Doc]) -> List[Example]:
 
 
 def train_ner(train: List[Doc], dev: List[Doc], epochs: int, seed: int,
-              silver: Sequence[Doc] = ()) -> Language:
+              silver: Sequence[Doc] = (), gazetteer: bool = False) -> Language:
     """A toponym NER (label LOC) trained from scratch on the training docs and
-    ``silver`` docs (partial annotations); the epoch with the best dev F wins."""
+    ``silver`` docs (partial annotations); the epoch with the best dev F wins.
+    With ``gazetteer``, its tok2vec also reads the KB's word features
+    (recipes/gazetteer_vectors.py) as static vectors."""
     spacy.util.fix_random_seed(seed)
     nlp = spacy.blank("en")
-    nlp.add_pipe("ner")
+    if gazetteer:
+        print(f"gazetteer: {add_gazetteer_vectors(nlp)} words", flush=True)
+        nlp.add_pipe("ner", config={"model": _ner_model_with_vectors()})
+    else:
+        nlp.add_pipe("ner")
     examples = make_examples(nlp, train) + make_examples(nlp, list(silver))
     dev_examples = make_examples(nlp, dev)
     optimizer = nlp.initialize(lambda: examples)
@@ -100,6 +107,15 @@ def train_ner(train: List[Doc], dev: List[Doc], epochs: int, seed: int,
             best_f, best = scores["ents_f"], nlp.to_bytes()
     nlp.from_bytes(best)
     return nlp
+
+
+def _ner_model_with_vectors() -> dict:
+    """spaCy's default NER model with the vocab's static vectors in its tok2vec."""
+    base = spacy.blank("en")
+    base.add_pipe("ner")
+    config = copy.deepcopy(dict(base.config["components"]["ner"]["model"]))
+    config["tok2vec"]["pretrained_vectors"] = True
+    return config
 
 
 def silver_docs(path: Optional[Path], metadata) -> List[Doc]:
@@ -226,6 +242,29 @@ def select_threshold(nlp: Language, dev: List[Doc], metadata, nil_grid=(None,)) 
     print(f"nil_logit set to {nel.nil_logit}, threshold set to {nel.threshold}", flush=True)
 
 
+def train_and_select_nel(nlp: Language, args: argparse.Namespace, train_docs: List[Doc],
+                         dev_docs: List[Doc], metadata) -> None:
+    """Add and train the nel, then choose its weights and threshold on the dev split."""
+    add_nel(nlp, args.nel_config)
+    train_nel(nlp, train_docs, dev_docs, args.nel_epochs, args.seed, metadata)
+    select_weight(nlp, dev_docs, "coherence", args.coherence_grid, metadata)
+    select_weight(nlp, dev_docs, "containment", args.containment_grid, metadata)
+    select_weight(nlp, dev_docs, "sibling", args.sibling_grid, metadata)
+    if args.prior_gate_grid:
+        select_weight(nlp, dev_docs, "prior_gate", [*args.prior_gate_grid, None], metadata)
+    if args.select_threshold:
+        select_threshold(nlp, dev_docs, metadata, [None, *args.nil_grid])
+
+
+def with_nel_of(ner_nlp: Language, path: Path) -> Language:
+    """The pipeline at ``path`` with its NER replaced by ``ner_nlp``'s (and the
+    vocab's vectors, which that NER may read)."""
+    nlp = spacy.load(path, exclude=["ner"])
+    nlp.vocab.vectors = ner_nlp.vocab.vectors
+    nlp.add_pipe("ner", source=ner_nlp, after="sentencizer")
+    return nlp
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/geo"))
@@ -263,10 +302,16 @@ def main() -> None:
     parser.add_argument("--skip-ner", action="store_true", help="evaluate linking only")
     parser.add_argument("--ner-from", type=Path, default=None,
                         help="reuse the ner of this pipeline instead of training one")
+    parser.add_argument("--nel-from", type=Path, default=None,
+                        help="reuse the nel, spotter and their settings of this pipeline "
+                             "instead of training them (to retrain only the NER)")
     parser.add_argument("--ner-silver", type=Path, default=None,
                         help="also train the NER on the places of this AIDA-style JSONL "
                              "file (e.g. ../shared/data/aida_a/aida_a.jsonl), found with "
                              "the KB (recipes/silver_toponyms.py)")
+    parser.add_argument("--ner-gazetteer", action="store_true",
+                        help="give the NER the KB's word features as static vectors "
+                             "(recipes/gazetteer_vectors.py)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
@@ -288,17 +333,12 @@ def main() -> None:
         nlp = spacy.load(args.ner_from, exclude=["nel", "sentencizer", "spotter"])
     else:
         nlp = train_ner(train_docs, dev_docs, args.ner_epochs, args.seed,
-                        silver_docs(args.ner_silver, metadata))
-    add_nel(nlp, args.nel_config)
-    train_nel(nlp, train_docs, dev_docs, args.nel_epochs, args.seed, metadata)
-    select_weight(nlp, dev_docs, "coherence", args.coherence_grid, metadata)
-    select_weight(nlp, dev_docs, "containment", args.containment_grid, metadata)
-    select_weight(nlp, dev_docs, "sibling", args.sibling_grid, metadata)
-    if args.prior_gate_grid:
-        select_weight(nlp, dev_docs, "prior_gate", [*args.prior_gate_grid, None], metadata)
-    if args.select_threshold:
-        select_threshold(nlp, dev_docs, metadata, [None, *args.nil_grid])
-    if not args.skip_ner:
+                        silver_docs(args.ner_silver, metadata), args.ner_gazetteer)
+    if args.nel_from is not None:
+        nlp = with_nel_of(nlp, args.nel_from)
+    else:
+        train_and_select_nel(nlp, args, train_docs, dev_docs, metadata)
+    if not args.skip_ner and args.nel_from is None:
         select_spotter(nlp, dev_docs, args.spotter_grid,
                        # containers first: a tie keeps it (it adds only places the
                        # KB says contain their neighbour, rare in these corpora)
