@@ -11,7 +11,11 @@ keys in their final order. What stays is the output (the postings) plus a few
 arrays of one item per alias or key.
 """
 
-from typing import Dict, List, Optional
+import ctypes
+import gc
+import sys
+from functools import lru_cache
+from typing import Callable, Dict, List, Optional
 
 import numpy
 
@@ -25,6 +29,30 @@ from ..kb.trigrams import _trigram_arrays, counting_sort, trigram_keys
 
 CHUNK = 1 << 16
 INT32_MAX = 2**31 - 1
+
+
+@lru_cache(maxsize=1)
+def _malloc_trim() -> Optional[Callable[[int], int]]:
+    """glibc's malloc_trim, None elsewhere (other C libraries, other systems)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+def release_memory() -> None:
+    """Collect garbage and give the C heap's free pages back to the system.
+
+    numpy allocates arrays of up to 32 MB on glibc's heap once a larger one
+    was freed, and the heap keeps freed pages: without a trim, RSS stays at the
+    high-water mark of the arrays of every pass that came before.
+    """
+    gc.collect()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 class _Forms:
@@ -220,10 +248,12 @@ def build_index_arrays(string_offsets, blob, alias_offsets, candidate_rows,
     check_int32(m, "aliases")
     forms = _Forms(string_offsets, blob, normalizer)
     key_of_alias, key_alias, hashes = _keys(forms, m, chunk)
+    release_memory()
     n_keys = len(key_alias)
     if fuzzy and n_keys:
         order, trigram_sections = _trigram_sections(forms, key_alias, chunk)
         del key_alias
+        release_memory()
         new_row = numpy.empty(n_keys, dtype=numpy.int32)
         new_row[order] = numpy.arange(n_keys, dtype=numpy.int32)
         valid = key_of_alias >= 0
@@ -240,6 +270,7 @@ def build_index_arrays(string_offsets, blob, alias_offsets, candidate_rows,
     slot_key, slot_entity, slot_prior, slot_alias = _slots(
         key_of_alias, alias_offsets, candidate_rows, candidate_priors)
     del key_of_alias
+    release_memory()
     arrays = norm_sections(hashes, slot_key, slot_entity, slot_prior, slot_alias,
                            normalizer, fuzzy)
     arrays.update(trigram_sections)

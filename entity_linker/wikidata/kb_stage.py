@@ -12,7 +12,6 @@ blob (``alias_index.build_index_arrays``), the same sections that
 arrays.
 """
 
-import gc
 import shutil
 import sys
 from array import array
@@ -21,6 +20,7 @@ from typing import Any, Dict, List, Tuple
 
 import numpy
 
+from .alias_index import release_memory
 from .build import _ENCODE_BATCH, TITLES_FILE, IntMap, WikiKBConfig, _say, iter_entity_records
 
 # Entities named per set_names call.
@@ -124,6 +124,8 @@ def _read_entities(config: WikiKBConfig, work: Path, keep: numpy.ndarray, encode
     if bar is not None:
         bar.close()
     relations = _relation_rows(keys, exotic, children, parent_keys, exotic_parents)
+    del keys, children, parent_keys, exotic, exotic_parents
+    release_memory()
     return ids, names, vectors, relations
 
 
@@ -171,7 +173,7 @@ def stage_kb(config: WikiKBConfig, work: Path, meta: Dict[str, Any]) -> Dict[str
     }
     # the KB holds (or adopted) all of these now: the index reads the KB's copies
     del vectors, arrays, counts, alias_string_offsets, alias_blob, offsets, rows, priors
-    gc.collect()
+    release_memory()
     exact = kb.get_size_entities() == n and kb.get_size_aliases() == n_aliases
     if exact:  # rows of the KB are the rows here: everything is set by row
         if len(names.data):  # some entity has a name
@@ -191,7 +193,7 @@ def stage_kb(config: WikiKBConfig, work: Path, meta: Dict[str, Any]) -> Dict[str
         del id_strings
     n_relations = len(child_rows)
     del ids, names, child_rows, parent_rows
-    gc.collect()
+    release_memory()
     if config.index:
         _say(config, "Building the alias index (normalised and fuzzy lookup)")
         if exact:  # in chunks, from the blob (kb.build_alias_index holds every string)
@@ -204,14 +206,15 @@ def stage_kb(config: WikiKBConfig, work: Path, meta: Dict[str, Any]) -> Dict[str
                 "alias_string_offsets", "alias_strings", "alias_offsets", "candidate_rows",
                 "candidate_priors")]
             del views
-            gc.collect()
+            release_memory()
             index = build_index_arrays(*alias_arrays, normalizer)
             del alias_arrays
             builders.set_alias_index(kb, index, normalizer, True)
             del index
         else:
             kb.build_alias_index()
-        gc.collect()
+        release_memory()
+    release_memory()  # before the KB file is written (it makes arrays of its own)
     meta = dict(meta)
     meta["encoder"] = encoder.to_config()
     stats["relations"] = n_relations
