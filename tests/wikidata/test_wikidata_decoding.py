@@ -234,3 +234,31 @@ def test_projection_same_as_json_on_random_entities():
         assert fast == slow
 
     check()
+
+
+@pytest.mark.parametrize("isal", [True, False])
+def test_gzip_reader_with_and_without_isal(tmp_path, dumps, monkeypatch, isal):
+    """.gz dumps read the same with isal and with the standard library's gzip;
+    a truncated one is reported either way."""
+    import gzip
+    import sys
+
+    from entity_linker.wikidata.dumps import DumpError, DumpReader
+
+    if isal:
+        pytest.importorskip("isal")
+    else:
+        monkeypatch.setitem(sys.modules, "isal", None)  # its import fails
+    dump = dumps.write_wikidata(tmp_path / "wd.json.gz")
+    reader = DumpReader(dump)
+    assert (type(reader.file).__module__ == "isal.igzip") == isal
+    data = b"".join(iter(lambda: reader.read(100), b""))
+    reader.close()
+    assert data == gzip.decompress(dump.read_bytes())
+    cut = tmp_path / "cut.json.gz"
+    cut.write_bytes(dump.read_bytes()[:200])
+    reader = DumpReader(cut)
+    with pytest.raises(DumpError, match="could not be read to the end"):
+        while reader.read(100):
+            pass
+    reader.close()
