@@ -320,7 +320,7 @@ def _json_line(line: bytes, flt: EntityFilter) -> Tuple[Optional[bytes], Optiona
         return None, None
     try:
         return json.dumps(record, ensure_ascii=False).encode("utf8"), None
-    except UnicodeEncodeError:  # a lone surrogate (a \\ud800 escape) in a text
+    except UnicodeEncodeError:  # a lone surrogate (a \ud800 escape) in a text
         return None, "text that is not valid Unicode"
 
 
