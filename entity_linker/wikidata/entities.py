@@ -197,15 +197,7 @@ def _projected_record(entity: Any, flt: EntityFilter) -> Optional[Dict[str, Any]
             for alias in getattr(entity_aliases, field) or ():
                 if alias.value is not None:
                     aliases.append(alias.value)
-    if not name and title:  # no label in the language: the article title names it
-        aliases.insert(0, title)
-    seen = set()
-    clean = []
-    for alias in aliases:
-        alias = " ".join(alias.split())
-        if alias and alias not in seen:
-            seen.add(alias)
-            clean.append(alias)
+    clean = _clean_aliases(aliases, name, title)
     parents = [parent for parent in classes if parent != qid]  # classes has no repeats
     if claims is not None:
         for prop in PARENT_PROPERTIES[1:]:
@@ -216,6 +208,21 @@ def _projected_record(entity: Any, flt: EntityFilter) -> Optional[Dict[str, Any]
     return {"id": qid, "title": title, "sitelinks": n_sitelinks, "name": name or title,
             "description": _struct_text(descriptions, fields), "aliases": clean,
             "parents": parents}
+
+
+def _clean_aliases(aliases: List[str], name: str, title: str) -> List[str]:
+    """The aliases with whitespace collapsed, empty ones and repeats dropped; the
+    article title first when the item has no label in the language."""
+    if not name and title:
+        aliases.insert(0, title)
+    seen = set()
+    clean = []
+    for alias in aliases:
+        alias = " ".join(alias.split())
+        if alias and alias not in seen:
+            seen.add(alias)
+            clean.append(alias)
+    return clean
 
 
 def _claim_ids(claims: Dict[str, Any], prop: str) -> List[str]:
@@ -287,15 +294,7 @@ def entity_record(entity: Dict[str, Any], flt: EntityFilter) -> Optional[Dict[st
                 value = alias.get("value")
                 if isinstance(value, str):
                     aliases.append(value)
-    if not name and title:  # no label in the language: the article title names it
-        aliases.insert(0, title)
-    seen = set()
-    clean = []
-    for alias in aliases:
-        alias = " ".join(alias.split())
-        if alias and alias not in seen:
-            seen.add(alias)
-            clean.append(alias)
+    clean = _clean_aliases(aliases, name, title)
     parents = [parent for parent in classes if parent != qid]  # classes has no repeats
     for prop in PARENT_PROPERTIES[1:]:
         for parent in _claim_ids(claims, prop):
