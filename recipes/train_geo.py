@@ -315,6 +315,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
+    if args.nel_from is not None and args.skip_ner:
+        parser.error("--nel-from replaces the NER of a pipeline: it needs one (drop --skip-ner)")
     if not args.data.exists():
         sys.exit(f"No geo data at {args.data}; see ../shared/data/README.md.")
     ensure_geonames_kb(progress=True)
