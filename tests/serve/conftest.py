@@ -6,6 +6,7 @@ tree instead of the installed package.
 """
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -30,6 +31,7 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = Path(tempfile.mkdtemp(prefix="el-serve-")) / "server.log"
+        self._final_output = None  # the log's text once stopped (its folder is removed)
         self._log_file = self.log.open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "entity_linker", "serve", "--port", str(self.port),
@@ -43,6 +45,7 @@ class Server:
         deadline = time.monotonic() + startup_timeout
         while True:
             if self.process.poll() is not None:
+                self.stop()
                 raise RuntimeError(f"the server exited ({self.process.returncode}):\n"
                                    f"{self.output()}")
             try:
@@ -56,6 +59,8 @@ class Server:
             time.sleep(0.1)
 
     def output(self) -> str:
+        if self._final_output is not None:
+            return self._final_output
         if not self._log_file.closed:
             self._log_file.flush()
         return self.log.read_text(errors="replace")
@@ -72,6 +77,9 @@ class Server:
             self.process.kill()
             code = self.process.wait()
         self._log_file.close()
+        if self._final_output is None:
+            self._final_output = self.log.read_text(errors="replace")
+            shutil.rmtree(self.log.parent, ignore_errors=True)
         return code
 
 
