@@ -163,11 +163,11 @@ def test_thread_mode_has_no_child(start_server):
 # --------------------------------------------------- a child that cannot start
 
 
-def test_a_child_that_cannot_start_gives_503s_then_stops_the_worker(monkeypatch):
+def test_a_child_that_cannot_start_gives_503s_then_stops_the_worker(monkeypatch, tmp_path):
     # The children start from the temporary folder (not the source tree).
     monkeypatch.chdir(tempfile.gettempdir())
     stopped = []
-    backend = ProcessBackend(str(Path(tempfile.mkdtemp()) / "no-pipeline"),
+    backend = ProcessBackend(str(tmp_path / "no-pipeline"),
                              on_exit=lambda: stopped.append(True))
     with pytest.raises(RuntimeError, match="could not load the pipeline"):
         backend.start()
