@@ -133,6 +133,23 @@ def _mapping(value: Any) -> Any:
     return value
 
 
+def _item_id(value: Any) -> Optional[str]:
+    """The QID of a statement's entity value ("id", or the older "numeric-id")."""
+    if not isinstance(value, dict):
+        return None
+    qid = value.get("id")
+    if qid is None and value.get("numeric-id") is not None:
+        qid = f"Q{value['numeric-id']}"
+    return qid if isinstance(qid, str) and qid.startswith("Q") else None
+
+
+def _dropped_by_class(classes: List[str], flt: EntityFilter) -> bool:
+    """A disambiguation page, or a class the filter excludes or does not include."""
+    return (DISAMBIGUATION_CLASS in classes
+            or bool(flt.include_classes and not flt.include_classes.intersection(classes))
+            or bool(flt.exclude_classes and flt.exclude_classes.intersection(classes)))
+
+
 def _struct_ids(statements: Optional[list]) -> List[str]:
     """_claim_ids of projected statements."""
     ids: List[str] = []
@@ -141,12 +158,9 @@ def _struct_ids(statements: Optional[list]) -> List[str]:
             continue
         datavalue = statement.mainsnak.datavalue
         value = datavalue.value if datavalue is not None else None
-        if isinstance(value, dict):
-            qid = value.get("id")
-            if qid is None and value.get("numeric-id") is not None:
-                qid = f"Q{value['numeric-id']}"
-            if isinstance(qid, str) and qid.startswith("Q") and qid not in ids:
-                ids.append(qid)
+        qid = _item_id(value)
+        if qid is not None and qid not in ids:
+            ids.append(qid)
     return ids
 
 
@@ -176,11 +190,7 @@ def _projected_record(entity: Any, flt: EntityFilter) -> Optional[Dict[str, Any]
         return None
     claims = _mapping(entity.claims)
     classes = _struct_ids(claims.P31) if claims is not None else []
-    if DISAMBIGUATION_CLASS in classes:
-        return None
-    if flt.include_classes and not flt.include_classes.intersection(classes):
-        return None
-    if flt.exclude_classes and flt.exclude_classes.intersection(classes):
+    if _dropped_by_class(classes, flt):
         return None
     # entity_record reads the language, then "mul" (twice when the language is "mul")
     fields = ("first", "second") if flt.lang != "mul" else ("first", "first")
@@ -235,12 +245,9 @@ def _claim_ids(claims: Dict[str, Any], prop: str) -> List[str]:
             continue
         snak = statement.get("mainsnak") or {}
         value = (snak.get("datavalue") or {}).get("value")
-        if isinstance(value, dict):
-            qid = value.get("id")
-            if qid is None and value.get("numeric-id") is not None:
-                qid = f"Q{value['numeric-id']}"
-            if isinstance(qid, str) and qid.startswith("Q") and qid not in ids:
-                ids.append(qid)
+        qid = _item_id(value)
+        if qid is not None and qid not in ids:
+            ids.append(qid)
     return ids
 
 
@@ -273,11 +280,7 @@ def entity_record(entity: Dict[str, Any], flt: EntityFilter) -> Optional[Dict[st
         return None
     claims = entity.get("claims") or {}
     classes = _claim_ids(claims, "P31")
-    if DISAMBIGUATION_CLASS in classes:
-        return None
-    if flt.include_classes and not flt.include_classes.intersection(classes):
-        return None
-    if flt.exclude_classes and flt.exclude_classes.intersection(classes):
+    if _dropped_by_class(classes, flt):
         return None
     lang = flt.lang
     labels = entity.get("labels") or {}
