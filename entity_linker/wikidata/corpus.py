@@ -218,11 +218,18 @@ def write_wiki_corpus(wikipedia: Path, kb_path: Path, output: Path, *, lang: str
         qnums = titles.lookup([title_hash(t) for t in targets]).tolist() if targets else []
         k = 0
         for title, text, mentions in paragraphs:
+            first, k = k, k + len(mentions)
+            if not any(qnum >= 0 and (max_per_entity is None
+                                      or per_entity.get(qnum, 0) < max_per_entity)
+                       for qnum in qnums[first:k]):
+                # Every link is outside the KB or capped: count them without
+                # tokenizing (most paragraphs, once the frequent entities are capped).
+                for qnum in qnums[first:k]:
+                    stats["links_outside_kb" if qnum < 0 else "capped_mentions"] += 1
+                continue
             doc = nlp.make_doc(text)
             ents = []
-            for start, end, _ in mentions:
-                qnum = qnums[k]
-                k += 1
+            for (start, end, _), qnum in zip(mentions, qnums[first:k]):
                 if qnum < 0:
                     stats["links_outside_kb"] += 1
                     continue
