@@ -145,8 +145,42 @@ def article_paragraphs(wikitext: str) -> List[Tuple[str, List[Mention]]]:
     return paragraphs
 
 
-def parse_chunk(chunk) -> Tuple[List[Tuple[str, str, List[Mention]]], int]:
-    """(title, paragraph, mentions) of the chunk's articles, and the article count."""
+# A paragraph's tokens as the workers send them: words, trailing spaces, and
+# the norms the tokenizer's exceptions set ("n't" -> "not"), by token index.
+Tokens = Tuple[List[str], List[bool], List[Tuple[int, str]]]
+_TOKENIZER = None  # the workers' tokenizer (set_language)
+
+
+def set_language(lang: str) -> None:
+    """Pool initializer: the workers tokenize the paragraphs with this
+    language's tokenizer, so the main process only assembles the docs."""
+    import spacy
+
+    global _TOKENIZER
+    _TOKENIZER = spacy.blank(lang).tokenizer
+
+
+def tokenize(text: str) -> Tokens:
+    """The tokens of ``text`` (set_language first)."""
+    doc = _TOKENIZER(text)
+    return ([token.text for token in doc], [bool(token.whitespace_) for token in doc],
+            [(token.i, token.norm_) for token in doc if token.norm != token.lex.norm])
+
+
+def tokens_doc(vocab, tokens: Tokens):
+    """The Doc of ``tokens``: the same as the tokenizer's doc of the text."""
+    from spacy.tokens import Doc
+
+    words, spaces, norms = tokens
+    doc = Doc(vocab, words=words, spaces=spaces)
+    for i, norm in norms:
+        doc[i].norm_ = norm
+    return doc
+
+
+def parse_chunk(chunk) -> Tuple[List[Tuple[str, str, List[Mention], Tokens]], int]:
+    """(title, paragraph, mentions, tokens) of the chunk's articles, and the
+    article count."""
     out = []
     articles = 0
     for page in wp.iter_pages(chunk.data):
@@ -154,7 +188,7 @@ def parse_chunk(chunk) -> Tuple[List[Tuple[str, str, List[Mention]]], int]:
             continue
         articles += 1
         for text, mentions in article_paragraphs(page.text):
-            out.append((page.title, text, mentions))
+            out.append((page.title, text, mentions, tokenize(text)))
     return out, articles
 
 
@@ -211,23 +245,24 @@ def write_wiki_corpus(wikipedia: Path, kb_path: Path, output: Path, *, lang: str
     done = False
     for (paragraphs, articles), reader in parallel_map_chunks(
             wikipedia, parse_chunk, workers=workers, boundary=wp.PAGE_END,
-            chunk_bytes=chunk_bytes, on_first=wp.check_first_chunk(wikipedia)):
+            chunk_bytes=chunk_bytes, initializer=set_language, initargs=(lang,),
+            on_first=wp.check_first_chunk(wikipedia)):
         stats["articles"] += articles
         stats["paragraphs"] += len(paragraphs)
-        targets = [m[2] for _, _, mentions in paragraphs for m in mentions]
+        targets = [m[2] for _, _, mentions, _ in paragraphs for m in mentions]
         qnums = titles.lookup([title_hash(t) for t in targets]).tolist() if targets else []
         k = 0
-        for title, text, mentions in paragraphs:
+        for title, _, mentions, tokens in paragraphs:
             first, k = k, k + len(mentions)
             if not any(qnum >= 0 and (max_per_entity is None
                                       or per_entity.get(qnum, 0) < max_per_entity)
                        for qnum in qnums[first:k]):
                 # Every link is outside the KB or capped: count them without
-                # tokenizing (most paragraphs, once the frequent entities are capped).
+                # making a doc (most paragraphs, once the frequent entities are capped).
                 for qnum in qnums[first:k]:
                     stats["links_outside_kb" if qnum < 0 else "capped_mentions"] += 1
                 continue
-            doc = nlp.make_doc(text)
+            doc = tokens_doc(nlp.vocab, tokens)
             ents = []
             for (start, end, _), qnum in zip(mentions, qnums[first:k]):
                 if qnum < 0:

@@ -9,7 +9,13 @@ from typer.testing import CliRunner
 
 from entity_linker.cli import app
 from entity_linker.wikidata import DumpError, WikiKBConfig, build_wikidata_kb
-from entity_linker.wikidata.corpus import article_paragraphs, write_wiki_corpus
+from entity_linker.wikidata.corpus import (
+    article_paragraphs,
+    set_language,
+    tokenize,
+    tokens_doc,
+    write_wiki_corpus,
+)
 
 runner = CliRunner()
 
@@ -105,3 +111,20 @@ def test_cli_corpus(tmp_path, kb_and_dump):
     assert result.exit_code == 1 and "has no wikipedia_titles.tsv" in result.output
     with pytest.raises(DumpError, match="No dump"):
         write_wiki_corpus(tmp_path / "missing.xml.bz2", kb, tmp_path / "c3", progress=False)
+
+
+@pytest.mark.parametrize("text", [
+    "They don't live in the U.S. anymore, y'all.",
+    "Paris  (France) was founded c. 250 BC; it's \u00abla Ville\u00bb \u2014 isn't it?",
+    "",
+])
+def test_docs_made_from_the_workers_tokens_are_the_tokenizers_docs(text):
+    # The workers send tokens, not docs; the main process must rebuild the same
+    # doc, the norms of the tokenizer's exceptions included ("n't" -> "not").
+    nlp = spacy.blank("en")
+    set_language("en")
+    expected = nlp.make_doc(text)
+    doc = tokens_doc(nlp.vocab, tokenize(text))
+    assert doc.text == expected.text
+    assert [(t.text, t.whitespace_, t.norm_) for t in doc] == \
+        [(t.text, t.whitespace_, t.norm_) for t in expected]
