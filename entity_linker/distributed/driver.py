@@ -8,6 +8,7 @@ returns, and sums the statistics into a ``CorpusSummary``.
 import contextlib
 import glob
 import json
+import logging
 import os
 import sys
 import time
@@ -171,13 +172,22 @@ def link_corpus(
     cluster = None
     try:
         if processes is not None:
+            import dask
             from distributed import Client, LocalCluster
 
+            # A worker's heartbeat that races the cluster's shutdown (after an
+            # input error stops the run) logs a traceback at ERROR. Input errors
+            # come back as task results, so when the log level asked for is
+            # "error" or above (the CLI's default), our own workers log only
+            # critical messages.
+            quiet = str(dask.config.get("logging.distributed", "info")).lower() in (
+                "error", "critical")
             # No dashboard; the scheduler's HTTP server (health checks) on a free port,
             # not :8787, which another cluster may hold (a warning on stderr).
             cluster = LocalCluster(n_workers=processes, threads_per_worker=1,
                                    processes=True, dashboard_address=None,
-                                   scheduler_kwargs={"dashboard_address": ":0"})
+                                   scheduler_kwargs={"dashboard_address": ":0"},
+                                   silence_logs=logging.CRITICAL if quiet else logging.WARN)
             client = Client(cluster)
         started = time.perf_counter()
         args = (output_arg, pipeline_arg, batch_size, code_arg, skip_invalid)
