@@ -64,28 +64,27 @@ class SilverToponyms:
         self.min_population = min_population
         self._generator = NormalizedCandidates()
 
-    def _candidates(self, texts: Sequence[str], significant: bool = True) -> List[Set[int]]:
-        """Each text's GeoNames candidates (only significant places, or all)."""
+    def _candidates(self, texts: Sequence[str]) -> List[Set[int]]:
+        """Each text's GeoNames candidates (entity rows)."""
         arrays = self._generator.arrays(self.kb, list(texts))
         rows = [int(row) for row in arrays.entity_rows]
-        keep = [not significant or self._significant(row) for row in rows]
-        return [
-            {rows[i] for i in range(arrays.offsets[k], arrays.offsets[k + 1]) if keep[i]}
-            for k in range(len(texts))
-        ]
+        return [set(rows[arrays.offsets[k] : arrays.offsets[k + 1]]) for k in range(len(texts))]
 
-    def _significant(self, row: int) -> bool:
+    def _significant(self, candidates: List[Set[int]]) -> List[Set[int]]:
+        """The countries, divisions and cities of at least ``min_population`` people
+        among each set of candidates."""
         meta = self.metadata
-        return int(meta.kind[row]) != CITY or int(meta.population[row]) >= self.min_population
+        return [{row for row in rows if int(meta.kind[row]) != CITY
+                 or int(meta.population[row]) >= self.min_population} for rows in candidates]
 
     def label(self, mentions: Sequence[str], titles: Sequence[str]) -> List[str]:
         """"LOC", "missing" or "O" for each (mention text, gold title) pair."""
         names = [title_place_names(title) for title in titles]
         flat = [name for group in names for name in group]
-        places = self._candidates(mentions)
-        any_places = self._candidates(mentions, significant=False)
-        title_places = self._by_title(names, self._candidates(flat))
-        any_title_places = self._by_title(names, self._candidates(flat, significant=False))
+        any_places = self._candidates(mentions)
+        any_title_places = self._by_title(names, self._candidates(flat))
+        places = self._significant(any_places)
+        title_places = self._significant(any_title_places)
         labels = []
         for k, (mention, title) in enumerate(zip(mentions, titles)):
             if places[k] & title_places[k]:
