@@ -242,6 +242,14 @@ def write_wiki_corpus(wikipedia: Path, kb_path: Path, output: Path, *, lang: str
             stats["shards"] += 1
             shard = DocBin(store_user_data=True)
 
+    def kept(qnum: int) -> bool:
+        """The link's entity is in the KB and not capped yet."""
+        return qnum >= 0 and (max_per_entity is None
+                              or per_entity.get(qnum, 0) < max_per_entity)
+
+    def count_dropped(qnum: int) -> None:
+        stats["links_outside_kb" if qnum < 0 else "capped_mentions"] += 1
+
     done = False
     for (paragraphs, articles), reader in parallel_map_chunks(
             wikipedia, parse_chunk, workers=workers, boundary=wp.PAGE_END,
@@ -254,22 +262,18 @@ def write_wiki_corpus(wikipedia: Path, kb_path: Path, output: Path, *, lang: str
         k = 0
         for title, _, mentions, tokens in paragraphs:
             first, k = k, k + len(mentions)
-            if not any(qnum >= 0 and (max_per_entity is None
-                                      or per_entity.get(qnum, 0) < max_per_entity)
-                       for qnum in qnums[first:k]):
+            links = qnums[first:k]
+            if not any(map(kept, links)):
                 # Every link is outside the KB or capped: count them without
                 # making a doc (most paragraphs, once the frequent entities are capped).
-                for qnum in qnums[first:k]:
-                    stats["links_outside_kb" if qnum < 0 else "capped_mentions"] += 1
+                for qnum in links:
+                    count_dropped(qnum)
                 continue
             doc = tokens_doc(nlp.vocab, tokens)
             ents = []
-            for (start, end, _), qnum in zip(mentions, qnums[first:k]):
-                if qnum < 0:
-                    stats["links_outside_kb"] += 1
-                    continue
-                if max_per_entity is not None and per_entity.get(qnum, 0) >= max_per_entity:
-                    stats["capped_mentions"] += 1
+            for (start, end, _), qnum in zip(mentions, links):
+                if not kept(qnum):
+                    count_dropped(qnum)
                     continue
                 span = doc.char_span(start, end, label=label, kb_id=f"Q{qnum}")
                 if span is None:
