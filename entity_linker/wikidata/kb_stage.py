@@ -213,7 +213,6 @@ def stage_kb(config: WikiKBConfig, work: Path, meta: Dict[str, Any]) -> Dict[str
             del index
         else:
             kb.build_alias_index()
-        release_memory()
     release_memory()  # before the KB file is written (it makes arrays of its own)
     meta = dict(meta)
     meta["encoder"] = encoder.to_config()
