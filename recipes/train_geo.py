@@ -37,6 +37,7 @@ from typing import Dict, List, Optional, Sequence
 
 import spacy
 from spacy.language import Language
+from spacy.pipeline.ner import DEFAULT_NER_MODEL
 from spacy.tokens import Doc
 from spacy.training import Example
 
@@ -118,10 +119,8 @@ def train_ner(train: List[Doc], dev: List[Doc], epochs: int, seed: int,
 
 def _ner_model_with_vectors() -> dict:
     """spaCy's default NER model with the vocab's static vectors in its tok2vec."""
-    base = spacy.blank("en")
-    base.add_pipe("ner")
-    config = copy.deepcopy(dict(base.config["components"]["ner"]["model"]))
-    config["tok2vec"]["pretrained_vectors"] = True
+    config = copy.deepcopy(dict(DEFAULT_NER_MODEL))
+    config["tok2vec"] = {**config["tok2vec"], "pretrained_vectors": True}
     return config
 
 
@@ -324,6 +323,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.nel_from is not None and args.skip_ner:
         parser.error("--nel-from replaces the NER of a pipeline: it needs one (drop --skip-ner)")
+    if (args.ner_silver or args.ner_gazetteer) and (args.skip_ner or args.ner_from):
+        parser.error("--ner-silver and --ner-gazetteer train the NER: drop --skip-ner and "
+                     "--ner-from")
     if not args.data.exists():
         sys.exit(f"No geo data at {args.data}; see ../shared/data/README.md.")
     ensure_geonames_kb(progress=True)
