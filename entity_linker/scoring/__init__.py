@@ -30,6 +30,7 @@ The package's modules: ``similarity`` (cosine, the cosine loss),
 from .evidence import (
     DOC_CONTAINMENT,
     NAME_STOPWORDS,
+    RELATION_PRIOR_POWER,
     STEM,
     coherence,
     containment,
@@ -37,6 +38,7 @@ from .evidence import (
     name_evidence,
     name_words,
     regional_ancestors,
+    relation_weights,
     sibling,
 )
 from .ranker import (
@@ -57,9 +59,9 @@ from .similarity import blend_similarity, cosine, cosine_loss, cosine_with_grads
 
 __all__ = [
     "COREFERENCE_WEIGHT", "DOC_CONTAINMENT", "FEATURES", "LOGIT_SCALE", "NAME_FEATURES",
-    "NAME_STOPWORDS", "NAME_WEIGHTS", "RANKER_GAIN", "SCORINGS", "STEM", "CandidateScorer",
+    "NAME_STOPWORDS", "NAME_WEIGHTS", "RANKER_GAIN", "RELATION_PRIOR_POWER", "SCORINGS", "STEM", "CandidateScorer",
     "blend_similarity", "build_ranker", "coherence", "containment", "coreference", "cosine",
     "cosine_loss", "cosine_with_grads", "feature_matrix", "load_ranker", "name_evidence",
-    "name_words", "regional_ancestors", "reset_ranker", "segment_max", "segment_softmax",
+    "name_words", "regional_ancestors", "relation_weights", "reset_ranker", "segment_max", "segment_softmax",
     "segment_sum", "sibling", "spacy_scores",
 ]

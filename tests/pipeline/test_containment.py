@@ -8,7 +8,7 @@ from spacy.tokens import Span
 
 from entity_linker import InMemoryLookupKB
 from entity_linker.pipeline import container_mentions
-from entity_linker.scoring import DOC_CONTAINMENT, containment
+from entity_linker.scoring import DOC_CONTAINMENT, RELATION_PRIOR_POWER, containment
 
 
 def ancestors_of(table):
@@ -33,7 +33,11 @@ def test_a_container_named_right_after_counts_fully():
 
 def test_a_container_elsewhere_in_the_doc_counts_less():
     values = containment(OFFSETS, ROWS, PRIORS, ANCESTORS, [0, 0], [0, 1], [-1, -1])
-    assert values.tolist() == pytest.approx([DOC_CONTAINMENT, 0.0, DOC_CONTAINMENT * 0.4])
+    # Illinois's evidence is its prior (1.0); Springfield IL's, for the state, is
+    # its prior 0.4 to RELATION_PRIOR_POWER: the relation makes it likelier.
+    assert values.tolist() == pytest.approx(
+        [DOC_CONTAINMENT, 0.0, DOC_CONTAINMENT * 0.4**RELATION_PRIOR_POWER])
+    assert 0.4**RELATION_PRIOR_POWER > 0.4
 
 
 def test_other_docs_and_excluded_mentions_give_no_evidence():
