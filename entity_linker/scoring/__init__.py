@@ -59,9 +59,9 @@ from .similarity import blend_similarity, cosine, cosine_loss, cosine_with_grads
 
 __all__ = [
     "COREFERENCE_WEIGHT", "DOC_CONTAINMENT", "FEATURES", "LOGIT_SCALE", "NAME_FEATURES",
-    "NAME_STOPWORDS", "NAME_WEIGHTS", "RANKER_GAIN", "RELATION_PRIOR_POWER", "SCORINGS", "STEM", "CandidateScorer",
-    "blend_similarity", "build_ranker", "coherence", "containment", "coreference", "cosine",
-    "cosine_loss", "cosine_with_grads", "feature_matrix", "load_ranker", "name_evidence",
-    "name_words", "regional_ancestors", "relation_weights", "reset_ranker", "segment_max", "segment_softmax",
-    "segment_sum", "sibling", "spacy_scores",
+    "NAME_STOPWORDS", "NAME_WEIGHTS", "RANKER_GAIN", "RELATION_PRIOR_POWER", "SCORINGS", "STEM",
+    "CandidateScorer", "blend_similarity", "build_ranker", "coherence", "containment",
+    "coreference", "cosine", "cosine_loss", "cosine_with_grads", "feature_matrix",
+    "load_ranker", "name_evidence", "name_words", "regional_ancestors", "relation_weights",
+    "reset_ranker", "segment_max", "segment_softmax", "segment_sum", "sibling", "spacy_scores",
 ]
