@@ -196,3 +196,72 @@ def test_capitals_and_their_countries_are_found_and_linked(geo_nlp):
                                  for name, record in linked.items()}))
     assert len(texts) == 80
     assert not wrong, f"{len(wrong)} of {len(texts)} wrong: {wrong[:5]}"
+
+
+# A city and its county named apart, anywhere in the sentence (local news:
+# "Henry County ... Paris" is Paris, Tennessee): each pair must be linked inside
+# the state given, the county too. 30 pairs x 3 templates, written after the
+# containment evidence's prior power was chosen on LGL's dev splits; with
+# the prior unflattened (power 1) 58 of the 90 were right, now 71.
+COUNTY_CITIES = [
+    ("Henry County", "Paris", "Tennessee"), ("Lamar County", "Paris", "Texas"),
+    ("Bourbon County", "Paris", "Kentucky"), ("Edgar County", "Paris", "Illinois"),
+    ("Henderson County", "Athens", "Texas"), ("Limestone County", "Athens", "Alabama"),
+    ("McMinn County", "Athens", "Tennessee"), ("Clarke County", "Athens", "Georgia"),
+    ("Madison County", "Richmond", "Kentucky"), ("Wayne County", "Richmond", "Indiana"),
+    ("Douglas County", "Alexandria", "Minnesota"),
+    ("Bartholomew County", "Columbus", "Indiana"),
+    ("Lowndes County", "Columbus", "Mississippi"), ("Muscogee County", "Columbus", "Georgia"),
+    ("Hall County", "Gainesville", "Georgia"), ("Alachua County", "Gainesville", "Florida"),
+    ("Cooke County", "Gainesville", "Texas"), ("Tarrant County", "Arlington", "Texas"),
+    ("Richland County", "Mansfield", "Ohio"), ("Erie County", "Sandusky", "Ohio"),
+    ("Floyd County", "Rome", "Georgia"), ("Oneida County", "Rome", "New York"),
+    ("Montgomery County", "Dayton", "Ohio"), ("Rhea County", "Dayton", "Tennessee"),
+    ("Warren County", "Lebanon", "Ohio"), ("Wilson County", "Lebanon", "Tennessee"),
+    ("Lebanon County", "Lebanon", "Pennsylvania"), ("Boone County", "Lebanon", "Indiana"),
+    ("Dane County", "Madison", "Wisconsin"), ("Oxford County", "Woodstock", "Ontario"),
+]
+COUNTY_TEMPLATES = ["The {county} commission met in {city} on Tuesday.",
+                    "{county} deputies were called to a fire in {city} late Friday.",
+                    "Schools in {city} will open two hours late, {county} officials said."]
+# Still wrong (observed): Wayne County goes to Michigan's (the largest prior)
+# and Richmond to Kentucky (which has a Wayne County too) or NIL; Alexandria,
+# VA and Columbus, GA win over the county's town; Sandusky goes to Sandusky
+# County (both in Ohio); Lebanon the country wins in two of three sentences
+# unless the county is Lebanon County; Oxford County goes to Maine once.
+KNOWN_COUNTY_FAILURES = {
+    ("Wayne County", "Richmond"): 3, ("Douglas County", "Alexandria"): 3,
+    ("Lowndes County", "Columbus"): 3, ("Erie County", "Sandusky"): 3,
+    ("Warren County", "Lebanon"): 2, ("Wilson County", "Lebanon"): 2,
+    ("Boone County", "Lebanon"): 2, ("Oxford County", "Woodstock"): 1,
+}
+
+
+def _county_city_doc(nlp, template, county, city):
+    """The sentence with the county and the city as gold mentions."""
+    text = template.format(county=county, city=city)
+    at_county = text.index(county)
+    at_city = text.index(city)
+    if at_city == at_county:  # "Lebanon County ... Lebanon"
+        at_city = text.index(city, at_county + len(county))
+    doc = nlp.make_doc(text)
+    doc.ents = sorted([doc.char_span(at_county, at_county + len(county), label="LOC"),
+                       doc.char_span(at_city, at_city + len(city), label="LOC")],
+                      key=lambda span: span.start)
+    return doc
+
+
+def test_a_city_is_linked_inside_its_county_named_elsewhere_in_the_sentence(geo_nlp):
+    nlp, meta = geo_nlp
+    cases = [(county, city, state, _county_city_doc(nlp, template, county, city))
+             for county, city, state in COUNTY_CITIES for template in COUNTY_TEMPLATES]
+    failures = {}
+    for (county, city, state, _), doc in zip(cases, nlp.pipe([c[-1] for c in cases],
+                                                             disable=["ner", "spotter"])):
+        linked = {ent.text: meta.get(ent.kb_id_) for ent in doc.ents}
+        place, region = linked[city], linked[county]
+        if place is None or region is None or place.kind != "city" \
+                or place.admin1 != state or region.admin1 != state:
+            failures[(county, city)] = failures.get((county, city), 0) + 1
+    assert len(cases) == 90
+    assert failures == KNOWN_COUNTY_FAILURES
