@@ -11,11 +11,7 @@ keys in their final order. What stays is the output (the postings) plus a few
 arrays of one item per alias or key.
 """
 
-import ctypes
-import gc
-import sys
-from functools import lru_cache
-from typing import Callable, Dict, List, Optional
+from typing import Dict, List, Optional
 
 import numpy
 
@@ -26,33 +22,10 @@ from ..kb.normalize import AliasNormalizer
 from ..kb.tables import build_slots
 from ..kb.text_fold import _normalize_many
 from ..kb.trigrams import _trigram_arrays, counting_sort, trigram_keys
+from .memory import release_memory
 
 CHUNK = 1 << 16
 INT32_MAX = 2**31 - 1
-
-
-@lru_cache(maxsize=1)
-def _malloc_trim() -> Optional[Callable[[int], int]]:
-    """glibc's malloc_trim, None elsewhere (other C libraries, other systems)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        return ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):
-        return None
-
-
-def release_memory() -> None:
-    """Collect garbage and give the C heap's free pages back to the system.
-
-    numpy allocates arrays of up to 32 MB on glibc's heap once a larger one
-    was freed, and the heap keeps freed pages: without a trim, RSS stays at the
-    high-water mark of the arrays of every pass that came before.
-    """
-    gc.collect()
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
 
 
 class _Forms:

@@ -20,8 +20,8 @@ from typing import Any, Dict, List, Tuple
 
 import numpy
 
-from .alias_index import release_memory
 from .build import _ENCODE_BATCH, TITLES_FILE, IntMap, WikiKBConfig, _say, iter_entity_records
+from .memory import release_memory
 
 # Entities named per set_names call.
 _NAMES_CHUNK = 1 << 16
