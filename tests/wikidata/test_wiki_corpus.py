@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from entity_linker.cli import app
 from entity_linker.wikidata import DumpError, WikiKBConfig, build_wikidata_kb
 from entity_linker.wikidata.corpus import (
+    ShardWriter,
     article_paragraphs,
     set_language,
     tokenize,
@@ -128,3 +129,31 @@ def test_docs_made_from_the_workers_tokens_are_the_tokenizers_docs(text):
     assert doc.text == expected.text
     assert [(t.text, t.whitespace_, t.norm_) for t in doc] == \
         [(t.text, t.whitespace_, t.norm_) for t in expected]
+
+
+def test_the_shard_writer_writes_what_docbin_add_writes():
+    # ShardWriter skips DocBin.add's per-token string reads; the shard's bytes
+    # must not change: exception norms, entities with kb ids, empty docs,
+    # and consecutive paragraphs of one article (the packed title reused).
+    nlp = spacy.blank("en")
+    set_language("en")
+    texts = [("Paris", "They don't live in Paris (France) anymore, y'all."),
+             ("Paris", "Paris is old."), ("Empty", ""), ("Rome", "Rome, Italy; ROME.")]
+    reference, writer = DocBin(store_user_data=True), ShardWriter()
+    for title, text in texts:
+        for target in (reference, writer):
+            doc = tokens_doc(nlp.vocab, tokenize(text))
+            doc.ents = [doc.char_span(doc.text.index(word), doc.text.index(word) + len(word),
+                                      label="ENT", kb_id=f"Q{k}")
+                        for k, word in enumerate(("Paris", "France", "Rome", "Italy"))
+                        if word in doc.text]
+            if target is reference:
+                doc.user_data["title"] = title
+                reference.add(doc)
+            else:
+                writer.add(doc, {"title": title})
+    assert len(writer) == len(reference) == 4
+    assert writer.shard.to_bytes() == reference.to_bytes()
+    docs = list(writer.shard.get_docs(nlp.vocab))
+    assert [d.user_data["title"] for d in docs] == ["Paris", "Paris", "Empty", "Rome"]
+    assert [t.norm_ for t in docs[0]][2] == "not"
