@@ -38,7 +38,6 @@ from .evidence import (
     name_evidence,
     name_words,
     regional_ancestors,
-    relation_weights,
     sibling,
 )
 from .ranker import (
@@ -62,6 +61,6 @@ __all__ = [
     "NAME_STOPWORDS", "NAME_WEIGHTS", "RANKER_GAIN", "RELATION_PRIOR_POWER", "SCORINGS", "STEM",
     "CandidateScorer", "blend_similarity", "build_ranker", "coherence", "containment",
     "coreference", "cosine", "cosine_loss", "cosine_with_grads", "feature_matrix",
-    "load_ranker", "name_evidence", "name_words", "regional_ancestors", "relation_weights",
+    "load_ranker", "name_evidence", "name_words", "regional_ancestors",
     "reset_ranker", "segment_max", "segment_softmax", "segment_sum", "sibling", "spacy_scores",
 ]

@@ -195,12 +195,6 @@ DOC_CONTAINMENT = 0.5
 RELATION_PRIOR_POWER = 0.5
 
 
-def relation_weights(priors: numpy.ndarray) -> numpy.ndarray:
-    """The weight of each candidate as containment evidence for another
-    mention: its prior to the power ``RELATION_PRIOR_POWER`` (float64)."""
-    return numpy.asarray(priors, dtype=numpy.float64) ** RELATION_PRIOR_POWER
-
-
 def _max_by_key(keys: numpy.ndarray, values: numpy.ndarray
                 ) -> Tuple[numpy.ndarray, numpy.ndarray]:
     """The distinct keys (sorted) and the largest value of each."""
@@ -274,9 +268,9 @@ def containment(offsets: numpy.ndarray, rows: numpy.ndarray, priors: numpy.ndarr
     contains another mention's candidate of which it is an ancestor ("Oslo is
     the capital of Norway": Norway the country contains Oslo). The evidence is
     that other candidate's prior (1 for a container of any candidate of the
-    mention beside it), to the power ``RELATION_PRIOR_POWER``
-    (``relation_weights``); it counts fully when the other mention stands right
-    after this one (``next_mention``) or right before it, and
+    mention beside it), to the power ``RELATION_PRIOR_POWER``; it counts
+    fully when the other mention stands right after this one
+    (``next_mention``) or right before it, and
     ``DOC_CONTAINMENT`` times elsewhere in the doc. The value is the largest
     piece of evidence; mentions of the candidate's own group (same text) do
     not count.
@@ -296,7 +290,7 @@ def containment(offsets: numpy.ndarray, rows: numpy.ndarray, priors: numpy.ndarr
         return out.astype(numpy.float32)
     mention, pair_cand, pair_mention = _ancestor_pairs(offsets, anc_offsets)
     rows = numpy.asarray(rows, dtype=numpy.int64)
-    priors = relation_weights(priors)
+    priors = numpy.asarray(priors, dtype=numpy.float64) ** RELATION_PRIOR_POWER
     docs = numpy.asarray(docs, dtype=numpy.int64)
     groups = numpy.asarray(groups, dtype=numpy.int64)
     next_mention = numpy.asarray(next_mention, dtype=numpy.int64)
