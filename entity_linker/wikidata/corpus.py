@@ -197,15 +197,17 @@ class ShardWriter:
     """
 
     def __init__(self) -> None:
-        from spacy.attrs import IDS
+        from spacy.attrs import IDS, SPACY
         from spacy.tokens import DocBin
         from srsly.msgpack import Packer
 
         self._docbin = DocBin
+        self._spacy = SPACY
         self._packer = Packer(use_bin_type=True)  # srsly.msgpack_dumps's settings
         self.shard = DocBin(store_user_data=True)
+        string_attrs = {IDS[name] for name in _STRING_ATTRS}
         self._string_columns = [i for i, attr in enumerate(self.shard.attrs)
-                                if attr in {IDS[name] for name in _STRING_ATTRS}]
+                                if attr in string_attrs]
         self._packed: Tuple[Optional[dict], bytes] = (None, b"")
 
     def __len__(self) -> int:
@@ -213,12 +215,10 @@ class ShardWriter:
 
     def add(self, doc, user_data: dict) -> None:
         """``shard.add(doc)`` with ``doc.user_data == user_data``."""
-        from spacy.attrs import SPACY
-
         shard = self.shard
         array = doc.to_array(shard.attrs)
         shard.tokens.append(array)
-        shard.spaces.append(doc.to_array(SPACY).reshape(-1, 1).astype(bool))
+        shard.spaces.append(doc.to_array(self._spacy).reshape(-1, 1).astype(bool))
         shard.flags.append({"has_unknown_spaces": doc.has_unknown_spaces})
         strings = doc.vocab.strings
         shard.strings.update(strings[int(key)]
