@@ -247,8 +247,7 @@ def _stage_wikipedia(config: WikiKBConfig, work: Path) -> Dict[str, Any]:
     finally:
         rates.close(size)
     if rates.counts[0] == 0 and n_redirects == 0:
-        raise DumpError(f"{path} holds no article (namespace 0): is it a Wikipedia "
-                        "pages-articles dump?")
+        raise wp.no_article_error(path)
     runs = sorter.finish()
     os.replace(work / "redirects.tmp", work / "redirects.tsv")
     os.replace(work / "disambiguations.tmp", work / "disambiguations.txt")

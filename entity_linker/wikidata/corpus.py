@@ -357,6 +357,8 @@ def write_wiki_corpus(wikipedia: Path, kb_path: Path, output: Path, *, lang: str
             break
     if bar is not None:
         bar.close()
+    if not stats["articles"]:
+        raise wp.no_article_error(wikipedia)
     write_shard()
     stats["entities"] = len(per_entity)
     stats["seconds"] = time.perf_counter() - started

@@ -45,15 +45,17 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-def _parallel_opener(path: Path, threads: int):
-    """A multi-threaded decompressor for .gz/.bz2 when its package is installed."""
+def _parallel_opener(path: Path, head: bytes, threads: int):
+    """A multi-threaded decompressor for .gz/.bz2 when its package is installed
+    and the file starts like one: indexed_bzip2 reads a file that is not bzip2
+    data as empty, where the standard library's reader raises."""
     name = path.name.lower()
     try:
-        if name.endswith(".bz2"):
+        if name.endswith(".bz2") and head == b"BZh":
             import indexed_bzip2
 
             return indexed_bzip2.open(str(path), parallelization=threads)
-        if name.endswith(".gz"):
+        if name.endswith(".gz") and head[:2] == b"\x1f\x8b":
             import rapidgzip
 
             return rapidgzip.open(str(path), parallelization=threads)
@@ -97,7 +99,7 @@ class DumpReader:
         name = path.name.lower()
         self.parallel = None
         if threads > 1:
-            self.parallel = _parallel_opener(path, threads)
+            self.parallel = _parallel_opener(path, head, threads)
         if self.parallel is not None:
             self.file = self.parallel
         elif head[:2] == b"\x1f\x8b" or name.endswith(".gz"):

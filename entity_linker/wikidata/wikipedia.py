@@ -215,6 +215,12 @@ def parse_chunk(chunk) -> WikiChunk:
     return WikiChunk(dict(links), redirects, disambiguations, articles, n_links)
 
 
+def no_article_error(path) -> DumpError:
+    """The error of a dump that held no article (an empty or foreign file)."""
+    return DumpError(f"{path} holds no article (namespace 0): is it a Wikipedia "
+                     "pages-articles dump?")
+
+
 def check_first_chunk(path):
     """on_first hook: reject a file that is not a MediaWiki XML export."""
     def check(data: bytes) -> None:

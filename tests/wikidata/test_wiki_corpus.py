@@ -114,6 +114,26 @@ def test_cli_corpus(tmp_path, kb_and_dump):
         write_wiki_corpus(tmp_path / "missing.xml.bz2", kb, tmp_path / "c3", progress=False)
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_file_that_is_not_a_wikipedia_dump_is_an_error(tmp_path, kb_and_dump, workers):
+    # With 2 workers the .bz2 goes to indexed_bzip2 (when installed), which read
+    # a file that is not bzip2 data as empty: 0 docs and exit 0 before.
+    import bz2
+
+    kb, _ = kb_and_dump
+    junk = tmp_path / "junk.xml.bz2"
+    junk.write_bytes(b"not bzip2 data \xff\xfe")
+    with pytest.raises(DumpError, match="could not be read to the end"):
+        write_wiki_corpus(junk, kb, tmp_path / "c1", workers=workers, progress=False)
+    empty = tmp_path / "empty.xml.bz2"
+    empty.write_bytes(bz2.compress(b""))
+    with pytest.raises(DumpError, match="holds no article"):
+        write_wiki_corpus(empty, kb, tmp_path / "c2", workers=workers, progress=False)
+    result = runner.invoke(app, ["wiki", "corpus", "--wikipedia", str(junk), "--kb", str(kb),
+                                 "-o", str(tmp_path / "c3"), "--no-progress"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+
+
 @pytest.mark.parametrize("text", [
     "They don't live in the U.S. anymore, y'all.",
     "Paris  (France) was founded c. 250 BC; it's \u00abla Ville\u00bb \u2014 isn't it?",
