@@ -66,6 +66,7 @@ DEFAULT_NEL_MODEL = Config().from_str(default_model_config)["model"]
         "sibling": 0.0,
         "nil_logit": None,
         "prior_gate": None,
+        "freq_gate": None,
         "entity_correction_rows": 0,
         "word_pairs_rows": 0,
     },
@@ -99,6 +100,7 @@ def make_entity_linker(
     sibling: float = 0.0,
     nil_logit: Optional[float] = None,
     prior_gate: Optional[float] = None,
+    freq_gate: Optional[float] = None,
     entity_correction_rows: int = 0,
     word_pairs_rows: int = 0,
 ) -> "EntityLinker":
@@ -132,6 +134,7 @@ def make_entity_linker(
         sibling=sibling,
         nil_logit=nil_logit,
         prior_gate=prior_gate,
+        freq_gate=freq_gate,
         entity_correction_rows=entity_correction_rows,
         word_pairs_rows=word_pairs_rows,
     )

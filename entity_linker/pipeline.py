@@ -121,6 +121,7 @@ class EntityLinker(TrainablePipe):
         sibling: float = 0.0,
         nil_logit: Optional[float] = None,
         prior_gate: Optional[float] = None,
+        freq_gate: Optional[float] = None,
         entity_correction_rows: int = 0,
         word_pairs_rows: int = 0,
     ) -> None:
@@ -188,6 +189,13 @@ class EntityLinker(TrainablePipe):
                 "number in (0, 1]: a candidate whose prior is below prior_gate times its "
                 "mention's top prior wins only with local evidence. null turns it off."
             )
+        if freq_gate is not None and (scoring == "spacy" or isinstance(freq_gate, bool)
+                                      or not (freq_gate > 0 and numpy.isfinite(freq_gate))):
+            raise ValueError(
+                f"freq_gate={freq_gate!r} needs scoring = \"softmax\" or \"learned\" and a "
+                "finite number > 0: a candidate whose freq (population) is below it wins "
+                "only with local evidence. null turns it off."
+            )
         if nil_logit is not None and (scoring == "spacy" or not numpy.isfinite(nil_logit)):
             raise ValueError(
                 f"nil_logit={nil_logit} needs scoring = \"softmax\" or \"learned\" (it is a "
@@ -216,6 +224,7 @@ class EntityLinker(TrainablePipe):
         self.sibling = sibling
         self.nil_logit = nil_logit
         self.prior_gate = prior_gate
+        self.freq_gate = freq_gate
         # The learned combination of the candidate features (scoring = "learned").
         self.ranker: Optional[Model] = (build_ranker(coherence, containment)
                                         if scoring == "learned" else None)
@@ -434,7 +443,7 @@ class EntityLinker(TrainablePipe):
             predictions.evidence = explain_choices(
                 table, order,
                 scorer.components(table, sims, pairs=pairs, **evidence.scorer_kwargs()),
-                scorer.gated(table, evidence.containment, evidence.siblings))
+                scorer.gates(table, evidence.containment, evidence.siblings))
         return predictions
 
     def _similarities(self, docs: Sequence[Doc], table: CandidateTable, encodings,
@@ -493,7 +502,8 @@ class EntityLinker(TrainablePipe):
         """The scorer of this linker's current settings (scoring, incl_prior, ...)."""
         return CandidateScorer(self.scoring, self.incl_prior, self.incl_context,
                                self.coherence, self.ranker, self.containment, self.nil_logit,
-                               self.word_pairs, self.prior_gate, self.sibling)
+                               self.word_pairs, self.prior_gate, self.sibling,
+                               self.freq_gate)
 
     def _doc_evidence(self, docs: Sequence[Doc], mentions: List[Span], table: CandidateTable,
                       discard, scorer: CandidateScorer) -> DocEvidence:
@@ -523,6 +533,9 @@ class EntityLinker(TrainablePipe):
         top_scores = scores[top_positions].tolist()
         kept_list = kept.tolist()
         threshold = self.threshold
+        # A softmax score is > 0 unless freq_gate kept every candidate out
+        # (CandidateScorer.scores): such a mention is NIL whatever the threshold.
+        blocked_at = 0.0 if self.scoring != "spacy" else None
         kb_ids, best_scores, top = [], [], []
         position = 0
         for i, n in enumerate(kept_list):
@@ -533,8 +546,9 @@ class EntityLinker(TrainablePipe):
                 position += n
                 continue
             score = top_scores[position]
-            kb_ids.append(NIL if threshold is not None and score < threshold
-                          else top_ids[position])
+            unlinked = (threshold is not None and score < threshold) or (
+                blocked_at is not None and score <= blocked_at)
+            kb_ids.append(NIL if unlinked else top_ids[position])
             best_scores.append(score)
             shown = min(n, self.top_k)
             top.append(list(zip(top_ids[position : position + shown],
@@ -672,7 +686,7 @@ class EntityLinker(TrainablePipe):
         docs = [eg.predicted for eg in examples]
         mentions = self._mentions(docs)
         scorer = self.candidate_scorer
-        scorer.prior_gate = None  # a prediction rule: training does not read it
+        scorer.prior_gate = scorer.freq_gate = None  # prediction rules: training does not read them
         evidence = DocEvidence()
         if scorer.uses_coherence or scorer.uses_containment or scorer.uses_siblings:
             # The doc evidence needs every mention of the docs, not only the gold ones.

@@ -6,7 +6,7 @@ extensions ``set_annotations`` fills (``kb_score``, ``kb_candidates``,
 kb ids (``entity_linker_score``).
 """
 
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy
 from spacy.scorer import Scorer
@@ -47,16 +47,20 @@ class LinkPredictions(list):
 
 
 def explain_choices(table: CandidateTable, order, components: Dict[str, numpy.ndarray],
-                    gated: Optional[numpy.ndarray] = None) -> List[Optional[dict]]:
+                    gates: Optional[Tuple[numpy.ndarray, numpy.ndarray]] = None
+                    ) -> List[Optional[dict]]:
     """Per mention: what each piece of evidence gave its best candidate, the
     margin of each over the rival, and the one that decided (the largest
     positive margin; "only candidate" when there was no other). The rival is
     the candidate with the highest prior when the best is not it (what
     overturned the prior?), else the runner-up. order: the candidates ranked
-    best first (``table.ranked(scores)``). gated: the candidates the scorer's
-    ``prior_gate`` kept out; when one of them had more evidence than the
-    best, it is the rival and "prior gate" decided."""
+    best first (``table.ranked(scores)``). gates: the candidates the scorer's
+    ``prior_gate`` and ``freq_gate`` kept out (``CandidateScorer.gates``);
+    when one of them had more evidence than the best, it is the rival and
+    that gate decided; when they kept out every candidate, "freq gate"
+    decided (the mention is NIL)."""
     total = sum(components.values()) if components else None
+    gated = None if gates is None else gates[0] | gates[1]
     out: List[Optional[dict]] = []
     for i in range(len(table.offsets) - 1):
         start, end = int(table.offsets[i]), int(table.offsets[i + 1])
@@ -65,6 +69,9 @@ def explain_choices(table: CandidateTable, order, components: Dict[str, numpy.nd
             continue
         best = int(order[start])
         values = {name: round(float(value[best]), 4) for name, value in components.items()}
+        if gated is not None and gated[start:end].all():
+            out.append({"evidence": values, "margins": {}, "decided_by": "freq gate"})
+            continue
         if end - start == 1:
             out.append({"evidence": values, "margins": {}, "decided_by": "only candidate"})
             continue
@@ -83,7 +90,7 @@ def explain_choices(table: CandidateTable, order, components: Dict[str, numpy.nd
         if margins and margins[decided] <= 0:
             decided = "tie"
         if blocked is not None:
-            decided = "prior gate"
+            decided = "prior gate" if gates[0][blocked] else "freq gate"
         out.append({"evidence": values, "margins": margins, "decided_by": decided,
                     "rival": table.entity_id(second)})
     return out

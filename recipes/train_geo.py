@@ -228,24 +228,30 @@ def select_spotter(nlp: Language, dev: List[Doc], grid, containers=(False,)) -> 
     print(f"spotter: {best or 'off'}", flush=True)
 
 
-def select_threshold(nlp: Language, dev: List[Doc], metadata, nil_grid=(None,)) -> None:
-    """Set the nel's NIL logit (from ``nil_grid``) and threshold to the pair
-    with the best dev micro F (links scored below the threshold become NIL;
-    0 = no threshold)."""
+def select_threshold(nlp: Language, dev: List[Doc], metadata, nil_grid=(None,),
+                     freq_gate_grid=(None,)) -> None:
+    """Set the nel's NIL logit (from ``nil_grid``), frequency gate (from
+    ``freq_gate_grid``) and threshold to the triple with the best dev micro F
+    (links scored below the threshold become NIL; 0 = no threshold). All three
+    decide which mentions stay unlinked, so they are chosen together."""
     nel = nlp.get_pipe("nel")
     nel.threshold = None
-    best = (-1.0, None, None)
-    for nil_logit in nil_grid:
-        nel.nil_logit = nil_logit
-        sweep = evaluate_linking(nlp, dev, metadata)["thresholds"]
-        for threshold, scores in sweep.items():
-            print(f"nil_logit {nil_logit}, threshold {threshold}: dev micro P/R/F "
-                  f"{scores['p']:.3f}/{scores['r']:.3f}/{scores['f']:.3f}", flush=True)
-            # Ties go to no NIL option and the lower threshold (listed first).
-            if round(scores["f"], 4) > best[0]:
-                best = (round(scores["f"], 4), nil_logit, float(threshold) or None)
-    _, nel.nil_logit, nel.threshold = best
-    print(f"nil_logit set to {nel.nil_logit}, threshold set to {nel.threshold}", flush=True)
+    best = (-1.0, None, None, None)
+    for freq_gate in freq_gate_grid:
+        nel.freq_gate = freq_gate
+        for nil_logit in nil_grid:
+            nel.nil_logit = nil_logit
+            sweep = evaluate_linking(nlp, dev, metadata)["thresholds"]
+            for threshold, scores in sweep.items():
+                print(f"freq_gate {freq_gate}, nil_logit {nil_logit}, threshold {threshold}: "
+                      f"dev micro P/R/F {scores['p']:.3f}/{scores['r']:.3f}/{scores['f']:.3f}",
+                      flush=True)
+                # Ties go to no gate, no NIL option and the lower threshold (listed first).
+                if round(scores["f"], 4) > best[0]:
+                    best = (round(scores["f"], 4), freq_gate, nil_logit, float(threshold) or None)
+    _, nel.freq_gate, nel.nil_logit, nel.threshold = best
+    print(f"freq_gate set to {nel.freq_gate}, nil_logit to {nel.nil_logit}, threshold to "
+          f"{nel.threshold}", flush=True)
 
 
 def train_and_select_nel(nlp: Language, args: argparse.Namespace, train_docs: List[Doc],
@@ -259,7 +265,8 @@ def train_and_select_nel(nlp: Language, args: argparse.Namespace, train_docs: Li
     if args.prior_gate_grid:
         select_weight(nlp, dev_docs, "prior_gate", [*args.prior_gate_grid, None], metadata)
     if args.select_threshold:
-        select_threshold(nlp, dev_docs, metadata, [None, *args.nil_grid])
+        select_threshold(nlp, dev_docs, metadata, [None, *args.nil_grid],
+                         [None, *args.freq_gate_grid])
 
 
 def with_nel_of(ner_nlp: Language, path: Path) -> Language:
@@ -303,6 +310,9 @@ def main() -> None:
                              "right after an entity that contains it: \"Portland, Maine\")")
     parser.add_argument("--select-threshold", action="store_true",
                         help="set the nel's threshold to the one with the best dev micro F")
+    parser.add_argument("--freq-gate-grid", type=float, nargs="*", default=[],
+                        help="with --select-threshold: freq gates (populations) tried "
+                             "besides none, with each threshold")
     parser.add_argument("--nil-grid", type=float, nargs="*", default=[],
                         help="with --select-threshold: NIL logits tried besides none")
     parser.add_argument("--skip-ner", action="store_true", help="evaluate linking only")
@@ -407,6 +417,7 @@ def _save(nlp: Language, output: Path) -> None:
     config["components"]["nel"]["threshold"] = nlp.get_pipe("nel").threshold
     config["components"]["nel"]["nil_logit"] = nlp.get_pipe("nel").nil_logit
     config["components"]["nel"]["prior_gate"] = nlp.get_pipe("nel").prior_gate
+    config["components"]["nel"]["freq_gate"] = nlp.get_pipe("nel").freq_gate
     config["components"]["nel"]["sibling"] = nlp.get_pipe("nel").sibling
     config.to_disk(output / "config.cfg")
 

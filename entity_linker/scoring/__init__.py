@@ -53,7 +53,7 @@ from .ranker import (
     reset_ranker,
 )
 from .scorer import SCORINGS, CandidateScorer, spacy_scores
-from .segments import segment_max, segment_softmax, segment_sum
+from .segments import segment_max, segment_min, segment_softmax, segment_sum
 from .similarity import blend_similarity, cosine, cosine_loss, cosine_with_grads
 
 __all__ = [
@@ -62,5 +62,6 @@ __all__ = [
     "CandidateScorer", "blend_similarity", "build_ranker", "coherence", "containment",
     "coreference", "cosine", "cosine_loss", "cosine_with_grads", "feature_matrix",
     "load_ranker", "name_evidence", "name_words", "regional_ancestors",
-    "reset_ranker", "segment_max", "segment_softmax", "segment_sum", "sibling", "spacy_scores",
+    "reset_ranker", "segment_max", "segment_min", "segment_softmax", "segment_sum", "sibling",
+    "spacy_scores",
 ]

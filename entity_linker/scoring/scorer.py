@@ -7,11 +7,11 @@ import numpy
 from thinc.api import Model
 
 from .ranker import _EPS, FEATURES, LOGIT_SCALE, RANKER_GAIN, feature_matrix
-from .segments import segment_max, segment_softmax
+from .segments import segment_max, segment_min, segment_softmax
 
 SCORINGS = ("spacy", "softmax", "learned")
-# With ``prior_gate``, the least local evidence (containment or sibling) that
-# lets a candidate far below its mention's top prior win.
+# With ``prior_gate`` or ``freq_gate``, the least local evidence (containment or
+# sibling) that lets a gated candidate win.
 LOCAL_SUPPORT = 0.1
 
 
@@ -42,6 +42,12 @@ class CandidateScorer:
         local evidence: containment or sibling evidence of at least
         ``LOCAL_SUPPORT`` ("Norway, Maine" in a doc that names Maine, not
         beside Austin, Texas). None: no gate. Training is unchanged.
+    freq_gate (Optional[float]): At prediction, a candidate whose freq (a
+        GeoNames place's population) is below ``freq_gate`` can only win with
+        local evidence, as with ``prior_gate``; a mention none of whose
+        candidates may win scores 0 and is NIL ("Heathrow" in a doc about
+        London is not Heathrow, Florida, 5,896 people, when the KB lacks the
+        airport). None: no gate. Training is unchanged.
     word_pairs (Optional[Model]): The learned (context word, name word) pair
         weights (``word_pairs.build_word_pairs``), added to the "softmax" and
         "learned" logits when the pairs (``word_pairs.pair_keys``) are given.
@@ -53,7 +59,8 @@ class CandidateScorer:
                  nil_logit: Optional[float] = None,
                  word_pairs: Optional[Model] = None,
                  prior_gate: Optional[float] = None,
-                 sibling_weight: float = 0.0) -> None:
+                 sibling_weight: float = 0.0,
+                 freq_gate: Optional[float] = None) -> None:
         if scoring not in SCORINGS:
             raise ValueError(f"scoring must be one of {', '.join(SCORINGS)}, got {scoring!r}.")
         if scoring == "learned" and ranker is None:
@@ -67,12 +74,14 @@ class CandidateScorer:
         self.ranker = ranker
         self.word_pairs = word_pairs if scoring != "spacy" else None
         self.prior_gate = prior_gate if scoring != "spacy" else None
+        self.freq_gate = freq_gate if scoring != "spacy" else None
         self.sibling_weight = sibling_weight if scoring == "softmax" else 0.0
 
     @property
     def uses_siblings(self) -> bool:
-        """Whether the scores read the sibling evidence (its weight or the gate)."""
-        return bool(self.sibling_weight) or self.prior_gate is not None
+        """Whether the scores read the sibling evidence (its weight or a gate)."""
+        return (bool(self.sibling_weight) or self.prior_gate is not None
+                or self.freq_gate is not None)
 
     @property
     def uses_word_pairs(self) -> bool:
@@ -227,23 +236,39 @@ class CandidateScorer:
             out["sibling"] = self.sibling_weight * numpy.asarray(sibling_values, numpy.float64)
 
     def gated(self, table, containment_values=None, sibling_values=None) -> numpy.ndarray:
-        """The candidates ``prior_gate`` keeps from winning (bool per candidate):
-        far below their mention's top prior, without local evidence."""
+        """The candidates the gates keep from winning (bool per candidate):
+        without local evidence, far below their mention's top prior
+        (``prior_gate``) or below ``freq_gate``."""
+        prior_gated, freq_gated = self.gates(table, containment_values, sibling_values)
+        return prior_gated | freq_gated
+
+    def gates(self, table, containment_values=None, sibling_values=None
+              ) -> Tuple[numpy.ndarray, numpy.ndarray]:
+        """(the candidates ``prior_gate`` keeps out, those ``freq_gate`` keeps
+        out), bool per candidate: only candidates without local evidence."""
         priors = numpy.asarray(table.priors, dtype=numpy.float64)
-        if self.prior_gate is None or not len(priors):
-            return numpy.zeros(len(priors), dtype=bool)
+        prior_gated = numpy.zeros(len(priors), dtype=bool)
+        freq_gated = numpy.zeros(len(priors), dtype=bool)
+        if (self.prior_gate is None and self.freq_gate is None) or not len(priors):
+            return prior_gated, freq_gated
         support = numpy.zeros(len(priors))
         for values in (containment_values, sibling_values):
             if values is not None:
                 support = numpy.maximum(support, numpy.asarray(values, numpy.float64))
-        far_below = priors < self.prior_gate * segment_max(priors, table.offsets)
-        return far_below & (support < LOCAL_SUPPORT)
+        unplaced = support < LOCAL_SUPPORT
+        if self.prior_gate is not None:
+            prior_gated = unplaced & (
+                priors < self.prior_gate * segment_max(priors, table.offsets))
+        if self.freq_gate is not None and table.freqs is not None:
+            freq_gated = unplaced & (numpy.asarray(table.freqs, numpy.float64) < self.freq_gate)
+        return prior_gated, freq_gated
 
     def scores(self, table, sims, coherence_values=None, coreference_values=None,
                containment_values=None, name_values=None, pairs=None,
                sibling_values=None) -> numpy.ndarray:
         """The scores prediction ranks by (float32, one per candidate): softmax
-        probabilities in [0, 1] (0 for a candidate ``prior_gate`` keeps out);
+        probabilities in [0, 1] (0 for a candidate a gate keeps out, and for
+        every candidate of a mention whose candidates all are);
         with "spacy", spaCy's score, which is below 0 where a cosine is
         negative, as in spaCy."""
         if self.scoring == "spacy":
@@ -255,9 +280,16 @@ class CandidateScorer:
                                 containment_values=containment_values,
                                 name_values=name_values, pairs=pairs,
                                 sibling_values=sibling_values)
-        # The mention's top-prior candidate is never gated, so a finite logit remains.
-        logits[self.gated(table, containment_values, sibling_values)] = -numpy.inf
-        return segment_softmax(logits, table.offsets, self.nil_logit).astype(numpy.float32)
+        gated = self.gated(table, containment_values, sibling_values)
+        if not gated.any():
+            return segment_softmax(logits, table.offsets, self.nil_logit).astype(numpy.float32)
+        # prior_gate never gates a mention's top-prior candidate; freq_gate may
+        # gate them all, and such a mention scores 0 throughout.
+        blocked = segment_min(gated, table.offsets)
+        logits[gated & ~blocked] = -numpy.inf
+        scores = segment_softmax(logits, table.offsets, self.nil_logit)
+        scores[blocked] = 0.0
+        return scores.astype(numpy.float32)
 
     def candidate_loss(self, table, sims, gold_keys: numpy.ndarray, coherence_values=None,
                        weight: float = 1.0, coreference_values=None,

@@ -1,5 +1,5 @@
 """Per-mention reductions over the candidates' flat arrays (CSR offsets):
-softmax, maximum and sum within each mention's candidates."""
+softmax, maximum, minimum and sum within each mention's candidates."""
 
 from typing import Optional, Tuple
 
@@ -42,6 +42,16 @@ def segment_max(values: numpy.ndarray, offsets: numpy.ndarray) -> numpy.ndarray:
         return values.copy()
     starts, segment = _segments(offsets)
     return numpy.maximum.reduceat(values, starts)[segment]
+
+
+def segment_min(values: numpy.ndarray, offsets: numpy.ndarray) -> numpy.ndarray:
+    """Each candidate's mention's minimum of ``values`` (for a bool mask: whether
+    all the mention's candidates have it)."""
+    values = numpy.asarray(values)
+    if not len(values):
+        return values.copy()
+    starts, segment = _segments(offsets)
+    return numpy.minimum.reduceat(values, starts)[segment]
 
 
 def segment_sum(rows: numpy.ndarray, offsets: numpy.ndarray) -> numpy.ndarray:
