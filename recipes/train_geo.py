@@ -53,7 +53,6 @@ from entity_linker.geonames import (
 from entity_linker.pipeline import DEFAULT_NEL_MODEL
 from recipes.gazetteer_vectors import add_gazetteer_vectors
 from recipes.silver_toponyms import SilverToponyms
-from recipes.swap_toponyms import ToponymSwapper
 
 LABEL = "LOC"
 # The geo recipe's nel settings (--nel-config overrides them): normalised candidates
@@ -134,18 +133,6 @@ def silver_docs(path: Optional[Path], metadata) -> List[Doc]:
     print(f"silver: {len(docs)} docs, {sum(len(doc.ents) for doc in docs)} places from {path}",
           flush=True)
     return docs
-
-
-def swapped_docs(docs: List[Doc], copies: int, seed: int, metadata) -> List[Doc]:
-    """``copies`` copies of the NER's training docs with toponyms swapped for
-    other places of their kind (recipes/swap_toponyms.py); none for 0."""
-    if not copies:
-        return []
-    swapped = ToponymSwapper(metadata).copies(spacy.blank("en"), docs, copies, seed)
-    changed = sum(a.text != b.text for doc, copy in zip(docs * copies, swapped)
-                  for a, b in zip(doc.ents, copy.ents))
-    print(f"swapped: {len(swapped)} docs, {changed} toponyms replaced", flush=True)
-    return swapped
 
 
 def add_nel(nlp: Language, config: dict) -> None:
@@ -338,10 +325,6 @@ def main() -> None:
                         help="also train the NER on the places of this AIDA-style JSONL "
                              "file (e.g. ../shared/data/aida_a/aida_a.jsonl), found with "
                              "the KB (recipes/silver_toponyms.py)")
-    parser.add_argument("--ner-swap", type=int, default=0,
-                        help="also train the NER on this many copies of its training docs "
-                             "with toponyms swapped for other places of their kind "
-                             "(recipes/swap_toponyms.py)")
     parser.add_argument("--ner-gazetteer", action="store_true",
                         help="give the NER the KB's word features as static vectors "
                              "(recipes/gazetteer_vectors.py)")
@@ -350,10 +333,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.nel_from is not None and args.skip_ner:
         parser.error("--nel-from replaces the NER of a pipeline: it needs one (drop --skip-ner)")
-    if (args.ner_silver or args.ner_gazetteer or args.ner_swap) and (args.skip_ner
-                                                                     or args.ner_from):
-        parser.error("--ner-silver, --ner-gazetteer and --ner-swap train the NER: drop "
-                     "--skip-ner and --ner-from")
+    if (args.ner_silver or args.ner_gazetteer) and (args.skip_ner or args.ner_from):
+        parser.error("--ner-silver and --ner-gazetteer train the NER: drop --skip-ner and "
+                     "--ner-from")
     if not args.data.exists():
         sys.exit(f"No geo data at {args.data}; see ../shared/data/README.md.")
     ensure_geonames_kb(progress=True)
@@ -371,8 +353,7 @@ def main() -> None:
     elif args.ner_from is not None:
         nlp = spacy.load(args.ner_from, exclude=["nel", "sentencizer", "spotter"])
     else:
-        nlp = train_ner(train_docs + swapped_docs(train_docs, args.ner_swap, args.seed, metadata),
-                        dev_docs, args.ner_epochs, args.seed,
+        nlp = train_ner(train_docs, dev_docs, args.ner_epochs, args.seed,
                         silver_docs(args.ner_silver, metadata), args.ner_gazetteer)
     if args.nel_from is not None:
         nlp = with_nel_of(nlp, args.nel_from)
