@@ -221,9 +221,9 @@ def write_inputs(folder: Path) -> None:
     (news / "b.jsonl").write_text(
         json.dumps({"id": 3, "text": "Springfield, Illinois"}) + "\n", encoding="utf8")
     # "any pipeline with a nel component": a copy of the embedded one.
-    from entity_linker.cli.link import default_pipeline_path
+    from entity_linker.geonames import geo_pipeline_path
 
-    shutil.copytree(default_pipeline_path(), folder / "my_pipeline")
+    shutil.copytree(geo_pipeline_path(), folder / "my_pipeline")
 
 
 @pytest.fixture(scope="module")

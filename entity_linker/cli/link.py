@@ -15,26 +15,20 @@ from . import app, check_output_file, msg, out, sets_ents
 GEONAMES_LOADER = "entity_linker.GeoNamesKB.v1"
 
 
-def default_pipeline_path() -> Path:
-    """The embedded geographic pipeline shipped in the package."""
-    return Path(__file__).parent.parent / "data" / "geo_pipeline"
-
-
 def load_pipeline(path: Optional[Path]):
     """Load a pipeline with a linker (default: the embedded geographic one)."""
     import spacy
 
     import entity_linker  # noqa: F401  (registers the factory and functions)
 
-    embedded = path is None
-    path = path or default_pipeline_path()
+    from ..geonames import load_geo_pipeline
+
+    if path is None:
+        return load_geo_pipeline()
     if not path.exists():
         msg.fail(f"No pipeline at {path}. Train one (entity-linker train) or pass --pipeline.",
                  exits=1)
-    # The embedded pipeline's tokenizer is spaCy's English default, which the
-    # language already builds: reading it again from disk doubles the cost of
-    # its ~2,700 special cases (about 0.3 s of every cold start).
-    return spacy.load(path, exclude=["tokenizer"] if embedded else [])
+    return spacy.load(path)
 
 
 def linker_name(nlp) -> str:

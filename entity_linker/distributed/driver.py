@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterable, Optional, Sequence, Union
 
 from ..errors import CorpusError
+from ..geonames import geo_pipeline_path
 from .partitions import (
     DEFAULT_BATCH_SIZE,
     TMP_SUFFIX,
@@ -25,14 +26,14 @@ from .partitions import (
     expand_inputs,
     make_partitions,
 )
-from .worker import MAX_SKIPPED_EXAMPLES, default_pipeline_path, link_partition
+from .worker import MAX_SKIPPED_EXAMPLES, link_partition
 
 # ----------------------------------------------------------------- driver
 
 
 def _prepare_default_kb() -> None:
     """Build the GeoNames KB cache once here, so local workers do not race to build it."""
-    cfg = json.loads((default_pipeline_path() / "nel" / "cfg").read_text(encoding="utf8"))
+    cfg = json.loads((geo_pipeline_path() / "nel" / "cfg").read_text(encoding="utf8"))
     loader = cfg.get("kb_loader") or {}
     if loader.get("@misc") == "entity_linker.GeoNamesKB.v1":
         from ..geonames import ensure_geonames_kb

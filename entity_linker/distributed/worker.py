@@ -15,6 +15,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
+from ..geonames import geo_pipeline_path
 from .partitions import (
     DEFAULT_BATCH_SIZE,
     KB_FROM_FILE,
@@ -46,14 +47,9 @@ def _worker_name() -> str:
         return f"{socket.gethostname()} (pid {os.getpid()})"
 
 
-def default_pipeline_path() -> Path:
-    """The embedded geographic pipeline (the default of ``entity-linker link``)."""
-    return Path(__file__).parent.parent / "data" / "geo_pipeline"
-
-
 def _resolve_pipeline(pipeline: Optional[PathLike]) -> Path:
     if pipeline is None:
-        return default_pipeline_path()
+        return geo_pipeline_path()
     path = Path(pipeline)
     if path.exists():
         return path

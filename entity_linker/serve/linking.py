@@ -101,12 +101,11 @@ class LinkService:
         import spacy
 
         import entity_linker  # noqa: F401  (registers the factory and functions)
+        from entity_linker.geonames import load_geo_pipeline
 
-        embedded = path is None
-        folder = Path(path) if path else Path(__file__).parent.parent / "data" / "geo_pipeline"
-        # As `entity-linker link`: the embedded tokenizer is spaCy's English default.
-        nlp = spacy.load(folder, exclude=["tokenizer"] if embedded else [])
-        return cls(nlp, name="embedded geo pipeline" if embedded else str(folder))
+        if path is None:
+            return cls(load_geo_pipeline(), name="embedded geo pipeline")
+        return cls(spacy.load(Path(path)), name=str(path))
 
     @property
     def finds_mentions(self) -> bool:

@@ -177,9 +177,9 @@ def test_link_html_message_goes_to_stderr(geo_cache, tmp_path):
 
 
 def test_link_warns_once_when_no_component_sets_ents(geo_cache, tmp_path):
-    from entity_linker.cli.link import default_pipeline_path
+    from entity_linker.geonames import geo_pipeline_path
 
-    nlp = spacy.load(default_pipeline_path())
+    nlp = spacy.load(geo_pipeline_path())
     for name in list(nlp.pipe_names):
         if "doc.ents" in nlp.get_pipe_meta(name).assigns:
             nlp.remove_pipe(name)

@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from entity_linker.cli import app
-from entity_linker.cli.link import default_pipeline_path
+from entity_linker.geonames import geo_pipeline_path
 
 runner = CliRunner()
 DALLAS, TEXAS = "4684888", "4736286"
@@ -24,7 +24,7 @@ def _records(output: str):
 
 
 def test_embedded_pipeline_is_shipped_with_the_package():
-    path = default_pipeline_path()
+    path = geo_pipeline_path()
     assert (path / "config.cfg").exists()
     assert (path / "nel" / "cfg").exists()
     # The KB is not shipped: the pipeline loads the cached GeoNames KB instead.
@@ -104,9 +104,9 @@ def test_embedded_pipeline_tokenizer_is_the_english_default():
     # time): that is only right while the shipped tokenizer is spaCy's default.
     import spacy
 
-    from entity_linker.cli.link import default_pipeline_path
+    from entity_linker.geonames import geo_pipeline_path
 
-    shipped = spacy.load(default_pipeline_path(), exclude=["ner", "nel"])
+    shipped = spacy.load(geo_pipeline_path(), exclude=["ner", "nel"])
     default = spacy.blank("en")
     assert shipped.tokenizer.to_bytes(exclude=["vocab"]) == default.tokenizer.to_bytes(
         exclude=["vocab"])
