@@ -533,9 +533,9 @@ class EntityLinker(TrainablePipe):
         top_scores = scores[top_positions].tolist()
         kept_list = kept.tolist()
         threshold = self.threshold
-        # A softmax score is > 0 unless freq_gate kept every candidate out
-        # (CandidateScorer.scores): such a mention is NIL whatever the threshold.
-        blocked_at = 0.0 if self.scoring != "spacy" else None
+        # With freq_gate, a top score of 0 means the gate kept every candidate
+        # out (CandidateScorer.scores): such a mention is NIL whatever the threshold.
+        blocked_at = 0.0 if self.freq_gate is not None else None
         kb_ids, best_scores, top = [], [], []
         position = 0
         for i, n in enumerate(kept_list):
