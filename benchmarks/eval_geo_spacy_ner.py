@@ -37,7 +37,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 import entity_linker  # noqa: F401  (registers kb_spotter and nel)
-from entity_linker.evaluation import is_linked, prf
+from entity_linker.evaluation import end_to_end_scores
 
 from .datasets.geo import CORPORA, load_corpus, to_docs
 
@@ -54,8 +54,9 @@ def model_spans(model: Language, docs: Sequence[Doc]) -> Spans:
 
 
 def link(nlp: Language, docs: Sequence[Doc], spans: Spans, labels: Sequence[str],
-         with_spotter: bool) -> Dict[str, Dict[str, float]]:
-    """End-to-end link and span P/R/F of the nel on the model's entities."""
+         with_spotter: bool) -> Dict[str, float]:
+    """End-to-end link and span P/R/F of the nel on the model's entities
+    (``end_to_end_scores``)."""
     inputs = []
     for gold, doc_spans in zip(docs, spans):
         doc = nlp.make_doc(gold.text)
@@ -66,15 +67,7 @@ def link(nlp: Language, docs: Sequence[Doc], spans: Spans, labels: Sequence[str]
         if with_spotter:
             doc = nlp.get_pipe("spotter")(doc)
         inputs.append(doc)
-    predicted = list(nlp.get_pipe("nel").pipe(inputs))
-    gold_links = {(i, e.start_char, e.end_char, e.kb_id_)
-                  for i, d in enumerate(docs) for e in d.ents if is_linked(e.kb_id_)}
-    gold_spans = {(i, e.start_char, e.end_char) for i, d in enumerate(docs) for e in d.ents}
-    links = {(i, e.start_char, e.end_char, e.kb_id_)
-             for i, d in enumerate(predicted) for e in d.ents if is_linked(e.kb_id_)}
-    found = {(i, e.start_char, e.end_char) for i, d in enumerate(predicted) for e in d.ents}
-    return {"link": prf(len(gold_links & links), len(links), len(gold_links)),
-            "span": prf(len(gold_spans & found), len(found), len(gold_spans))}
+    return end_to_end_scores(docs, list(nlp.get_pipe("nel").pipe(inputs)))
 
 
 def gold_labels(docs: Sequence[Doc], spans: Spans) -> Counter:
@@ -123,11 +116,11 @@ def main(argv: Optional[List[str]] = None) -> None:
                      "dev": link(nlp, dev, dev_spans, labels, with_spotter),
                      "test": link(nlp, test_docs, test_spans, labels, with_spotter)})
     # Ties keep the first (fewer labels, no spotter).
-    chosen = max(range(len(rows)), key=lambda i: (round(rows[i]["dev"]["link"]["f"], 4), -i))
+    chosen = max(range(len(rows)), key=lambda i: (round(rows[i]["dev"]["link_f"], 4), -i))
     for i, row in enumerate(rows):
-        cells = [f"{part} span P/R {row[part]['span']['p']:.3f}/{row[part]['span']['r']:.3f} "
-                 f"link P/R/F {row[part]['link']['p']:.3f}/{row[part]['link']['r']:.3f}/"
-                 f"{row[part]['link']['f']:.3f}" for part in ("dev", "test")]
+        cells = [f"{part} span P/R {row[part]['span_p']:.3f}/{row[part]['span_r']:.3f} "
+                 f"link P/R/F {row[part]['link_p']:.3f}/{row[part]['link_r']:.3f}/"
+                 f"{row[part]['link_f']:.3f}" for part in ("dev", "test")]
         mark = "  <- chosen on dev" if i == chosen else ""
         print(f"{args.train} -> {test} seed {args.seed} {row['labels']:<18} "
               f"{'spotter' if row['spotter'] else '-':<8} {' | '.join(cells)}{mark}")

@@ -10,7 +10,7 @@ median error in km.
 
 import math
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import numpy
 from spacy.language import Language
@@ -29,14 +29,14 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 12742 * math.asin(math.sqrt(a))
 
 
-def prf(tp: int, n_pred: int, n_gold: int) -> Dict[str, float]:
+def _prf(tp: int, n_pred: int, n_gold: int) -> Dict[str, float]:
     """Precision, recall and F1 ({"p", "r", "f"}) from counts; 0 where undefined."""
     p = tp / n_pred if n_pred else 0.0
     r = tp / n_gold if n_gold else 0.0
     return {"p": p, "r": r, "f": 2 * p * r / (p + r) if p + r else 0.0}
 
 
-def is_linked(kb_id: str) -> bool:
+def _linked(kb_id: str) -> bool:
     """Whether a kb id names an entity (not "" or NIL)."""
     return kb_id not in ("", NIL)
 
@@ -75,10 +75,10 @@ def evaluate_linking(nlp: Language, docs: List[Doc], metadata=None,
     linked: List[tuple] = []  # (score, right) of every link made
     for gold, pred in zip(docs, predicted):
         for g, p in zip(gold.ents, pred.ents):
-            n_pred += is_linked(p.kb_id_)
-            if is_linked(p.kb_id_) and p._.kb_score is not None:
+            n_pred += _linked(p.kb_id_)
+            if _linked(p.kb_id_) and p._.kb_score is not None:
                 linked.append((float(p._.kb_score), p.kb_id_ == g.kb_id_))
-            if not is_linked(g.kb_id_):
+            if not _linked(g.kb_id_):
                 continue
             n_gold += 1
             correct += p.kb_id_ == g.kb_id_
@@ -92,14 +92,14 @@ def evaluate_linking(nlp: Language, docs: List[Doc], metadata=None,
                 if truth is None or math.isnan(truth.latitude):
                     continue
                 n_geo += 1
-                guess = metadata.get(p.kb_id_) if is_linked(p.kb_id_) else None
+                guess = metadata.get(p.kb_id_) if _linked(p.kb_id_) else None
                 if guess is not None and not math.isnan(guess.latitude):
                     km = haversine_km(truth.latitude, truth.longitude,
                                       guess.latitude, guess.longitude)
                     errors.append(km)
                     near += km <= ACCURACY_KM
     tp = correct
-    scores = prf(tp, n_pred, n_gold)
+    scores = _prf(tp, n_pred, n_gold)
     result = {
         "mentions": n_gold,
         "accuracy": correct / n_gold if n_gold else 0.0,
@@ -112,7 +112,7 @@ def evaluate_linking(nlp: Language, docs: List[Doc], metadata=None,
         result["accuracy_161km"] = near / n_geo if n_geo else 0.0
         result["median_error_km"] = float(numpy.median(errors)) if errors else float("nan")
     result["reliability"] = reliability(linked)
-    result["thresholds"] = {str(t): prf(sum(r for s, r in linked if s >= t),
+    result["thresholds"] = {str(t): _prf(sum(r for s, r in linked if s >= t),
                                          sum(1 for s, _ in linked if s >= t), n_gold)
                             for t in THRESHOLDS}
     return result
@@ -141,19 +141,24 @@ def evaluate_end_to_end(nlp: Language, docs: List[Doc],
                         metadata: Optional[object] = None) -> Dict[str, float]:
     """Score the whole pipeline from raw text: a (span, kb id) pair counts when
     both match a gold one exactly; span P/R measures mention detection alone."""
-    gold = {(i, e.start_char, e.end_char, e.kb_id_)
-            for i, d in enumerate(docs) for e in d.ents if is_linked(e.kb_id_)}
-    gold_spans = {(i, e.start_char, e.end_char) for i, d in enumerate(docs) for e in d.ents}
     start = time.perf_counter()
     predicted = list(nlp.pipe((d.text for d in docs), batch_size=64))
     seconds = time.perf_counter() - start
+    return end_to_end_scores(docs, predicted) | {
+        "docs_per_second": len(docs) / seconds if seconds else 0.0}
+
+
+def end_to_end_scores(docs: Sequence[Doc], predicted: Sequence[Doc]) -> Dict[str, float]:
+    """Link and span P/R/F of predicted docs against the gold ``docs`` (the same
+    texts, in order): a (span, kb id) pair counts when both match a gold one
+    exactly; span P/R measures mention detection alone."""
+    gold = {(i, e.start_char, e.end_char, e.kb_id_)
+            for i, d in enumerate(docs) for e in d.ents if _linked(e.kb_id_)}
+    gold_spans = {(i, e.start_char, e.end_char) for i, d in enumerate(docs) for e in d.ents}
     pred = {(i, e.start_char, e.end_char, e.kb_id_)
-            for i, d in enumerate(predicted) for e in d.ents if is_linked(e.kb_id_)}
+            for i, d in enumerate(predicted) for e in d.ents if _linked(e.kb_id_)}
     pred_spans = {(i, e.start_char, e.end_char) for i, d in enumerate(predicted) for e in d.ents}
-    link = prf(len(gold & pred), len(pred), len(gold))
-    spans = prf(len(gold_spans & pred_spans), len(pred_spans), len(gold_spans))
-    return {
-        "link_p": link["p"], "link_r": link["r"], "link_f": link["f"],
-        "span_p": spans["p"], "span_r": spans["r"], "span_f": spans["f"],
-        "docs_per_second": len(docs) / seconds if seconds else 0.0,
-    }
+    link = _prf(len(gold & pred), len(pred), len(gold))
+    spans = _prf(len(gold_spans & pred_spans), len(pred_spans), len(gold_spans))
+    return {"link_p": link["p"], "link_r": link["r"], "link_f": link["f"],
+            "span_p": spans["p"], "span_r": spans["r"], "span_f": spans["f"]}

@@ -235,13 +235,6 @@ class CandidateScorer:
         if self.sibling_weight and sibling_values is not None:
             out["sibling"] = self.sibling_weight * numpy.asarray(sibling_values, numpy.float64)
 
-    def gated(self, table, containment_values=None, sibling_values=None) -> numpy.ndarray:
-        """The candidates the gates keep from winning (bool per candidate):
-        without local evidence, far below their mention's top prior
-        (``prior_gate``) or below ``freq_gate``."""
-        prior_gated, freq_gated = self.gates(table, containment_values, sibling_values)
-        return prior_gated | freq_gated
-
     def gates(self, table, containment_values=None, sibling_values=None
               ) -> Tuple[numpy.ndarray, numpy.ndarray]:
         """(the candidates ``prior_gate`` keeps out, those ``freq_gate`` keeps
@@ -280,7 +273,8 @@ class CandidateScorer:
                                 containment_values=containment_values,
                                 name_values=name_values, pairs=pairs,
                                 sibling_values=sibling_values)
-        gated = self.gated(table, containment_values, sibling_values)
+        prior_gated, freq_gated = self.gates(table, containment_values, sibling_values)
+        gated = prior_gated | freq_gated
         if not gated.any():
             return segment_softmax(logits, table.offsets, self.nil_logit).astype(numpy.float32)
         # prior_gate never gates a mention's top-prior candidate; freq_gate may
